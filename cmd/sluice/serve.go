@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/frontdoor"
+	"github.com/sluicehq/sluice/fsstore"
+	"github.com/sluicehq/sluice/s3api"
+	"github.com/sluicehq/sluice/sigv4"
+)
+
+const serveUsage = `Usage: sluice serve [flags]
+
+Runs every Sluice service in one process:
+  - the AWS API (S3 today; Lambda, CloudFront and CloudWatch Logs as they
+    land) on --addr, routed by the service named in each request's SigV4
+    credential scope, as LocalStack does;
+  - the edge (CDN) listener on --edge-addr;
+  - health at /_sluice/health and Prometheus metrics at /metrics.
+
+Every request must be signed with SigV4 using the configured key pair
+(default test/test), except anonymous S3 requests a bucket policy allows.
+The default key pair is refused on a non-loopback address: set
+SLUICE_ACCESS_KEY and SLUICE_SECRET_KEY first.
+
+Data lives under --data (./sluice-data). Settings come from, in rising
+precedence: defaults, --config FILE (JSON object of flag names), environment
+variables, flags.
+
+Example:
+  sluice serve --data /tmp/sluice
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    aws --endpoint-url http://127.0.0.1:4566 s3 mb s3://photos
+`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", serveUsage, stderr)
+	configFile := fs.String("config", os.Getenv("SLUICE_CONFIG"), "JSON config file with any of these flags as keys (env SLUICE_CONFIG)")
+	set := newSettings(fs,
+		&setting{name: "addr", env: "SLUICE_ADDR", def: "127.0.0.1:4566", usage: "AWS API listen address"},
+		&setting{name: "edge-addr", env: "SLUICE_EDGE_ADDR", def: "127.0.0.1:4567", usage: "edge (CDN) listen address"},
+		&setting{name: "data", env: "SLUICE_DATA", def: "./sluice-data", usage: "data directory"},
+		&setting{name: "region", env: "SLUICE_REGION", def: sluice.DefaultRegion, usage: "default region"},
+		&setting{name: "log-level", env: "SLUICE_LOG_LEVEL", def: "info", usage: "log level: debug, info, warn, error"},
+		&setting{name: "log-format", env: "SLUICE_LOG_FORMAT", def: "text", usage: "log format: text or json"},
+		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	if err := set.resolve(fs, *configFile); err != nil {
+		return err
+	}
+
+	log, err := newLogger(stderr, set.get("log-level"), set.get("log-format"))
+	if err != nil {
+		return err
+	}
+	accessKey, secretKey := envOr("SLUICE_ACCESS_KEY", sluice.DefaultAccessKey), envOr("SLUICE_SECRET_KEY", sluice.DefaultSecretKey)
+	if accessKey == "" || secretKey == "" {
+		return errors.New("SLUICE_ACCESS_KEY and SLUICE_SECRET_KEY must not be empty")
+	}
+	for _, key := range []string{"addr", "edge-addr"} {
+		if _, _, err := net.SplitHostPort(set.get(key)); err != nil {
+			return usageError{fmt.Sprintf("--%s %q: %v", key, set.get(key), err)}
+		}
+	}
+	if accessKey == sluice.DefaultAccessKey && secretKey == sluice.DefaultSecretKey && !isLoopback(set.get("addr")) {
+		return fmt.Errorf("refusing to serve the AWS API on non-loopback address %s with the default credentials test/test: "+
+			"set SLUICE_ACCESS_KEY and SLUICE_SECRET_KEY to a private key pair, or listen on 127.0.0.1", set.get("addr"))
+	}
+	grace, err := time.ParseDuration(set.get("shutdown-timeout"))
+	if err != nil || grace <= 0 {
+		return usageError{fmt.Sprintf("--shutdown-timeout %q: must be a positive duration such as 30s", set.get("shutdown-timeout"))}
+	}
+
+	start := time.Now()
+	storeCfg := fsstore.DefaultConfig()
+	storeCfg.Dir = set.get("data")
+	storeCfg.Logger = log.With("component", "fsstore")
+	store, err := fsstore.Open(storeCfg)
+	if err != nil {
+		return fmt.Errorf("open data directory %s: %w", storeCfg.Dir, err)
+	}
+	defer store.Close()
+
+	s3cfg := s3api.DefaultConfig()
+	s3cfg.Region = set.get("region")
+	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"))
+	if err != nil {
+		return err
+	}
+
+	authCfg := sigv4.DefaultConfig()
+	authCfg.Credentials = map[string]string{accessKey: secretKey}
+	verifier, err := sigv4.New(authCfg)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	doorCfg := frontdoor.DefaultConfig()
+	doorCfg.Addr = set.get("addr")
+	doorCfg.Region = set.get("region")
+	doorCfg.ShutdownTimeout = grace
+	door, err := frontdoor.New(doorCfg, authenticator{verifier}, log.With("component", "frontdoor"), reg, reg)
+	if err != nil {
+		return err
+	}
+	door.Handle("s3", s3)
+
+	apiLn, err := net.Listen("tcp", doorCfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr: %w", err)
+	}
+	edgeLn, err := net.Listen("tcp", set.get("edge-addr"))
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("listen on --edge-addr: %w", err)
+	}
+
+	log.Info("sluice ready",
+		"version", versionString(),
+		"api", "http://"+apiLn.Addr().String(),
+		"edge", "http://"+edgeLn.Addr().String(),
+		"data", storeCfg.Dir,
+		"region", doorCfg.Region,
+		"startup", time.Since(start).Round(time.Millisecond))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return door.Serve(gctx, apiLn) })
+	g.Go(func() error { return serveEdgePlaceholder(gctx, edgeLn, grace) })
+	err = g.Wait()
+	if ctx.Err() != nil {
+		log.Info("sluice stopped", "reason", context.Cause(ctx))
+	}
+	return err
+}
+
+// serveEdgePlaceholder holds the edge port until distributions exist: every
+// request learns that none is configured, as CloudFront answers for an
+// unknown distribution host.
+func serveEdgePlaceholder(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/_sluice/health" {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintln(w, `{"status":"ok","distributions":0}`)
+				return
+			}
+			http.Error(w, "Sluice edge: no distribution is configured for host "+r.Host, http.StatusNotFound)
+		}),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// authenticator adapts the sigv4 package to the front door's interface.
+type authenticator struct{ *sigv4.Verifier }
+
+func (authenticator) Scope(r *http.Request) (service, region string, ok bool) { return sigv4.Scope(r) }
+
+var _ frontdoor.Authenticator = authenticator{}
+
+// isLoopback reports whether addr listens only on a loopback interface.
+// An empty host means every interface and is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
+}

@@ -1,0 +1,366 @@
+// Package frontdoor is the single AWS API listener. It gives every request an
+// id, verifies its SigV4 signature, routes it to a service by the credential
+// scope's service name (as LocalStack does: s3, lambda, logs, cloudfront...),
+// and records a log line and metrics for it. Unsigned requests go to s3, the
+// only service that serves anonymous callers (subject to bucket policies).
+//
+// A Server is safe for concurrent use once Serve has been called; services
+// must be registered with Handle before that.
+package frontdoor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Service is an AWS service behind the front door. WriteError renders an
+// error in the service's own wire format; the front door uses it for
+// authentication failures so that clients parse them as they expect.
+type Service interface {
+	http.Handler
+	WriteError(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Authenticator verifies a request's signature and names its caller.
+// *sigv4.Verifier implements it; Scope reads the credential scope without
+// verifying, to pick the service whose error format an auth failure takes.
+type Authenticator interface {
+	Verify(r *http.Request) (sluice.Identity, error)
+	Scope(r *http.Request) (service, region string, ok bool)
+}
+
+// Config configures the listener.
+type Config struct {
+	// Addr is the listen address (127.0.0.1:4566).
+	Addr string
+	// Region is used for requests that name none (anonymous ones).
+	Region string
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after shutdown begins.
+	ShutdownTimeout time.Duration
+	// MaxHeaderBytes bounds request headers.
+	MaxHeaderBytes int
+}
+
+// DefaultConfig returns the contract's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "127.0.0.1:4566",
+		Region:            sluice.DefaultRegion,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// Validate reports the first invalid setting, naming its key.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if c.Region == "" {
+		return errors.New("region: must not be empty")
+	}
+	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		return errors.New("timeouts: must be positive")
+	}
+	if c.MaxHeaderBytes < 8<<10 {
+		return fmt.Errorf("max header bytes %d: must be at least 8192", c.MaxHeaderBytes)
+	}
+	return nil
+}
+
+// Server is the front door.
+type Server struct {
+	cfg      Config
+	auth     Authenticator
+	log      *slog.Logger
+	services map[string]Service
+	healthy  atomic.Bool
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inflight prometheus.Gauge
+	metrics  http.Handler
+}
+
+// New builds a Server. reg receives the front door's metrics and gather
+// serves them at /metrics.
+func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Registerer, gather prometheus.Gatherer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("frontdoor config: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		auth:     auth,
+		log:      log,
+		services: make(map[string]Service),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_api_requests_total",
+			Help: "AWS API requests by service and HTTP status.",
+		}, []string{"service", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_api_request_duration_seconds",
+			Help:    "AWS API request latency by service, until the handler returns.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"service"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_api_requests_in_flight",
+			Help: "AWS API requests being served.",
+		}),
+		metrics: promhttp.HandlerFor(gather, promhttp.HandlerOpts{}),
+	}
+	for _, c := range []prometheus.Collector{s.requests, s.duration, s.inflight} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Handle registers svc for the credential-scope service name.
+func (s *Server) Handle(name string, svc Service) { s.services[name] = svc }
+
+// Serve accepts connections on ln until ctx is done, then stops accepting,
+// lets in-flight requests finish (up to ShutdownTimeout) and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	return serveUntil(ctx, hs, ln, s.cfg.ShutdownTimeout, &s.healthy)
+}
+
+// serveUntil runs hs on ln until ctx ends, then shuts it down gracefully.
+func serveUntil(ctx context.Context, hs *http.Server, ln net.Listener, grace time.Duration, healthy *atomic.Bool) error {
+	errc := make(chan error, 1)
+	healthy.Store(true)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		healthy.Store(false)
+		return err
+	case <-ctx.Done():
+	}
+	healthy.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := newRequestID()
+	hostID := newHostID()
+	w.Header().Set("x-amz-request-id", id)
+	w.Header().Set("x-amz-id-2", hostID)
+
+	if s.serveInternal(w, r) {
+		return
+	}
+
+	serviceName, region, signed := s.auth.Scope(r)
+	if !signed {
+		serviceName, region = "s3", s.cfg.Region
+	}
+	ri := sluice.RequestInfo{ID: id, HostID: hostID, SourceIP: sourceIP(r), Region: region}
+	ctx := sluice.WithRequestInfo(r.Context(), ri)
+	r = r.WithContext(ctx)
+
+	rec := &statusRecorder{ResponseWriter: w}
+	s.inflight.Inc()
+	defer func() {
+		s.inflight.Dec()
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		elapsed := time.Since(start)
+		label := serviceName
+		if _, ok := s.services[label]; !ok {
+			label = "unknown"
+		}
+		s.requests.WithLabelValues(label, fmt.Sprint(status)).Inc()
+		s.duration.WithLabelValues(label).Observe(elapsed.Seconds())
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.LogAttrs(ctx, level, "request",
+			slog.String("request_id", id),
+			slog.String("service", serviceName),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Int64("bytes_out", rec.written),
+			slog.Duration("duration", elapsed),
+			slog.String("remote", ri.SourceIP),
+		)
+	}()
+
+	svc, ok := s.services[serviceName]
+	if !ok {
+		writeUnknownService(rec, id, serviceName)
+		return
+	}
+	identity, err := s.auth.Verify(r)
+	if err != nil {
+		svc.WriteError(rec, r, err)
+		return
+	}
+	if identity.Anonymous {
+		identity.Service, identity.Region = serviceName, region
+	}
+	ri.Principal = identity.AccessKey
+	ctx = sluice.WithIdentity(sluice.WithRequestInfo(ctx, ri), identity)
+	svc.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+// serveInternal answers Sluice's own unauthenticated endpoints. It claims
+// only unsigned requests so that a signed request for a bucket named
+// "metrics" still reaches S3.
+func (s *Server) serveInternal(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch r.URL.Path {
+	case "/_sluice/health":
+		w.Header().Set("Content-Type", "application/json")
+		if !s.healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"status":"stopping"}`)
+			return true
+		}
+		services := make([]string, 0, len(s.services))
+		for name := range s.services {
+			services = append(services, fmt.Sprintf("%q:\"running\"", name))
+		}
+		slices.Sort(services)
+		fmt.Fprintf(w, "{\"status\":\"ok\",\"services\":{%s}}\n", strings.Join(services, ","))
+		return true
+	case "/_sluice/metrics":
+		s.metrics.ServeHTTP(w, r)
+		return true
+	case "/metrics":
+		if _, _, signed := s.auth.Scope(r); signed || r.URL.RawQuery != "" {
+			return false
+		}
+		s.metrics.ServeHTTP(w, r)
+		return true
+	}
+	return false
+}
+
+// writeUnknownService answers a request whose credential scope names a
+// service Sluice does not offer, in the generic AWS query-protocol shape.
+func writeUnknownService(w http.ResponseWriter, requestID, service string) {
+	type errorBody struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	body := struct {
+		XMLName   xml.Name  `xml:"ErrorResponse"`
+		Error     errorBody `xml:"Error"`
+		RequestID string    `xml:"RequestId"`
+	}{
+		Error: errorBody{
+			Type:    "Sender",
+			Code:    string(sluice.ErrUnknownService),
+			Message: fmt.Sprintf("The service %q is not offered by Sluice; available services are routed by the SigV4 credential scope.", service),
+		},
+		RequestID: requestID,
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte(xml.Header))
+	_ = xml.NewEncoder(w).Encode(body)
+}
+
+// newRequestID returns 16 upper-case hex digits, the shape of S3 request ids.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+func newHostID() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// statusRecorder remembers the status and size of a response. It passes
+// Flush through so that streaming handlers keep working.
+type statusRecorder struct {
+	http.ResponseWriter
+	status  int
+	written int64
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.written += int64(n)
+	return n, err
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
