@@ -1,19 +1,309 @@
 package s3api
 
 import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/xml"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
 
+type copyObjectResult struct {
+	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyObjectResult"`
+	ETag         string
+	LastModified string
+	mpChecksumXML
+}
+
+// copyObject is CopyObject (PUT /key with x-amz-copy-source). The source is
+// streamed from a snapshot into a new object, so copying a key onto itself
+// reads the old bytes while the new ones are written.
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	return sluice.Errorf(sluice.ErrNotImplemented, "CopyObject is not implemented yet")
+	metaDirective, err := copyDirective(r.Header, "x-amz-metadata-directive", "metadata")
+	if err != nil {
+		return err
+	}
+	tagDirective, err := copyDirective(r.Header, "x-amz-tagging-directive", "tagging")
+	if err != nil {
+		return err
+	}
+	cond, err := mpWriteConditions(r.Header)
+	if err != nil {
+		return err
+	}
+	src, err := s.openCopySource(r)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	info := src.Info()
+	if max := s.mpMaxPartSize(); info.Size > max {
+		return mpCopyTooLarge(max)
+	}
+	if info.Bucket == bucket && info.Key == key && metaDirective == "COPY" && !copyChangesObject(r.Header) {
+		return sluice.Errorf(sluice.ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+
+	var meta sluice.ObjectMeta
+	if metaDirective == "REPLACE" {
+		if meta, err = parseMeta(r.Header); err != nil {
+			return err
+		}
+	} else {
+		meta = info.Meta
+		meta.Tags = nil
+		// Storage class and redirect are properties of the copy, not of
+		// the source's metadata, so they apply under COPY too.
+		if v := r.Header.Get("x-amz-storage-class"); v != "" {
+			meta.StorageClass = v
+		}
+		if v := r.Header.Get("x-amz-website-redirect-location"); v != "" {
+			meta.WebsiteRedirect = v
+		}
+	}
+	if tagDirective == "REPLACE" {
+		tags, err := parseTagging(r.Header.Get("x-amz-tagging"))
+		if err != nil {
+			return err
+		}
+		meta.Tags = tags
+	} else {
+		meta.Tags = info.Meta.Tags
+	}
+
+	algorithm := strings.ToUpper(r.Header.Get("x-amz-checksum-algorithm"))
+	if algorithm == "" {
+		algorithm = info.Checksum.Algorithm
+	}
+	body, err := src.Reader(0, -1)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	out, err := s.store.PutObject(r.Context(), &sluice.PutObjectInput{
+		Bucket:            bucket,
+		Key:               key,
+		Body:              body,
+		Size:              info.Size,
+		Meta:              meta,
+		ChecksumAlgorithm: algorithm,
+		Verify:            copyVerifier(info),
+		Conditions:        cond,
+		EventName:         sluice.EventObjectCreatedCopy,
+	})
+	if err != nil {
+		return err
+	}
+	if info.VersionID != "" {
+		w.Header().Set("x-amz-copy-source-version-id", info.VersionID)
+	}
+	if out.VersionID != "" {
+		w.Header().Set("x-amz-version-id", out.VersionID)
+	}
+	s.writeXML(w, r, http.StatusOK, copyObjectResult{
+		ETag:          out.ETag,
+		LastModified:  mpTime(out.LastModified),
+		mpChecksumXML: mpChecksums(out.Checksum),
+	})
+	return nil
 }
 
+// copyVerifier checks that the bytes written are the source's, when the
+// source's ETag is a plain MD5: a snapshot that changed underneath the copy
+// must not commit silently.
+func copyVerifier(src sluice.ObjectInfo) func(sluice.Checksums) error {
+	want, err := hex.DecodeString(strings.Trim(src.ETag, `"`))
+	if err != nil || len(want) != md5.Size {
+		return nil
+	}
+	return func(c sluice.Checksums) error {
+		if len(c.MD5) == md5.Size && string(c.MD5) != string(want) {
+			return sluice.Errorf(sluice.ErrInternal, "We encountered an internal error. Please try again.")
+		}
+		return nil
+	}
+}
+
+// copyDirective reads x-amz-metadata-directive or x-amz-tagging-directive.
+func copyDirective(h http.Header, name, what string) (string, error) {
+	switch v := h.Get(name); v {
+	case "", "COPY":
+		return "COPY", nil
+	case "REPLACE":
+		return v, nil
+	default:
+		return "", sluice.Errorf(sluice.ErrInvalidArgument, "Unknown %s directive.", what).
+			With("ArgumentName", name).
+			With("ArgumentValue", v)
+	}
+}
+
+// copyChangesObject reports whether a copy onto itself asks for a change
+// S3 accepts as one besides REPLACE metadata.
+func copyChangesObject(h http.Header) bool {
+	for _, name := range []string{
+		"x-amz-storage-class",
+		"x-amz-website-redirect-location",
+		"x-amz-checksum-algorithm",
+		"x-amz-server-side-encryption",
+		"x-amz-server-side-encryption-aws-kms-key-id",
+		"x-amz-server-side-encryption-customer-algorithm",
+	} {
+		if h.Get(name) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// openCopySource resolves x-amz-copy-source, checks that the caller may read
+// it and that its preconditions hold, and returns a snapshot of it.
+func (s *Server) openCopySource(r *http.Request) (sluice.Object, error) {
+	bucket, key, versionID, err := parseCopySource(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(r, "s3:GetObject", bucket, key); err != nil {
+		return nil, err
+	}
+	obj, err := s.store.OpenObject(r.Context(), bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	info := obj.Info()
+	if versionID != "" && versionID != "null" && versionID != info.VersionID {
+		obj.Close()
+		return nil, sluice.Errorf(errNoSuchVersion, "The specified version does not exist.").
+			With("Key", key).
+			With("VersionId", versionID)
+	}
+	if err := checkCopySourceConditions(r.Header, info); err != nil {
+		obj.Close()
+		return nil, err
+	}
+	return obj, nil
+}
+
+// parseCopySource reads x-amz-copy-source: "bucket/key" URL-encoded, with
+// an optional leading '/' and an optional "?versionId=" suffix.
 func parseCopySource(h http.Header) (bucket, key, versionID string, err error) {
-	return "", "", "", sluice.Errorf(sluice.ErrNotImplemented, "copy sources are not implemented yet")
+	raw := h.Get("x-amz-copy-source")
+	invalid := func() error {
+		return sluice.Errorf(sluice.ErrInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey").
+			With("ArgumentName", "x-amz-copy-source").
+			With("ArgumentValue", raw)
+	}
+	path, query, hasQuery := strings.Cut(raw, "?")
+	if hasQuery {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return "", "", "", invalid()
+		}
+		versionID = q.Get("versionId")
+	}
+	path, err = url.PathUnescape(path)
+	if err != nil {
+		return "", "", "", invalid()
+	}
+	path = strings.TrimPrefix(path, "/")
+	bucket, key, _ = strings.Cut(path, "/")
+	if bucket == "" || key == "" {
+		return "", "", "", invalid()
+	}
+	if len(key) > sluice.MaxKeyLength {
+		return "", "", "", sluice.Errorf(sluice.ErrKeyTooLong, "Your key is too long").
+			With("Size", strconv.Itoa(len(key))).
+			With("MaxSizeAllowed", strconv.Itoa(sluice.MaxKeyLength))
+	}
+	return bucket, key, versionID, nil
 }
 
+// checkCopySourceConditions applies x-amz-copy-source-if-*. As S3
+// documents, a matching if-match overrides a failing if-unmodified-since and
+// a failing if-none-match wins over a passing if-modified-since; every
+// failure is 412, never 304.
 func checkCopySourceConditions(h http.Header, info sluice.ObjectInfo) error {
-	return sluice.Errorf(sluice.ErrNotImplemented, "copy source conditions are not implemented yet")
+	failed := func(condition string) error {
+		return sluice.Errorf(sluice.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold").
+			With("Condition", condition)
+	}
+	modified := info.LastModified.Truncate(time.Second)
+	if v := h.Get("x-amz-copy-source-if-match"); v != "" {
+		if !copyETagMatches(v, info.ETag) {
+			return failed("x-amz-copy-source-If-Match")
+		}
+	} else if t, ok := copyHTTPTime(h.Get("x-amz-copy-source-if-unmodified-since")); ok && modified.After(t) {
+		return failed("x-amz-copy-source-If-Unmodified-Since")
+	}
+	if v := h.Get("x-amz-copy-source-if-none-match"); v != "" {
+		if copyETagMatches(v, info.ETag) {
+			return failed("x-amz-copy-source-If-None-Match")
+		}
+	} else if t, ok := copyHTTPTime(h.Get("x-amz-copy-source-if-modified-since")); ok && !modified.After(t) {
+		return failed("x-amz-copy-source-If-Modified-Since")
+	}
+	return nil
+}
+
+// copyETagMatches reports whether a comma-separated list of ETags (quoted
+// or not, or "*") names etag.
+func copyETagMatches(list, etag string) bool {
+	etag = strings.Trim(etag, `"`)
+	for _, v := range strings.Split(list, ",") {
+		v = strings.TrimSpace(v)
+		v = strings.TrimPrefix(v, "W/")
+		if v == "*" || strings.Trim(v, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// copyHTTPTime parses an HTTP date; S3 ignores a date it cannot parse.
+func copyHTTPTime(v string) (time.Time, bool) {
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// parseCopySourceRange parses x-amz-copy-source-range, which unlike Range
+// takes exactly "bytes=first-last" and must lie within the source.
+func parseCopySourceRange(v string, size int64) (offset, length int64, err error) {
+	spec, ok := strings.CutPrefix(v, "bytes=")
+	first, last, ok2 := strings.Cut(spec, "-")
+	if !ok || !ok2 || !copyDigits(first) || !copyDigits(last) {
+		return 0, 0, sluice.Errorf(sluice.ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy").
+			With("ArgumentName", "x-amz-copy-source-range").
+			With("ArgumentValue", v)
+	}
+	f, errF := strconv.ParseInt(first, 10, 64)
+	l, errL := strconv.ParseInt(last, 10, 64)
+	if errF != nil || errL != nil || f > l || l >= size {
+		return 0, 0, sluice.Errorf(sluice.ErrInvalidRange, "The requested range is not satisfiable").
+			With("RangeRequested", v).
+			With("ActualObjectSize", strconv.FormatInt(size, 10))
+	}
+	return f, l - f + 1, nil
+}
+
+func copyDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
