@@ -1,0 +1,245 @@
+package s3api
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/sluicehq/sluice"
+)
+
+type objectEntry struct {
+	Key               string `xml:"Key"`
+	LastModified      string `xml:"LastModified"`
+	ETag              string `xml:"ETag"`
+	ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType      string `xml:"ChecksumType,omitempty"`
+	Size              int64  `xml:"Size"`
+	Owner             *Owner `xml:"Owner,omitempty"`
+	StorageClass      string `xml:"StorageClass"`
+}
+
+type commonPrefix struct {
+	Prefix string `xml:"Prefix"`
+}
+
+type listBucketResult struct {
+	XMLName        xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
+	Name           string         `xml:"Name"`
+	Prefix         string         `xml:"Prefix"`
+	Marker         string         `xml:"Marker"`
+	NextMarker     string         `xml:"NextMarker,omitempty"`
+	MaxKeys        int            `xml:"MaxKeys"`
+	Delimiter      string         `xml:"Delimiter,omitempty"`
+	IsTruncated    bool           `xml:"IsTruncated"`
+	Contents       []objectEntry  `xml:"Contents"`
+	CommonPrefixes []commonPrefix `xml:"CommonPrefixes"`
+	EncodingType   string         `xml:"EncodingType,omitempty"`
+}
+
+type listBucketResultV2 struct {
+	XMLName               xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
+	Name                  string         `xml:"Name"`
+	Prefix                string         `xml:"Prefix"`
+	Delimiter             string         `xml:"Delimiter,omitempty"`
+	MaxKeys               int            `xml:"MaxKeys"`
+	EncodingType          string         `xml:"EncodingType,omitempty"`
+	KeyCount              int            `xml:"KeyCount"`
+	ContinuationToken     string         `xml:"ContinuationToken,omitempty"`
+	NextContinuationToken string         `xml:"NextContinuationToken,omitempty"`
+	StartAfter            string         `xml:"StartAfter,omitempty"`
+	IsTruncated           bool           `xml:"IsTruncated"`
+	Contents              []objectEntry  `xml:"Contents"`
+	CommonPrefixes        []commonPrefix `xml:"CommonPrefixes"`
+}
+
+// listParams are the parameters ListObjects and ListObjectsV2 share.
+type listParams struct {
+	prefix, delimiter string
+	maxKeys           int
+	encode            bool
+}
+
+func parseListParams(q url.Values) (listParams, error) {
+	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), maxKeys: sluice.MaxListKeys}
+	if v, ok := q["max-keys"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			return p, invalidArgument("max-keys", v[0], "Provided max-keys not an integer or within integer range")
+		}
+		p.maxKeys = min(n, sluice.MaxListKeys)
+	}
+	if v, ok := q["encoding-type"]; ok {
+		if !strings.EqualFold(v[0], "url") {
+			return p, invalidArgument("encoding-type", v[0], "Invalid Encoding Method specified in Request")
+		}
+		p.encode = true
+	}
+	return p, nil
+}
+
+// page fetches one page; a max-keys of 0 answers an empty page for a bucket
+// that exists, as S3 does.
+func (s *Server) page(r *http.Request, bucket string, p listParams, after string) (sluice.ListPage, error) {
+	if p.maxKeys == 0 {
+		_, err := s.store.Bucket(r.Context(), bucket)
+		return sluice.ListPage{}, storeErr(err, bucket, "")
+	}
+	pg, err := s.store.ListObjects(r.Context(), bucket, sluice.ListOptions{
+		Prefix: p.prefix, Delimiter: p.delimiter, After: after, MaxKeys: p.maxKeys,
+	})
+	if err != nil {
+		return pg, storeErr(err, bucket, "")
+	}
+	return pg, nil
+}
+
+func (p listParams) enc(s string) string {
+	if p.encode {
+		return s3URLEncode(s)
+	}
+	return s
+}
+
+func (p listParams) entries(pg sluice.ListPage, owner bool) ([]objectEntry, []commonPrefix) {
+	objs := make([]objectEntry, len(pg.Objects))
+	for i, o := range pg.Objects {
+		sc := o.Meta.StorageClass
+		if sc == "" {
+			sc = "STANDARD"
+		}
+		objs[i] = objectEntry{
+			Key:               p.enc(o.Key),
+			LastModified:      isoTime(o.LastModified),
+			ETag:              o.ETag,
+			ChecksumAlgorithm: o.Checksum.Algorithm,
+			ChecksumType:      o.Checksum.Type,
+			Size:              o.Size,
+			StorageClass:      sc,
+		}
+		if o.Checksum.Algorithm == "" {
+			objs[i].ChecksumType = ""
+		}
+		if owner {
+			objs[i].Owner = accountOwner()
+		}
+	}
+	cps := make([]commonPrefix, len(pg.CommonPrefixes))
+	for i, c := range pg.CommonPrefixes {
+		cps[i] = commonPrefix{Prefix: p.enc(c)}
+	}
+	return objs, cps
+}
+
+// listObjects is ListObjects (version 1). NextMarker is returned only when
+// a delimiter was given, as S3 documents; otherwise the client continues
+// from the last Key.
+func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
+	q := r.URL.Query()
+	p, err := parseListParams(q)
+	if err != nil {
+		return err
+	}
+	marker := q.Get("marker")
+	pg, err := s.page(r, bucket, p, marker)
+	if err != nil {
+		return err
+	}
+	res := listBucketResult{
+		Name:        bucket,
+		Prefix:      p.enc(p.prefix),
+		Marker:      p.enc(marker),
+		MaxKeys:     p.maxKeys,
+		Delimiter:   p.enc(p.delimiter),
+		IsTruncated: pg.IsTruncated,
+	}
+	if p.encode {
+		res.EncodingType = "url"
+	}
+	res.Contents, res.CommonPrefixes = p.entries(pg, true)
+	if pg.IsTruncated && p.delimiter != "" {
+		res.NextMarker = p.enc(pg.NextAfter)
+	}
+	s.writeXML(w, r, http.StatusOK, res)
+	return nil
+}
+
+// listObjectsV2 is ListObjectsV2. Continuation tokens are the base64 of the
+// last key or common prefix returned, so any key round-trips.
+func (s *Server) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
+	q := r.URL.Query()
+	p, err := parseListParams(q)
+	if err != nil {
+		return err
+	}
+	startAfter := q.Get("start-after")
+	after := startAfter
+	token, hasToken := "", q.Has("continuation-token")
+	if hasToken {
+		token = q.Get("continuation-token")
+		if after, err = decodeToken(token); err != nil {
+			return err
+		}
+	}
+	pg, err := s.page(r, bucket, p, after)
+	if err != nil {
+		return err
+	}
+	res := listBucketResultV2{
+		Name:              bucket,
+		Prefix:            p.enc(p.prefix),
+		Delimiter:         p.enc(p.delimiter),
+		MaxKeys:           p.maxKeys,
+		KeyCount:          len(pg.Objects) + len(pg.CommonPrefixes),
+		ContinuationToken: token,
+		StartAfter:        p.enc(startAfter),
+		IsTruncated:       pg.IsTruncated,
+	}
+	if p.encode {
+		res.EncodingType = "url"
+	}
+	if pg.IsTruncated {
+		res.NextContinuationToken = encodeToken(pg.NextAfter)
+	}
+	res.Contents, res.CommonPrefixes = p.entries(pg, q.Get("fetch-owner") == "true")
+	s.writeXML(w, r, http.StatusOK, res)
+	return nil
+}
+
+func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToString([]byte(after)) }
+
+func decodeToken(tok string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || tok == "" {
+		return "", invalidArgument("continuation-token", tok, "The continuation token provided is incorrect")
+	}
+	return string(b), nil
+}
+
+// s3URLEncode encodes a name the way S3 does for encoding-type=url:
+// form-style escaping (space becomes "+", "+" becomes "%2B") except that "/"
+// is kept, so that clients decoding with unquote_plus (botocore) or
+// url.QueryUnescape get the key back.
+func s3URLEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9',
+			c == '-', c == '_', c == '.', c == '~', c == '/', c == '*':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
