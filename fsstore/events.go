@@ -1,0 +1,174 @@
+package fsstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/sluicehq/sluice"
+	bolt "go.etcd.io/bbolt"
+)
+
+// eventBatch collects the events one transaction appends to the outbox.
+type eventBatch struct {
+	record bool
+	req    sluice.RequestInfo
+	n      int
+}
+
+// add appends an event for a change to key, when the store records events.
+// rec supplies size and ETag (zero for deletions).
+func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecord) error {
+	if !b.record {
+		return nil
+	}
+	info, err := bucketInfo(tx, bucket)
+	if err != nil {
+		return err
+	}
+	events := tx.Bucket(rootEvents)
+	seq, err := events.NextSequence()
+	if err != nil {
+		return err
+	}
+	ev := sluice.Event{
+		Seq:       seq,
+		Name:      name,
+		Time:      now(),
+		Region:    info.Region,
+		Bucket:    bucket,
+		Key:       key,
+		Size:      rec.Size,
+		ETag:      unquote(rec.ETag),
+		Sequencer: fmt.Sprintf("%016X", seq),
+		Request:   b.req,
+	}
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	b.n++
+	return events.Put(seqKey(seq), v)
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// update runs fn in a write transaction and, after it commits with events,
+// wakes every ReadEvents waiter.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx, *eventBatch) error) error {
+	ev := &eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx)}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		ev.n = 0
+		return fn(tx, ev)
+	})
+	if err == nil && ev.n > 0 {
+		s.evMu.Lock()
+		close(s.evCh)
+		s.evCh = make(chan struct{})
+		s.evMu.Unlock()
+	}
+	return err
+}
+
+// ReadEvents returns up to limit events with Seq > after in commit order,
+// waiting until one exists or ctx is done.
+func (s *Store) ReadEvents(ctx context.Context, after uint64, limit int) ([]sluice.Event, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	for {
+		s.evMu.Lock()
+		wake := s.evCh
+		s.evMu.Unlock()
+		var out []sluice.Event
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(rootEvents).Cursor()
+			for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+				var ev sluice.Event
+				if err := json.Unmarshal(v, &ev); err != nil {
+					return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+				}
+				out = append(out, ev)
+			}
+			return nil
+		})
+		if err != nil || len(out) > 0 {
+			return out, err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// AckEvents records that consumer handled every event up to seq, then prunes
+// the events every registered consumer has acknowledged. A cursor never
+// moves backwards.
+func (s *Store) AckEvents(ctx context.Context, consumer string, seq uint64) error {
+	if consumer == "" {
+		return sluice.Errorf(sluice.ErrInvalidArgument, "consumer name must not be empty")
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		cursors := tx.Bucket(rootCursors)
+		if v := cursors.Get([]byte(consumer)); len(v) == 8 && binary.BigEndian.Uint64(v) > seq {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		if err := cursors.Put([]byte(consumer), seqKey(seq)); err != nil {
+			return err
+		}
+		low := seq
+		if err := cursors.ForEach(func(_, v []byte) error {
+			if len(v) == 8 {
+				low = min(low, binary.BigEndian.Uint64(v))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		// Collect first: deleting under a bbolt cursor can skip entries.
+		events := tx.Bucket(rootEvents)
+		var done [][]byte
+		c := events.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= low; k, _ = c.Next() {
+			done = append(done, slices.Clone(k))
+		}
+		for _, k := range done {
+			if err := events.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Cursor returns the last seq consumer acknowledged; the first call
+// registers the consumer, so events are kept for it from then on.
+func (s *Store) Cursor(ctx context.Context, consumer string) (uint64, error) {
+	if consumer == "" {
+		return 0, sluice.Errorf(sluice.ErrInvalidArgument, "consumer name must not be empty")
+	}
+	var seq uint64
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(rootCursors).Get([]byte(consumer)); len(v) == 8 {
+			seq, found = binary.BigEndian.Uint64(v), true
+		}
+		return nil
+	})
+	if err != nil || found {
+		return seq, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		cursors := tx.Bucket(rootCursors)
+		if v := cursors.Get([]byte(consumer)); len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+			return nil
+		}
+		return cursors.Put([]byte(consumer), seqKey(0))
+	})
+	return seq, err
+}

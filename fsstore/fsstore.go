@@ -1,0 +1,343 @@
+// Package fsstore is Sluice's embedded object store: object bytes live in
+// files on local disk and all metadata (buckets, the object index, bucket
+// configurations, multipart uploads, the event outbox and consumer cursors)
+// lives in one bbolt file beside them.
+//
+// Layout of the data directory:
+//
+//	DIR/meta.db              bbolt: every piece of metadata
+//	DIR/objects/xx/<id>      object and part bytes, named by a random id
+//	DIR/tmp/<id>             bytes being received; removed on Open
+//
+// File names never derive from keys, so no key can reach outside DIR.
+//
+// Concurrency: every method of *Store is safe for concurrent use. A write
+// streams its bytes to a temp file, fsyncs it, renames it into objects/ and
+// then commits the metadata (and its event, when recording) in one bbolt
+// transaction; bbolt serializes those transactions, so the last commit wins
+// and readers see the old object or the new one, never a mix. A file is
+// removed only after the transaction that stopped referencing it committed;
+// readers that opened it before keep reading it (POSIX unlink semantics).
+// Files orphaned by a crash are collected by a background pass after Open,
+// which only considers files written by an earlier process (every id carries
+// the epoch of the process that wrote it), so it never races a live write.
+package fsstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	_ sluice.Store    = (*Store)(nil)
+	_ sluice.EventLog = (*Store)(nil)
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir is the data directory; it is created if missing.
+	Dir string
+	// RecordEvents appends a sluice.Event to the durable outbox in the same
+	// transaction that commits each change.
+	RecordEvents bool
+	// NoSync skips every fsync. Only for tests: an acknowledged write may be
+	// lost on a crash.
+	NoSync bool
+	// Logger receives background problems (failed file removals, GC).
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration `sluice serve` starts from.
+func DefaultConfig() Config {
+	return Config{Dir: "./sluice-data"}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("fsstore: Dir: must not be empty")
+	}
+	return nil
+}
+
+// Store is the embedded object store. Create it with Open.
+type Store struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *bolt.DB
+	dir   string
+	epoch uint32
+
+	// evMu guards evCh, which is closed and replaced after every commit
+	// that appended events, to wake ReadEvents without polling.
+	evMu sync.Mutex
+	evCh chan struct{}
+
+	gcCancel context.CancelFunc
+	gcDone   chan struct{}
+	closeMu  sync.Once
+}
+
+// Top-level bbolt buckets.
+var (
+	rootBuckets = []byte("buckets") // name → bucketRecord
+	rootData    = []byte("b")       // name → nested {o, c, u, p}
+	rootEvents  = []byte("events")  // big-endian seq → eventRecord
+	rootCursors = []byte("cursors") // consumer → big-endian seq
+	rootMeta    = []byte("meta")    // store-wide values
+
+	subObjects = []byte("o") // key → objectRecord
+	subConfigs = []byte("c") // kind → document
+	subUploads = []byte("u") // upload id → uploadRecord
+	subParts   = []byte("p") // upload id + big-endian part number → partRecord
+
+	metaEpoch = []byte("epoch")
+)
+
+const (
+	objectsDir = "objects"
+	tmpDir     = "tmp"
+)
+
+// Open opens (creating if needed) the store in cfg.Dir. It removes leftover
+// temp files and starts a background pass that collects object files no
+// metadata refers to.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("fsstore: resolve %q: %w", cfg.Dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, objectsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("fsstore: create data dir: %w", err)
+	}
+	// Whatever is in tmp/ was never acknowledged.
+	if err := os.RemoveAll(filepath.Join(dir, tmpDir)); err != nil {
+		return nil, fmt.Errorf("fsstore: clear tmp: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o755); err != nil {
+		return nil, fmt.Errorf("fsstore: create tmp: %w", err)
+	}
+	if err := makeShardDirs(filepath.Join(dir, objectsDir)); err != nil {
+		return nil, err
+	}
+
+	db, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o644, &bolt.Options{
+		Timeout:      time.Second,
+		NoSync:       cfg.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fsstore: open metadata: %w", err)
+	}
+	s := &Store{cfg: cfg, log: log, db: db, dir: dir, evCh: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{rootBuckets, rootData, rootEvents, rootCursors, rootMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(rootMeta)
+		var epoch uint64
+		if v := meta.Get(metaEpoch); len(v) == 8 {
+			epoch = binary.BigEndian.Uint64(v)
+		}
+		epoch++
+		s.epoch = uint32(epoch)
+		return meta.Put(metaEpoch, binary.BigEndian.AppendUint64(nil, epoch))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("fsstore: initialize metadata: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.gcCancel = cancel
+	s.gcDone = make(chan struct{})
+	go func() {
+		defer close(s.gcDone)
+		n, err := s.collectOrphans(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("fsstore: collect orphaned files", "err", err)
+			return
+		}
+		if n > 0 {
+			s.log.Info("fsstore: collected orphaned files", "count", n)
+		}
+	}()
+	return s, nil
+}
+
+// Close stops background work and closes the metadata file. Objects opened
+// before stay readable until they are closed.
+func (s *Store) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		s.gcCancel()
+		<-s.gcDone
+		err = s.db.Close()
+	})
+	return err
+}
+
+// WaitGC blocks until the orphan collection started by Open has finished.
+// Tests and tools use it; serving never needs to.
+func (s *Store) WaitGC() { <-s.gcDone }
+
+func makeShardDirs(root string) error {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("fsstore: read objects dir: %w", err)
+	}
+	if len(entries) >= 256 {
+		return nil
+	}
+	for i := range 256 {
+		if err := os.MkdirAll(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o755); err != nil {
+			return fmt.Errorf("fsstore: create objects shard: %w", err)
+		}
+	}
+	return syncDir(root, false)
+}
+
+// newFileID returns a fresh file id: the process epoch (8 hex digits) then
+// 12 random bytes. The epoch lets the collector tell files of a previous run
+// from files this run is still writing.
+func (s *Store) newFileID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint32(b[:4], s.epoch)
+	if _, err := rand.Read(b[4:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// fileEpoch extracts the epoch from an id; ok is false for names that are
+// not ids.
+func fileEpoch(id string) (uint32, bool) {
+	if len(id) != 32 {
+		return 0, false
+	}
+	b, err := hex.DecodeString(id)
+	if err != nil {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[:4]), true
+}
+
+func (s *Store) objectPath(id string) string {
+	// Shard on the random part so directories fill evenly.
+	return filepath.Join(s.dir, objectsDir, id[8:10], id)
+}
+
+func (s *Store) tmpPath(id string) string {
+	return filepath.Join(s.dir, tmpDir, id)
+}
+
+// removeFiles deletes object files no longer referenced by metadata. A
+// failure only leaks disk space until the next Open collects the file.
+func (s *Store) removeFiles(ids []string) {
+	for _, id := range ids {
+		if err := os.Remove(s.objectPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("fsstore: remove object file", "id", id, "err", err)
+		}
+	}
+}
+
+func syncDir(path string, noSync bool) error {
+	if noSync {
+		return nil
+	}
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// collectOrphans removes object files of earlier epochs that no object or
+// part record refers to: leftovers of a crash between rename and commit, or
+// between commit and the removal of a replaced file.
+func (s *Store) collectOrphans(ctx context.Context) (int, error) {
+	live := make(map[string]struct{})
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(rootData).ForEachBucket(func(name []byte) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			b := tx.Bucket(rootData).Bucket(name)
+			if err := b.Bucket(subObjects).ForEach(func(_, v []byte) error {
+				ids, err := recordFiles(v)
+				for _, id := range ids {
+					live[id] = struct{}{}
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+			return b.Bucket(subParts).ForEach(func(_, v []byte) error {
+				var p partRecord
+				if err := decodePart(v, &p); err != nil {
+					return err
+				}
+				live[p.File] = struct{}{}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	root := filepath.Join(s.dir, objectsDir)
+	shards, err := os.ReadDir(root)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, shard := range shards {
+		if ctx.Err() != nil {
+			return removed, ctx.Err()
+		}
+		if !shard.IsDir() {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(root, shard.Name()))
+		if err != nil {
+			return removed, err
+		}
+		for _, f := range files {
+			epoch, ok := fileEpoch(f.Name())
+			if !ok || epoch >= s.epoch {
+				continue
+			}
+			if _, ok := live[f.Name()]; ok {
+				continue
+			}
+			if err := os.Remove(filepath.Join(root, shard.Name(), f.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}

@@ -1,0 +1,435 @@
+package fsstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sluicehq/sluice"
+	bolt "go.etcd.io/bbolt"
+)
+
+// validateKey applies S3's key rules: non-empty, at most 1024 bytes, UTF-8.
+func validateKey(key string) error {
+	switch {
+	case key == "":
+		return sluice.Errorf(sluice.ErrInvalidArgument, "Object key must not be empty.")
+	case len(key) > sluice.MaxKeyLength:
+		e := sluice.Errorf(sluice.ErrKeyTooLong, "Your key is too long").With("Size", fmt.Sprint(len(key))).With("MaxSizeAllowed", fmt.Sprint(sluice.MaxKeyLength))
+		return e
+	case !utf8.ValidString(key):
+		return sluice.Errorf(sluice.ErrInvalidArgument, "Object key is not valid UTF-8.")
+	}
+	return nil
+}
+
+func errNoSuchKey(key string) error {
+	e := sluice.Errorf(sluice.ErrNoSuchKey, "The specified key does not exist.").With("Key", key)
+	e.Resource = key
+	return e
+}
+
+// checkConditions evaluates write preconditions against the current record
+// (nil when the key has no object), inside the committing transaction.
+func checkConditions(c sluice.Conditions, key string, cur *objectRecord) error {
+	if c.IfNoneMatch != "" {
+		if c.IfNoneMatch != "*" {
+			return sluice.Errorf(sluice.ErrNotImplemented, "If-None-Match supports only \"*\" on writes.")
+		}
+		if cur != nil {
+			return sluice.Errorf(sluice.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold").With("Condition", "If-None-Match")
+		}
+	}
+	if c.IfMatch != "" {
+		if cur == nil {
+			return errNoSuchKey(key)
+		}
+		if c.IfMatch != "*" && unquote(c.IfMatch) != unquote(cur.ETag) {
+			return sluice.Errorf(sluice.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold").With("Condition", "If-Match")
+		}
+	}
+	return nil
+}
+
+func unquote(etag string) string {
+	etag = strings.TrimPrefix(etag, "W/")
+	return strings.Trim(etag, `"`)
+}
+
+// checkBucket fails fast with NoSuchBucket before bytes are received; the
+// commit checks again.
+func (s *Store) checkBucket(name string) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		_, err := bucketData(tx, name)
+		return err
+	})
+}
+
+// PutObject writes a whole object; see sluice.Store.
+func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluice.ObjectInfo, error) {
+	if err := validateKey(in.Key); err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	if err := s.checkBucket(in.Bucket); err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	r, err := s.receive(ctx, in.Body, in.Size, sluice.MaxPutSize, in.ChecksumAlgorithm)
+	if err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	if in.Verify != nil {
+		if err := in.Verify(r.sums); err != nil {
+			s.discard(r)
+			return sluice.ObjectInfo{}, err
+		}
+	}
+	if err := s.install(r); err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	rec := &objectRecord{
+		Size:     r.size,
+		ETag:     quoteETag(r.sums.MD5),
+		Modified: now(),
+		Meta:     in.Meta,
+		Checksum: r.sums,
+		Files:    []string{r.id},
+	}
+	name := in.EventName
+	if name == "" {
+		name = sluice.EventObjectCreatedPut
+	}
+	var old []string
+	err = s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
+		objs, err := objectIndex(tx, in.Bucket)
+		if err != nil {
+			return err
+		}
+		var err2 error
+		old, err2 = commitObject(tx, ev, objs, in.Bucket, in.Key, rec, in.Conditions, name)
+		return err2
+	})
+	if err != nil {
+		s.removeFiles(rec.Files)
+		return sluice.ObjectInfo{}, err
+	}
+	s.removeFiles(old)
+	return rec.info(in.Bucket, in.Key), nil
+}
+
+// commitObject records rec under key after checking conditions, and returns
+// the files of the object it replaced.
+func commitObject(tx *bolt.Tx, ev *eventBatch, objs *bolt.Bucket, bucket, key string, rec *objectRecord, cond sluice.Conditions, eventName string) ([]string, error) {
+	var cur *objectRecord
+	if v := objs.Get([]byte(key)); v != nil {
+		cur = new(objectRecord)
+		if err := decodeObject(v, cur); err != nil {
+			return nil, fmt.Errorf("decode object %q: %w", key, err)
+		}
+	}
+	if err := checkConditions(cond, key, cur); err != nil {
+		return nil, err
+	}
+	v, err := encodeObject(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := objs.Put([]byte(key), v); err != nil {
+		return nil, err
+	}
+	if err := ev.add(tx, eventName, bucket, key, rec); err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, nil
+	}
+	return cur.Files, nil
+}
+
+func objectIndex(tx *bolt.Tx, bucket string) (*bolt.Bucket, error) {
+	data, err := bucketData(tx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return data.Bucket(subObjects), nil
+}
+
+func (s *Store) lookup(bucket, key string) (*objectRecord, error) {
+	if err := validateKey(key); err != nil {
+		return nil, err
+	}
+	var rec objectRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		objs, err := objectIndex(tx, bucket)
+		if err != nil {
+			return err
+		}
+		v := objs.Get([]byte(key))
+		if v == nil {
+			return errNoSuchKey(key)
+		}
+		return decodeObject(v, &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// HeadObject returns the object's info, or NoSuchKey.
+func (s *Store) HeadObject(ctx context.Context, bucket, key string) (sluice.ObjectInfo, error) {
+	rec, err := s.lookup(bucket, key)
+	if err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	return rec.info(bucket, key), nil
+}
+
+// OpenObject returns a snapshot of the object: its info and open handles on
+// its files. A file can disappear between the metadata read and the open
+// only because a newer commit replaced the object, so the lookup is retried.
+func (s *Store) OpenObject(ctx context.Context, bucket, key string) (sluice.Object, error) {
+	var prev []string
+	for {
+		rec, err := s.lookup(bucket, key)
+		if err != nil {
+			return nil, err
+		}
+		files, err := s.openFiles(rec.Files)
+		if err == nil {
+			return &object{info: rec.info(bucket, key), files: files, sizes: partSizes(rec)}, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || slices.Equal(prev, rec.Files) {
+			return nil, fmt.Errorf("open object %q: %w", key, err)
+		}
+		prev = rec.Files
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *Store) openFiles(ids []string) ([]*os.File, error) {
+	files := make([]*os.File, 0, len(ids))
+	for _, id := range ids {
+		f, err := os.Open(s.objectPath(id))
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func partSizes(rec *objectRecord) []int64 {
+	if len(rec.Parts) == 0 {
+		return []int64{rec.Size}
+	}
+	sizes := make([]int64, len(rec.Parts))
+	for i, p := range rec.Parts {
+		sizes[i] = p.Size
+	}
+	return sizes
+}
+
+// object is an open snapshot. Its files are read with ReadAt, so several
+// readers may run at once.
+type object struct {
+	info  sluice.ObjectInfo
+	files []*os.File
+	sizes []int64
+}
+
+func (o *object) Info() sluice.ObjectInfo { return o.info }
+
+func (o *object) Reader(offset, length int64) (io.ReadCloser, error) {
+	size := o.info.Size
+	if length < 0 {
+		length = size - offset
+	}
+	if offset < 0 || length < 0 || offset+length > size {
+		return nil, sluice.Errorf(sluice.ErrInvalidRange, "The requested range is not satisfiable").With("ActualObjectSize", fmt.Sprint(size))
+	}
+	var readers []io.Reader
+	var start int64
+	for i, f := range o.files {
+		end := start + o.sizes[i]
+		if length > 0 && offset < end && offset+length > start {
+			from := max(offset, start) - start
+			to := min(offset+length, end) - start
+			readers = append(readers, io.NewSectionReader(f, from, to-from))
+		}
+		start = end
+	}
+	return io.NopCloser(io.MultiReader(readers...)), nil
+}
+
+func (o *object) Close() error {
+	var first error
+	for _, f := range o.files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// DeleteObject removes an object; a missing key succeeds without an event.
+func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	var old []string
+	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
+		objs, err := objectIndex(tx, bucket)
+		if err != nil {
+			return err
+		}
+		v := objs.Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		var cur objectRecord
+		if err := decodeObject(v, &cur); err != nil {
+			return fmt.Errorf("decode object %q: %w", key, err)
+		}
+		if err := objs.Delete([]byte(key)); err != nil {
+			return err
+		}
+		old = cur.Files
+		return ev.add(tx, sluice.EventObjectRemovedDelete, bucket, key, &objectRecord{})
+	})
+	if err != nil {
+		return err
+	}
+	s.removeFiles(old)
+	return nil
+}
+
+// PutObjectTags replaces the object's tag set; nil or empty removes every
+// tag. The object's bytes, ETag and LastModified do not change.
+func (s *Store) PutObjectTags(ctx context.Context, bucket, key string, tags []sluice.Tag) (sluice.ObjectInfo, error) {
+	if err := validateKey(key); err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	var info sluice.ObjectInfo
+	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
+		objs, err := objectIndex(tx, bucket)
+		if err != nil {
+			return err
+		}
+		v := objs.Get([]byte(key))
+		if v == nil {
+			return errNoSuchKey(key)
+		}
+		var rec objectRecord
+		if err := decodeObject(v, &rec); err != nil {
+			return fmt.Errorf("decode object %q: %w", key, err)
+		}
+		rec.Meta.Tags = slices.Clone(tags)
+		name := sluice.EventObjectTaggingPut
+		if len(tags) == 0 {
+			rec.Meta.Tags = nil
+			name = sluice.EventObjectTaggingDelete
+		}
+		nv, err := encodeObject(&rec)
+		if err != nil {
+			return err
+		}
+		if err := objs.Put([]byte(key), nv); err != nil {
+			return err
+		}
+		info = rec.info(bucket, key)
+		return ev.add(tx, name, bucket, key, &rec)
+	})
+	return info, err
+}
+
+// ListObjects returns one page of keys in byte order. With a delimiter,
+// keys sharing a prefix up to the delimiter are rolled into one common
+// prefix and the cursor seeks past all of them at once.
+func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.ListOptions) (sluice.ListPage, error) {
+	if opts.MaxKeys < 0 {
+		opts.MaxKeys = sluice.MaxListKeys
+	}
+	var page sluice.ListPage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		objs, err := objectIndex(tx, bucket)
+		if err != nil {
+			return err
+		}
+		prefix := []byte(opts.Prefix)
+		after := []byte(opts.After)
+		delim := []byte(opts.Delimiter)
+		c := objs.Cursor()
+		var k, v []byte
+		if bytes.Compare(after, prefix) >= 0 {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		} else {
+			k, v = c.Seek(prefix)
+		}
+		count := 0
+		for k != nil && bytes.HasPrefix(k, prefix) {
+			if len(delim) > 0 {
+				if i := bytes.Index(k[len(prefix):], delim); i >= 0 {
+					cp := k[:len(prefix)+i+len(delim)]
+					if bytes.Compare(cp, after) > 0 {
+						if count == opts.MaxKeys {
+							page.IsTruncated = true
+							break
+						}
+						page.CommonPrefixes = append(page.CommonPrefixes, string(cp))
+						page.NextAfter = string(cp)
+						count++
+					}
+					next := prefixEnd(cp)
+					if next == nil {
+						break
+					}
+					k, v = c.Seek(next)
+					continue
+				}
+			}
+			if count == opts.MaxKeys {
+				page.IsTruncated = true
+				break
+			}
+			var rec objectRecord
+			if err := decodeObject(v, &rec); err != nil {
+				return fmt.Errorf("decode object %q: %w", k, err)
+			}
+			key := string(k)
+			page.Objects = append(page.Objects, rec.info(bucket, key))
+			page.NextAfter = key
+			count++
+			k, v = c.Next()
+		}
+		return nil
+	})
+	return page, err
+}
+
+// prefixEnd returns the smallest key greater than every key starting with
+// p, or nil when there is none.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
