@@ -1,0 +1,330 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// gatedReader yields size deterministic bytes, blocking once gateAt bytes
+// have been read until release is closed. reached is closed when the
+// reader blocks at the gate.
+type gatedReader struct {
+	data    []byte
+	off     int
+	gateAt  int
+	reached chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newGatedReader(data []byte, gateAt int) *gatedReader {
+	return &gatedReader{data: data, gateAt: gateAt, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.off >= len(g.data) {
+		return 0, io.EOF
+	}
+	if g.off == g.gateAt {
+		g.once.Do(func() { close(g.reached) })
+		<-g.release
+	}
+	end := len(g.data)
+	if g.off < g.gateAt {
+		end = g.gateAt
+	}
+	n := copy(p, g.data[g.off:end])
+	g.off += n
+	return n, nil
+}
+
+// leftovers lists files under dir that look like temporary or partial
+// writes: what a crash may leave and a restart must clean up.
+func leftovers(t testing.TB, dir string) []string {
+	t.Helper()
+	var found []string
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		name := strings.ToLower(d.Name())
+		rel, _ := filepath.Rel(dir, path)
+		relLower := strings.ToLower(filepath.ToSlash(rel))
+		if strings.HasSuffix(name, ".tmp") || strings.HasPrefix(name, "tmp") || strings.HasPrefix(name, ".tmp") ||
+			strings.Contains(name, ".partial") || strings.HasSuffix(name, ".part.tmp") ||
+			strings.HasPrefix(relLower, "tmp/") || strings.Contains(relLower, "/tmp/") || strings.HasPrefix(relLower, "temp/") {
+			found = append(found, rel)
+		}
+		return nil
+	})
+	return found
+}
+
+// wantNoLeftovers polls until dir has no temporary files, since a server may
+// sweep them just after it reports healthy.
+func wantNoLeftovers(t testing.TB, dir string) {
+	t.Helper()
+	var left []string
+	if err := poll(10*time.Second, func() error {
+		left = leftovers(t, dir)
+		if len(left) > 0 {
+			return fmt.Errorf("%d left", len(left))
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("temporary files left in the data dir after restart: %q", left)
+	}
+}
+
+type writeRecord struct {
+	body  []byte
+	acked bool
+}
+
+func TestDurabilityKill9DuringPuts(t *testing.T) {
+	s := startSluice(t)
+	c := s3Client(s, noRetries())
+	ctx := context.Background()
+	bucket := createBucket(t, c, "durable")
+
+	var (
+		mu      sync.Mutex
+		records = map[string]*writeRecord{}
+		acks    atomic.Int64
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	const writers = 8
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("w%d/%06d", w, i)
+				size := 1<<10 + (i*7919+w*104729)%(8<<10)
+				if i%40 == 7 {
+					size = 1 << 20
+				}
+				body := randomBytes(size)
+				rec := &writeRecord{body: body}
+				mu.Lock()
+				records[key] = rec
+				mu.Unlock()
+				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+				if err != nil {
+					// The server is gone; nothing after this can be acknowledged.
+					return
+				}
+				mu.Lock()
+				rec.acked = true
+				mu.Unlock()
+				acks.Add(1)
+			}
+		})
+	}
+	const killAfter = 400
+	if err := poll(2*time.Minute, func() error {
+		if n := acks.Load(); n < killAfter {
+			return fmt.Errorf("only %d acknowledged writes", n)
+		}
+		return nil
+	}); err != nil {
+		close(stop)
+		wg.Wait()
+		t.Fatalf("writers never reached %d acks: %v", killAfter, err)
+	}
+	s.kill(t)
+	close(stop)
+	wg.Wait()
+
+	s.restart(t)
+	c = s3Client(s, noRetries())
+	mu.Lock()
+	defer mu.Unlock()
+	acked := 0
+	for key, rec := range records {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			code, _ := apiCode(err)
+			if rec.acked || code != "NoSuchKey" {
+				t.Errorf("%s (acked %v) after restart: %v", key, rec.acked, err)
+			}
+			continue
+		}
+		got, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil {
+			t.Errorf("read %s: %v", key, err)
+			continue
+		}
+		// An unacknowledged write may be there or not, but never half there.
+		if !bytes.Equal(got, rec.body) {
+			t.Errorf("%s (acked %v): %d bytes after restart, want the %d written", key, rec.acked, len(got), len(rec.body))
+		}
+		if aws.ToString(out.ETag) != `"`+md5hex(rec.body)+`"` {
+			t.Errorf("%s: ETag %s, want %s", key, aws.ToString(out.ETag), md5hex(rec.body))
+		}
+		if rec.acked {
+			acked++
+		}
+	}
+	t.Logf("%d writes attempted, %d acknowledged before the kill", len(records), acked)
+
+	// The listing agrees with what GET sees.
+	listed := map[string]int64{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list after restart: %v", err)
+		}
+		for _, o := range page.Contents {
+			listed[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
+		}
+	}
+	for key, rec := range records {
+		size, ok := listed[key]
+		if rec.acked && !ok {
+			t.Errorf("acknowledged %s is not listed", key)
+		}
+		if ok && size != int64(len(rec.body)) {
+			t.Errorf("%s listed with size %d, want %d", key, size, len(rec.body))
+		}
+	}
+	for key := range listed {
+		if _, ok := records[key]; !ok {
+			t.Errorf("listing shows %s, which was never written", key)
+		}
+	}
+	wantNoLeftovers(t, s.DataDir)
+}
+
+func TestDurabilityKill9DuringMultipart(t *testing.T) {
+	s := startSluice(t)
+	c := s3Client(s, noRetries())
+	ctx := context.Background()
+	bucket := createBucket(t, c, "durable-mp")
+
+	done := randomBytes(1 << 20)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("complete"), Body: bytes.NewReader(done)}); err != nil {
+		t.Fatal(err)
+	}
+	// A finished multipart object too.
+	finished := randomBytes(6 << 20)
+	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("finished-mp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp1, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String("finished-mp"), UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(finished[:5<<20])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp2, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String("finished-mp"), UploadId: mp.UploadId, PartNumber: aws.Int32(2), Body: bytes.NewReader(finished[5<<20:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("finished-mp"), UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: fp1.ETag}, {PartNumber: aws.Int32(2), ETag: fp2.ETag}}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The upload interrupted by the kill: part 1 is in, part 2 is streaming.
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("interrupted")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part1 := randomBytes(5 << 20)
+	p1, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String("interrupted"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part2 := randomBytes(5 << 20)
+	gate := newGatedReader(part2, 3<<20)
+	u := fmt.Sprintf("%s/%s/interrupted?partNumber=2&uploadId=%s", s.URL, bucket, aws.ToString(up.UploadId))
+	req := signedRequest(t, s, http.MethodPut, u, gate, signSpec{PayloadHash: "UNSIGNED-PAYLOAD", ContentLength: int64(len(part2))})
+	reqDone := make(chan error, 1)
+	go func() {
+		resp, err := httpClient().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		reqDone <- err
+	}()
+	select {
+	case <-gate.reached:
+	case err := <-reqDone:
+		t.Fatalf("part 2 upload ended before the kill: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("part 2 upload never got going")
+	}
+	s.kill(t)
+	close(gate.release)
+	<-reqDone
+
+	s.restart(t)
+	c = s3Client(s, noRetries())
+	for key, want := range map[string][]byte{"complete": done, "finished-mp": finished} {
+		if got, _ := getBody(t, c, bucket, key); !bytes.Equal(got, want) {
+			t.Errorf("%s after restart: %d bytes, want the %d written", key, len(got), len(want))
+		}
+	}
+	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("interrupted")})
+	wantAPIError(t, "HEAD of the never-completed object", err, "NotFound", 404)
+
+	uploads, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads after restart: %v", err)
+	}
+	listed := false
+	for _, u := range uploads.Uploads {
+		if aws.ToString(u.UploadId) == aws.ToString(up.UploadId) {
+			listed = true
+		} else {
+			t.Errorf("unexpected upload after restart: %s %s", aws.ToString(u.Key), aws.ToString(u.UploadId))
+		}
+	}
+	if listed {
+		// The upload survived: part 1 intact, part 2 absent, and it can be
+		// completed with what it holds.
+		parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(bucket), Key: aws.String("interrupted"), UploadId: up.UploadId})
+		if err != nil {
+			t.Fatalf("ListParts: %v", err)
+		}
+		if len(parts.Parts) != 1 || aws.ToInt32(parts.Parts[0].PartNumber) != 1 || aws.ToString(parts.Parts[0].ETag) != aws.ToString(p1.ETag) ||
+			aws.ToInt64(parts.Parts[0].Size) != int64(len(part1)) {
+			t.Errorf("parts after restart = %+v, want only part 1 (%s, %d bytes)", parts.Parts, aws.ToString(p1.ETag), len(part1))
+		}
+		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("interrupted"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p1.ETag}}}})
+		if err != nil {
+			t.Fatalf("complete the surviving upload: %v", err)
+		}
+		if got, _ := getBody(t, c, bucket, "interrupted"); !bytes.Equal(got, part1) {
+			t.Errorf("completed object after restart: %d bytes, want part 1's %d", len(got), len(part1))
+		}
+	} else {
+		_, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("interrupted"), UploadId: up.UploadId})
+		wantAPIError(t, "abort of an upload that is gone", err, "NoSuchUpload", 404)
+	}
+	wantNoLeftovers(t, s.DataDir)
+}
