@@ -1,0 +1,389 @@
+// Command s3bench measures S3 PUT and GET throughput and latency of sluice
+// against versitygw's posix backend, on the same machine in the same run.
+//
+// It owns the server processes it starts: each runs in its own process
+// group, is stopped with SIGTERM (then SIGKILL) when its cells are done, on
+// Ctrl-C, or on any error, and dies with the bench if the bench is killed.
+// Servers run one after the other, never at the same time, so that one
+// server's background work never steals CPU from the other's measurement.
+//
+// Each cell (operation, object size, number of clients) runs N goroutines,
+// each sending requests back to back on its own keys for a warm-up and then
+// a measured window. Workers share one keep-alive transport per server; each
+// records its own latencies, merged and sorted once at the end of the cell.
+//
+// It is a standalone main package rather than a Go benchmark so that
+// `go test ./...` only compiles it. Run it with `make bench` (bench/run.sh).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is everything one bench run needs.
+type Config struct {
+	Servers     []string // run order; "versitygw" is the ratio baseline
+	SluiceBin   string
+	SluiceArgs  string // extra args appended to `sluice serve`
+	SluiceRev   string // label for the report, e.g. a git revision
+	VersityBin  string
+	VersityArgs string // extra args for the posix backend, before DIR
+	VersityRev  string // label for the report, e.g. the installed version
+	WorkDir     string // data dirs live here; a fresh temp dir when empty
+	Keep        bool   // keep WorkDir after the run
+	Ops         []string
+	Sizes       []int
+	Concurrency []int
+	Warmup      time.Duration
+	Duration    time.Duration
+	Payload     string // "sha256" or "unsigned"
+	AccessKey   string
+	SecretKey   string
+	Region      string
+	Bucket      string
+	Out         string // markdown report path; "" to skip writing
+	PerfDir     string // when set, record `perf` CPU profiles of each server here
+	ReadyWait   time.Duration
+}
+
+// DefaultConfig measures the issue's grid: PUT and GET, 4 KiB and 1 MiB,
+// 1 and 32 clients, 5 s per cell after 1 s of warm-up.
+func DefaultConfig() Config {
+	return Config{
+		Servers:     []string{"versitygw", "sluice"},
+		SluiceBin:   ".bench/bin/sluice",
+		VersityBin:  ".bench/bin/versitygw",
+		Ops:         []string{"PUT", "GET"},
+		Sizes:       []int{4 << 10, 1 << 20},
+		Concurrency: []int{1, 32},
+		Warmup:      time.Second,
+		Duration:    5 * time.Second,
+		Payload:     "sha256",
+		AccessKey:   "test",
+		SecretKey:   "test",
+		Region:      "us-east-1",
+		Bucket:      "bench",
+		Out:         "bench/results/s3-latest.md",
+		ReadyWait:   30 * time.Second,
+	}
+}
+
+// Validate names the first flag that is out of range.
+func (c Config) Validate() error {
+	if len(c.Servers) == 0 {
+		return errors.New("-servers: at least one server")
+	}
+	for _, s := range c.Servers {
+		if _, ok := serverKinds[s]; !ok {
+			return fmt.Errorf("-servers: unknown server %q (want sluice, versitygw)", s)
+		}
+	}
+	if len(c.Ops) == 0 {
+		return errors.New("-ops: at least one operation")
+	}
+	for _, op := range c.Ops {
+		if op != "PUT" && op != "GET" {
+			return fmt.Errorf("-ops: unknown operation %q (want PUT, GET)", op)
+		}
+	}
+	if len(c.Sizes) == 0 {
+		return errors.New("-sizes: at least one size")
+	}
+	for _, s := range c.Sizes {
+		if s <= 0 || s > 1<<30 {
+			return fmt.Errorf("-sizes: %d out of range (1 B .. 1 GiB)", s)
+		}
+	}
+	if len(c.Concurrency) == 0 {
+		return errors.New("-concurrency: at least one level")
+	}
+	for _, n := range c.Concurrency {
+		if n < 1 || n > 1024 {
+			return fmt.Errorf("-concurrency: %d out of range (1 .. 1024)", n)
+		}
+	}
+	if c.Duration <= 0 {
+		return errors.New("-duration: must be positive")
+	}
+	if c.Warmup < 0 {
+		return errors.New("-warmup: must not be negative")
+	}
+	if c.Payload != "sha256" && c.Payload != "unsigned" {
+		return fmt.Errorf("-payload: %q (want sha256, unsigned)", c.Payload)
+	}
+	if c.AccessKey == "" || c.SecretKey == "" {
+		return errors.New("-access/-secret: must not be empty")
+	}
+	if c.Bucket == "" {
+		return errors.New("-bucket: must not be empty")
+	}
+	return nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "s3bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, cfg)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "s3bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("s3bench", flag.ContinueOnError)
+	servers := fs.String("servers", strings.Join(cfg.Servers, ","), "servers to measure, in run order (sluice, versitygw)")
+	fs.StringVar(&cfg.SluiceBin, "sluice-bin", cfg.SluiceBin, "sluice binary")
+	fs.StringVar(&cfg.SluiceArgs, "sluice-args", cfg.SluiceArgs, "extra arguments for `sluice serve`")
+	fs.StringVar(&cfg.SluiceRev, "sluice-rev", cfg.SluiceRev, "sluice revision label for the report")
+	fs.StringVar(&cfg.VersityBin, "versitygw-bin", cfg.VersityBin, "versitygw binary")
+	fs.StringVar(&cfg.VersityRev, "versitygw-rev", cfg.VersityRev, "versitygw version label for the report")
+	fs.StringVar(&cfg.VersityArgs, "versitygw-args", cfg.VersityArgs, "extra arguments for `versitygw posix`")
+	fs.StringVar(&cfg.WorkDir, "workdir", cfg.WorkDir, "directory for server data (default: a new temp dir)")
+	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep server data and logs after the run")
+	ops := fs.String("ops", strings.Join(cfg.Ops, ","), "operations (PUT, GET)")
+	sizes := fs.String("sizes", "4KiB,1MiB", "object sizes (B, KiB, MiB suffixes)")
+	conc := fs.String("concurrency", "1,32", "concurrent clients per cell")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per cell")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window per cell")
+	fs.StringVar(&cfg.Payload, "payload", cfg.Payload, "x-amz-content-sha256 mode: sha256 (hex digest, precomputed once per body) or unsigned (UNSIGNED-PAYLOAD)")
+	fs.StringVar(&cfg.AccessKey, "access", cfg.AccessKey, "access key for both servers")
+	fs.StringVar(&cfg.SecretKey, "secret", cfg.SecretKey, "secret key for both servers")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "SigV4 region")
+	fs.StringVar(&cfg.Bucket, "bucket", cfg.Bucket, "bucket created on each server")
+	fs.StringVar(&cfg.Out, "out", cfg.Out, "write the markdown report here too (empty: stdout only)")
+	fs.StringVar(&cfg.PerfDir, "perf", cfg.PerfDir, "record a `perf record -g` CPU profile of each server into this directory")
+	fs.DurationVar(&cfg.ReadyWait, "ready-timeout", cfg.ReadyWait, "how long a server may take to become ready")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg.Servers = splitList(*servers)
+	cfg.Ops = splitList(strings.ToUpper(*ops))
+	var err error
+	if cfg.Sizes, err = parseSizes(*sizes); err != nil {
+		return cfg, fmt.Errorf("-sizes: %w", err)
+	}
+	cfg.Concurrency = nil
+	for _, s := range splitList(*conc) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return cfg, fmt.Errorf("-concurrency: %q is not a number", s)
+		}
+		cfg.Concurrency = append(cfg.Concurrency, n)
+	}
+	return cfg, cfg.Validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseSizes reads "4KiB,1MiB,100" into bytes.
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		mult := 1
+		num := f
+		for _, u := range []struct {
+			suffix string
+			mult   int
+		}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+			if strings.HasSuffix(f, u.suffix) {
+				num, mult = strings.TrimSuffix(f, u.suffix), u.mult
+				break
+			}
+		}
+		n, err := strconv.Atoi(num)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad size %q", f)
+		}
+		out = append(out, n*mult)
+	}
+	return out, nil
+}
+
+func sizeLabel(n int) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// cells lists the grid in run order: for every size and client count, the
+// PUT cell comes before the GET cell.
+func (c Config) cells() []cell {
+	var out []cell
+	for _, size := range c.Sizes {
+		for _, n := range c.Concurrency {
+			for _, op := range []string{"PUT", "GET"} {
+				if slices.Contains(c.Ops, op) {
+					out = append(out, cell{op: op, size: size, conc: n})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, cfg Config) error {
+	workDir := cfg.WorkDir
+	if workDir == "" {
+		d, err := os.MkdirTemp("", "sluice-bench-")
+		if err != nil {
+			return fmt.Errorf("create work dir: %w", err)
+		}
+		workDir = d
+	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return fmt.Errorf("create work dir: %w", err)
+	}
+	workDir, err := filepath.Abs(workDir)
+	if err != nil {
+		return err
+	}
+	if !cfg.Keep {
+		defer os.RemoveAll(workDir)
+	}
+	logf("work dir %s", workDir)
+
+	env := describeEnv(ctx, cfg, workDir)
+	bodies := map[int]body{}
+	for _, size := range cfg.Sizes {
+		bodies[size] = randomBody(size, cfg.Payload)
+	}
+
+	var results []result
+	var failed []string
+	for _, name := range cfg.Servers {
+		rs, err := benchServer(ctx, cfg, serverKinds[name], workDir, bodies)
+		results = append(results, rs...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for _, r := range rs {
+			if r.errors > 0 {
+				failed = append(failed, fmt.Sprintf("%s %s: %d errors, first: %s", name, r.cell, r.errors, r.firstErr))
+			}
+		}
+	}
+
+	report := renderReport(cfg, env, results)
+	fmt.Print(report)
+	if cfg.Out != "" && len(failed) == 0 {
+		if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
+			return fmt.Errorf("create report dir: %w", err)
+		}
+		if err := os.WriteFile(cfg.Out, []byte(report), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		logf("report written to %s", cfg.Out)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d cell(s) had errors, report not saved:\n  %s", len(failed), strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+// benchServer starts one server, runs every cell against it and stops it.
+func benchServer(ctx context.Context, cfg Config, kind serverKind, workDir string, bodies map[int]body) ([]result, error) {
+	srv, err := startServer(cfg, kind, workDir)
+	if err != nil {
+		return nil, err
+	}
+	cleanup := func() {
+		if err := srv.stop(); err != nil {
+			logf("%s: stop: %v", kind.name, err)
+		}
+		if !cfg.Keep {
+			// The next server should not pay for this one's dirty pages.
+			_ = os.RemoveAll(srv.dataDir)
+		}
+	}
+	defer cleanup()
+
+	cl := newClient(srv.baseURL(), cfg)
+	defer cl.close()
+	t0 := time.Now()
+	if err := srv.waitReady(ctx, cl, cfg.ReadyWait); err != nil {
+		return nil, err
+	}
+	logf("%s: pid %d on %s, ready in %s", kind.name, srv.cmd.Process.Pid, srv.addr, time.Since(t0).Round(time.Millisecond))
+	if err := cl.createBucket(ctx, cfg.Bucket); err != nil {
+		return nil, fmt.Errorf("create bucket: %w", err)
+	}
+
+	var prof *perfRecorder
+	if cfg.PerfDir != "" {
+		if prof, err = startPerf(cfg.PerfDir, kind.name, srv.cmd.Process.Pid); err != nil {
+			return nil, err
+		}
+		defer prof.stop()
+	}
+
+	var results []result
+	for _, c := range cfg.cells() {
+		if err := ctx.Err(); err != nil {
+			return results, errors.New("interrupted")
+		}
+		b := bodies[c.size]
+		if c.op == "GET" {
+			if err := seedGet(ctx, cl, cfg.Bucket, c, b); err != nil {
+				return results, fmt.Errorf("%s: %w", c, err)
+			}
+		}
+		r := runCell(ctx, cl, cfg.Bucket, c, b, cfg.Warmup, cfg.Duration)
+		if err := ctx.Err(); err != nil {
+			return results, errors.New("interrupted")
+		}
+		r.server = kind.name
+		results = append(results, r)
+		status := ""
+		if r.errors > 0 {
+			status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
+		}
+		logf("%s: %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms%s",
+			kind.name, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), status)
+		select {
+		case <-srv.exited:
+			return results, fmt.Errorf("server exited during %s (%v); log tail:\n%s", c, srv.waitErr, srv.logTail(20))
+		default:
+		}
+	}
+	return results, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

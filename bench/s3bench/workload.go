@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// cell is one measured combination of operation, object size and number of
+// concurrent clients.
+type cell struct {
+	op   string // "PUT" or "GET"
+	size int
+	conc int
+}
+
+func (c cell) String() string { return fmt.Sprintf("%s %s c=%d", c.op, sizeLabel(c.size), c.conc) }
+
+// result is what one cell measured on one server.
+type result struct {
+	server   string
+	cell     cell
+	ops      int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+	mean     time.Duration
+	errors   int
+	firstErr string
+}
+
+func (r result) opsPerSec() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ops) / r.elapsed.Seconds()
+}
+
+func (r result) mibPerSec() float64 { return r.opsPerSec() * float64(r.cell.size) / (1 << 20) }
+
+// workerKeys names the objects one worker of a cell owns, so that no two
+// workers ever touch the same key and GETs never race PUTs.
+func keyPrefix(op string, c cell, worker int) string {
+	return fmt.Sprintf("%s-%s-c%d/w%03d", op, sizeLabel(c.size), c.conc, worker)
+}
+
+// getKeysPerWorker bounds the GET working set: enough distinct keys to avoid
+// measuring one hot object, few enough that seeding stays quick.
+func getKeysPerWorker(c cell) int {
+	n := (64 << 20) / c.size / c.conc
+	return min(max(n, 1), 64)
+}
+
+func randomBody(size int, payload string) body {
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	return newBody(data, payload)
+}
+
+// seedGet writes the objects a GET cell reads, using the cell's own number
+// of workers so seeding is fast.
+func seedGet(ctx context.Context, cl *client, bucket string, c cell, b body) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for w := range c.conc {
+		g.Go(func() error {
+			for i := range getKeysPerWorker(c) {
+				path := fmt.Sprintf("/%s/%s/%04d", bucket, keyPrefix("get", c, w), i)
+				if err := cl.doOK(ctx, http.MethodPut, path, &b); err != nil {
+					return fmt.Errorf("seed %s: %w", path, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// runCell runs c.conc workers back to back for warmup+duration. Requests
+// started during the warm-up are not recorded; throughput is the number of
+// requests started inside the window divided by the time from the window's
+// start until the last of them finished, so no request is cut in half.
+func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, warmup, duration time.Duration) result {
+	start := time.Now()
+	windowStart := start.Add(warmup)
+	windowEnd := windowStart.Add(duration)
+
+	type workerOut struct {
+		lat      []time.Duration
+		errors   int
+		firstErr string
+	}
+	outs := make([]workerOut, c.conc)
+	var wg sync.WaitGroup
+	for w := range c.conc {
+		wg.Go(func() {
+			out := &outs[w]
+			out.lat = make([]time.Duration, 0, 4096)
+			prefix := keyPrefix(strings.ToLower(c.op), c, w)
+			nget := getKeysPerWorker(c)
+			for seq := 0; ; seq++ {
+				t0 := time.Now()
+				if !t0.Before(windowEnd) || ctx.Err() != nil {
+					return
+				}
+				var status int
+				var n int64
+				var err error
+				if c.op == "PUT" {
+					status, n, err = cl.do(ctx, http.MethodPut, fmt.Sprintf("/%s/%s/%08d", bucket, prefix, seq), &b)
+				} else {
+					status, n, err = cl.do(ctx, http.MethodGet, fmt.Sprintf("/%s/%s/%04d", bucket, prefix, seq%nget), nil)
+				}
+				lat := time.Since(t0)
+				switch {
+				case err != nil:
+					if ctx.Err() != nil {
+						return // interrupted, not a server error
+					}
+				case status/100 != 2:
+					err = fmt.Errorf("HTTP %d", status)
+				case c.op == "GET" && n != int64(c.size):
+					err = fmt.Errorf("GET returned %d bytes, want %d", n, c.size)
+				}
+				if err != nil {
+					out.errors++
+					if out.firstErr == "" {
+						out.firstErr = err.Error()
+					}
+				}
+				if !t0.Before(windowStart) {
+					out.lat = append(out.lat, lat)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(windowStart)
+
+	r := result{cell: c, elapsed: elapsed}
+	var all []time.Duration
+	for _, o := range outs {
+		all = append(all, o.lat...)
+		r.errors += o.errors
+		if r.firstErr == "" {
+			r.firstErr = o.firstErr
+		}
+	}
+	r.ops = len(all)
+	r.p50, r.p99, r.mean = percentiles(all)
+	return r
+}
+
+// percentiles returns the exact p50 and p99 (nearest-rank) and the mean.
+func percentiles(lat []time.Duration) (p50, p99, mean time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return nearestRank(s, 50), nearestRank(s, 99), sum / time.Duration(len(s))
+}
+
+// nearestRank is the smallest sample such that at least p% of the samples
+// are less than or equal to it.
+func nearestRank(sorted []time.Duration, p int) time.Duration {
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}
