@@ -137,9 +137,6 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o755); err != nil {
 		return nil, fmt.Errorf("fsstore: create tmp: %w", err)
 	}
-	if err := makeShardDirs(filepath.Join(dir, objectsDir)); err != nil {
-		return nil, err
-	}
 
 	db, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o644, &bolt.Options{
 		Timeout:      time.Second,
@@ -202,22 +199,6 @@ func (s *Store) Close() error {
 // WaitGC blocks until the orphan collection started by Open has finished.
 // Tests and tools use it; serving never needs to.
 func (s *Store) WaitGC() { <-s.gcDone }
-
-func makeShardDirs(root string) error {
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return fmt.Errorf("fsstore: read objects dir: %w", err)
-	}
-	if len(entries) >= 256 {
-		return nil
-	}
-	for i := range 256 {
-		if err := os.MkdirAll(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o755); err != nil {
-			return fmt.Errorf("fsstore: create objects shard: %w", err)
-		}
-	}
-	return syncDir(root, false)
-}
 
 // newFileID returns a fresh file id: the process epoch (8 hex digits) then
 // 12 random bytes. The epoch lets the collector tell files of a previous run

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -108,7 +109,17 @@ func (s *Store) copyBody(ctx context.Context, f *os.File, h *hasher, body io.Rea
 // durable. After it returns the file must be committed or removed.
 func (s *Store) install(r received) error {
 	dst := s.objectPath(r.id)
-	if err := os.Rename(s.tmpPath(r.id), dst); err != nil {
+	err := os.Rename(s.tmpPath(r.id), dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Shard directories are made on first use: creating all 256 up
+		// front costs more than a fresh Open should.
+		if err = os.Mkdir(filepath.Dir(dst), 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+			if err = syncDir(filepath.Dir(filepath.Dir(dst)), s.cfg.NoSync); err == nil {
+				err = os.Rename(s.tmpPath(r.id), dst)
+			}
+		}
+	}
+	if err != nil {
 		os.Remove(s.tmpPath(r.id))
 		return fmt.Errorf("install object file: %w", err)
 	}
