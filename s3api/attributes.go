@@ -19,7 +19,7 @@ type getObjectAttributesResponse struct {
 }
 
 type attributesPartsXML struct {
-	TotalPartsCount      int
+	TotalPartsCount      int `xml:"PartsCount"`
 	PartNumberMarker     int
 	NextPartNumberMarker int
 	MaxParts             int
