@@ -4,8 +4,9 @@
 // It owns the server processes it starts: each runs in its own process
 // group, is stopped with SIGTERM (then SIGKILL) when its cells are done, on
 // Ctrl-C, or on any error, and dies with the bench if the bench is killed.
-// Servers run one after the other, never at the same time, so that one
-// server's background work never steals CPU from the other's measurement.
+// All servers run for the whole bench but are measured one at a time: each
+// cell runs on every server back to back, so that load drifting in from the
+// rest of the machine hits them alike.
 //
 // Each cell (operation, object size, number of clients) runs N goroutines,
 // each sending requests back to back on its own keys for a warm-up and then
@@ -282,21 +283,32 @@ func run(ctx context.Context, cfg Config) error {
 		bodies[size] = randomBody(size, cfg.Payload)
 	}
 
-	var results []result
-	var failed []string
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.close()
+		}
+	}()
 	for _, name := range cfg.Servers {
-		rs, err := benchServer(ctx, cfg, serverKinds[name], workDir, bodies)
-		results = append(results, rs...)
+		t, err := startTarget(ctx, cfg, serverKinds[name], workDir)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		for _, r := range rs {
-			if r.errors > 0 {
-				failed = append(failed, fmt.Sprintf("%s %s: %d errors, first: %s", name, r.cell, r.errors, r.firstErr))
-			}
-		}
+		targets = append(targets, t)
 	}
 
+	results, err := runGrid(ctx, cfg, targets, bodies)
+	if err != nil {
+		return err
+	}
+	env.loadEnd = loadAvg()
+
+	var failed []string
+	for _, r := range results {
+		if r.errors > 0 {
+			failed = append(failed, fmt.Sprintf("%s %s: %d errors, first: %s", r.server, r.cell, r.errors, r.firstErr))
+		}
+	}
 	report := renderReport(cfg, env, results)
 	fmt.Print(report)
 	if cfg.Out != "" && len(failed) == 0 {
@@ -314,72 +326,115 @@ func run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// benchServer starts one server, runs every cell against it and stops it.
-func benchServer(ctx context.Context, cfg Config, kind serverKind, workDir string, bodies map[int]body) ([]result, error) {
+// target is a started, ready server with its bucket and client.
+type target struct {
+	srv  *server
+	cl   *client
+	prof *perfRecorder
+	keep bool
+}
+
+func startTarget(ctx context.Context, cfg Config, kind serverKind, workDir string) (*target, error) {
 	srv, err := startServer(cfg, kind, workDir)
 	if err != nil {
 		return nil, err
 	}
-	cleanup := func() {
-		if err := srv.stop(); err != nil {
-			logf("%s: stop: %v", kind.name, err)
-		}
-		if !cfg.Keep {
-			// The next server should not pay for this one's dirty pages.
-			_ = os.RemoveAll(srv.dataDir)
-		}
-	}
-	defer cleanup()
-
-	cl := newClient(srv.baseURL(), cfg)
-	defer cl.close()
+	t := &target{srv: srv, cl: newClient(srv.baseURL(), cfg), keep: cfg.Keep}
 	t0 := time.Now()
-	if err := srv.waitReady(ctx, cl, cfg.ReadyWait); err != nil {
+	if err := srv.waitReady(ctx, t.cl, cfg.ReadyWait); err != nil {
+		t.close()
 		return nil, err
 	}
 	logf("%s: pid %d on %s, ready in %s", kind.name, srv.cmd.Process.Pid, srv.addr, time.Since(t0).Round(time.Millisecond))
-	if err := cl.createBucket(ctx, cfg.Bucket); err != nil {
+	if err := t.cl.createBucket(ctx, cfg.Bucket); err != nil {
+		t.close()
 		return nil, fmt.Errorf("create bucket: %w", err)
 	}
-
-	var prof *perfRecorder
 	if cfg.PerfDir != "" {
-		if prof, err = startPerf(cfg.PerfDir, kind.name, srv.cmd.Process.Pid); err != nil {
+		if t.prof, err = startPerf(cfg.PerfDir, kind.name, srv.cmd.Process.Pid); err != nil {
+			t.close()
 			return nil, err
 		}
-		defer prof.stop()
 	}
+	return t, nil
+}
 
+func (t *target) close() {
+	if t.prof != nil {
+		t.prof.stop()
+	}
+	t.cl.close()
+	if err := t.srv.stop(); err != nil {
+		logf("%s: stop: %v", t.srv.kind.name, err)
+	}
+	if !t.keep {
+		_ = os.RemoveAll(t.srv.dataDir)
+	}
+}
+
+// runGrid runs every cell on every server. The servers' runs of one cell
+// are back to back, first server alternating from cell to cell, so that
+// drifting load from elsewhere on the machine hits all servers alike. The
+// page cache is flushed (sync) before every measurement, so no server's
+// fsyncs wait on another server's (or its own earlier cell's) dirty pages;
+// the time that flush takes is logged as each server's deferred write cost.
+func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]body) ([]result, error) {
 	var results []result
-	for _, c := range cfg.cells() {
-		if err := ctx.Err(); err != nil {
-			return results, errors.New("interrupted")
+	for i, c := range cfg.cells() {
+		order := slices.Clone(targets)
+		if i%2 == 1 {
+			slices.Reverse(order)
 		}
-		b := bodies[c.size]
-		if c.op == "GET" {
-			if err := seedGet(ctx, cl, cfg.Bucket, c, b); err != nil {
-				return results, fmt.Errorf("%s: %w", c, err)
+		for _, t := range order {
+			if err := ctx.Err(); err != nil {
+				return nil, errors.New("interrupted")
 			}
-		}
-		r := runCell(ctx, cl, cfg.Bucket, c, b, cfg.Warmup, cfg.Duration)
-		if err := ctx.Err(); err != nil {
-			return results, errors.New("interrupted")
-		}
-		r.server = kind.name
-		results = append(results, r)
-		status := ""
-		if r.errors > 0 {
-			status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
-		}
-		logf("%s: %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms%s",
-			kind.name, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), status)
-		select {
-		case <-srv.exited:
-			return results, fmt.Errorf("server exited during %s (%v); log tail:\n%s", c, srv.waitErr, srv.logTail(20))
-		default:
+			name := t.srv.kind.name
+			b := bodies[c.size]
+			if c.op == "GET" {
+				if err := seedGet(ctx, t.cl, cfg.Bucket, c, b); err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", name, c, err)
+				}
+			}
+			flush()
+			r := runCell(ctx, t.cl, cfg.Bucket, c, b, cfg.Warmup, cfg.Duration, t.srv.cpuTime)
+			if err := ctx.Err(); err != nil {
+				return nil, errors.New("interrupted")
+			}
+			r.server = name
+			r.flush = flush()
+			results = append(results, r)
+			status := ""
+			if r.errors > 0 {
+				status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
+			}
+			logf("%-9s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  sync after %s%s",
+				name, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), r.flush.Round(time.Millisecond), status)
+			for _, t := range targets {
+				select {
+				case <-t.srv.exited:
+					return nil, fmt.Errorf("%s exited during %s (%v); log tail:\n%s", t.srv.kind.name, c, t.srv.waitErr, t.srv.logTail(20))
+				default:
+				}
+			}
 		}
 	}
 	return results, nil
+}
+
+// flush writes every dirty page to disk and says how long that took.
+func flush() time.Duration {
+	t0 := time.Now()
+	syscall.Sync()
+	return time.Since(t0)
+}
+
+// fmtCPU prints a per-request CPU time in µs, or "?" when unknown.
+func fmtCPU(d time.Duration) string {
+	if d < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -24,6 +24,18 @@ type env struct {
 	goVersion  string
 	sluiceVer  string
 	versityVer string
+	loadStart  string
+	loadEnd    string
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute averages: the bench shares
+// the machine, and a busy machine explains odd numbers.
+func loadAvg() string {
+	f := strings.Fields(readTrim("/proc/loadavg"))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func describeEnv(ctx context.Context, cfg Config, workDir string) env {
@@ -34,6 +46,7 @@ func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 		kernel:    readTrim("/proc/sys/kernel/osrelease"),
 		fsType:    fsType(workDir),
 		goVersion: runtime.Version(),
+		loadStart: loadAvg(),
 	}
 	for _, s := range cfg.Servers {
 		switch s {
@@ -104,7 +117,9 @@ func renderReport(cfg Config, e env, results []result) string {
 	fmt.Fprintf(&b, "# S3 benchmark: sluice vs versitygw (posix)\n\n")
 	fmt.Fprintf(&b, "- run: %s, %s × %d CPUs shared by the client and the server, Linux %s, data on %s, client built with %s\n",
 		e.when.Format(time.RFC3339), e.cpu, e.cpus, e.kernel, e.fsType, e.goVersion)
-	fmt.Fprintf(&b, "- cells: %s measured after %s warm-up; N clients = N goroutines sending back to back, each on its own keys; servers run one at a time\n",
+	fmt.Fprintf(&b, "- load average (1/5/15 min): %s at start, %s at end\n", e.loadStart, e.loadEnd)
+	fmt.Fprintf(&b, "- cells: %s measured after %s warm-up; N clients = N goroutines sending back to back, each on its own keys; "+
+		"each cell runs on every server back to back (first server alternating), with sync(2) before and after every cell\n",
 		cfg.Duration, cfg.Warmup)
 	payload := "hex SHA-256 of the body, computed once per body (as aws-cli does over plain HTTP); the server verifies it"
 	if cfg.Payload == "unsigned" {
@@ -120,10 +135,11 @@ func renderReport(cfg Config, e env, results []result) string {
 		}
 		fmt.Fprintf(&b, "- %s (%s): %s\n", s, ver, kind.durability(cfg))
 	}
-	fmt.Fprintf(&b, "\nRatios are this row's server / versitygw: ops/s ratio > 1 means faster than versitygw, latency ratio < 1 means lower latency.\n\n")
+	fmt.Fprintf(&b, "\nServer CPU/op is the server process's user+system CPU time in the window divided by its requests (10 ms clock ticks, so approximate); the client uses the rest of the 2 cores. \"Sync after\" is how long sync(2) took right after the cell: write-back the server left to the kernel.\n")
+	fmt.Fprintf(&b, "Ratios are this row's server / versitygw: ops/s ratio > 1 means faster than versitygw, latency ratio < 1 means lower latency.\n\n")
 
-	fmt.Fprintf(&b, "| server | op | size | clients | ops/s | MiB/s | p50 ms | p99 ms | errors | ops/s ratio | p50 ratio | p99 ratio |\n")
-	fmt.Fprintf(&b, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| server | op | size | clients | ops/s | MiB/s | p50 ms | p99 ms | server CPU/op | sync after | errors | ops/s ratio | p50 ratio | p99 ratio |\n")
+	fmt.Fprintf(&b, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	baseline := map[cell]result{}
 	for _, r := range results {
 		if r.server == "versitygw" {
@@ -144,8 +160,9 @@ func renderReport(cfg Config, e env, results []result) string {
 				if r.errors > 0 {
 					errs = fmt.Sprintf("**%d FAILED** (%s)", r.errors, strings.ReplaceAll(r.firstErr, "|", "/"))
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %.2f | %.2f | %s | %s |\n",
-					s, c.op, sizeLabel(c.size), c.conc, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), errs, ratios)
+				fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %.2f | %.2f | %s | %d ms | %s | %s |\n",
+					s, c.op, sizeLabel(c.size), c.conc, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()),
+					r.flush.Milliseconds(), errs, ratios)
 			}
 		}
 	}

@@ -121,6 +121,12 @@ func startServer(cfg Config, kind serverKind, workDir string) (*server, error) {
 	if bin == "" {
 		return nil, fmt.Errorf("no binary configured for %s", kind.name)
 	}
+	// The server runs in its own directory, so a relative path would no
+	// longer name the binary.
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s binary: %w", kind.name, err)
 	}
@@ -185,6 +191,45 @@ func (s *server) stop() error {
 	// Children the server may have left in its group.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	return nil
+}
+
+// cpuTime returns the CPU time (user + system) the server process has used
+// so far, from /proc/PID/stat.
+func (s *server) cpuTime() (time.Duration, error) {
+	return procCPUTime(s.cmd.Process.Pid)
+}
+
+// clockTick is USER_HZ, the unit of the times in /proc/PID/stat; it is 100
+// on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+func procCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStatCPU(string(b))
+}
+
+// parseProcStatCPU reads utime and stime (fields 14 and 15) from a
+// /proc/PID/stat line. The command name (field 2) may contain spaces and
+// parentheses, so fields are counted from the last ')'.
+func parseProcStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("proc stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state), so utime (14) is f[11] and stime (15) f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("proc stat: %d fields after the command name, want at least 13", len(f))
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("proc stat: bad utime %q or stime %q", f[11], f[12])
+	}
+	return time.Duration(utime+stime) * clockTick, nil
 }
 
 // logTail returns the last lines of the server log, for error messages.

@@ -33,6 +33,20 @@ type result struct {
 	mean     time.Duration
 	errors   int
 	firstErr string
+	// serverCPU is the CPU time (user+system) the server process used
+	// during the window, or -1 when it could not be read.
+	serverCPU time.Duration
+	// flush is how long sync(2) took right after the cell: the write-back
+	// a server deferred instead of fsyncing.
+	flush time.Duration
+}
+
+// cpuPerOp is the server's CPU time per request in the window.
+func (r result) cpuPerOp() time.Duration {
+	if r.serverCPU < 0 || r.ops == 0 {
+		return -1
+	}
+	return r.serverCPU / time.Duration(r.ops)
 }
 
 func (r result) opsPerSec() float64 {
@@ -85,10 +99,25 @@ func seedGet(ctx context.Context, cl *client, bucket string, c cell, b body) err
 // started during the warm-up are not recorded; throughput is the number of
 // requests started inside the window divided by the time from the window's
 // start until the last of them finished, so no request is cut in half.
-func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, warmup, duration time.Duration) result {
+//
+// serverCPU, when not nil, reads the server's cumulative CPU time; it is
+// sampled when the window opens and after the last request.
+func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, warmup, duration time.Duration, serverCPU func() (time.Duration, error)) result {
 	start := time.Now()
 	windowStart := start.Add(warmup)
 	windowEnd := windowStart.Add(duration)
+
+	cpuStart := make(chan time.Duration, 1)
+	if serverCPU != nil {
+		timer := time.AfterFunc(warmup, func() {
+			d, err := serverCPU()
+			if err != nil {
+				d = -1
+			}
+			cpuStart <- d
+		})
+		defer timer.Stop()
+	}
 
 	type workerOut struct {
 		lat      []time.Duration
@@ -142,7 +171,18 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, war
 	wg.Wait()
 	elapsed := time.Since(windowStart)
 
-	r := result{cell: c, elapsed: elapsed}
+	r := result{cell: c, elapsed: elapsed, serverCPU: -1}
+	if serverCPU != nil {
+		if end, err := serverCPU(); err == nil {
+			select {
+			case begin := <-cpuStart:
+				if begin >= 0 {
+					r.serverCPU = end - begin
+				}
+			default: // interrupted before the window opened
+			}
+		}
+	}
 	var all []time.Duration
 	for _, o := range outs {
 		all = append(all, o.lat...)
