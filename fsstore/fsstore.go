@@ -267,7 +267,11 @@ func (s *Store) collectOrphans(ctx context.Context) (int, error) {
 				return ctx.Err()
 			}
 			b := tx.Bucket(rootData).Bucket(name)
+			n := 0
 			if err := b.Bucket(subObjects).ForEach(func(_, v []byte) error {
+				if n++; n%1024 == 0 && ctx.Err() != nil {
+					return ctx.Err()
+				}
 				ids, err := recordFiles(v)
 				for _, id := range ids {
 					live[id] = struct{}{}

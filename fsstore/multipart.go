@@ -83,7 +83,7 @@ func (s *Store) CreateUpload(ctx context.Context, in *sluice.CreateUploadInput) 
 	rec := &uploadRecord{
 		Key:               in.Key,
 		Initiated:         now(),
-		Meta:              in.Meta,
+		Meta:              normalizeMeta(in.Meta),
 		ChecksumAlgorithm: in.ChecksumAlgorithm,
 		ChecksumType:      typ,
 	}

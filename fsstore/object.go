@@ -97,7 +97,7 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 		Size:     r.size,
 		ETag:     quoteETag(r.sums.MD5),
 		Modified: now(),
-		Meta:     in.Meta,
+		Meta:     normalizeMeta(in.Meta),
 		Checksum: r.sums,
 		Files:    []string{r.id},
 	}

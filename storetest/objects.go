@@ -84,6 +84,16 @@ func testPutHeadOpen(t *testing.T, s sluice.Store) {
 		t.Errorf("PutObject(size -1) = size %d etag %s, want %d %s", info.Size, info.ETag, len(body), etagOf(body))
 	}
 
+	// Empty metadata collections read back as what the write returned.
+	info, err = s.PutObject(ctx, &sluice.PutObjectInput{Bucket: b, Key: "empty-meta", Body: strings.NewReader("x"), Size: 1,
+		Meta: sluice.ObjectMeta{User: map[string]string{}, Tags: []sluice.Tag{}}})
+	if err != nil {
+		t.Fatalf("PutObject(empty meta): %v", err)
+	}
+	if head, err := s.HeadObject(ctx, b, "empty-meta"); err != nil || !cmp.Equal(info, head) {
+		t.Errorf("HeadObject(empty meta) differs from PutObject: %s (%v)", cmp.Diff(info, head), err)
+	}
+
 	// Empty objects are objects.
 	info = put(t, s, b, "empty", nil)
 	if info.Size != 0 || info.ETag != `"d41d8cd98f00b204e9800998ecf8427e"` {
