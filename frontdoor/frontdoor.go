@@ -217,7 +217,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.requests.WithLabelValues(label, fmt.Sprint(status)).Inc()
 		s.duration.WithLabelValues(label).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
-		if status >= 500 {
+		if status >= 500 && status != http.StatusNotImplemented {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(ctx, level, "request",
