@@ -221,7 +221,7 @@ func parseSizes(s string) ([]int, error) {
 			}
 		}
 		n, err := strconv.Atoi(num)
-		if err != nil || n <= 0 {
+		if err != nil || n <= 0 || n > (1<<40)/mult {
 			return nil, fmt.Errorf("bad size %q", f)
 		}
 		out = append(out, n*mult)

@@ -226,7 +226,9 @@ func parseProcStatCPU(stat string) (time.Duration, error) {
 	}
 	utime, err1 := strconv.ParseUint(f[11], 10, 64)
 	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
+	// 2^40 ticks is over 300 years of CPU: anything larger is garbage, and
+	// bounding it keeps the conversion to Duration from overflowing.
+	if err1 != nil || err2 != nil || utime > 1<<40 || stime > 1<<40 {
 		return 0, fmt.Errorf("proc stat: bad utime %q or stime %q", f[11], f[12])
 	}
 	return time.Duration(utime+stime) * clockTick, nil

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestPercentiles(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = 100 - i // 100..1, unsorted on purpose
+	}
+	tests := []struct {
+		name           string
+		in             []time.Duration
+		p50, p99, mean time.Duration
+	}{
+		{name: "empty"},
+		{name: "one sample", in: ms(7), p50: 7 * time.Millisecond, p99: 7 * time.Millisecond, mean: 7 * time.Millisecond},
+		{name: "two samples", in: ms(9, 1), p50: 1 * time.Millisecond, p99: 9 * time.Millisecond, mean: 5 * time.Millisecond},
+		{name: "1..100 reversed", in: ms(hundred...), p50: 50 * time.Millisecond, p99: 99 * time.Millisecond, mean: 50500 * time.Microsecond},
+		{name: "outlier is p99 of ten", in: ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 1000), p50: time.Millisecond, p99: time.Second, mean: 100900 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := append([]time.Duration(nil), tt.in...)
+			p50, p99, mean := percentiles(tt.in)
+			got := []time.Duration{p50, p99, mean}
+			if diff := cmp.Diff([]time.Duration{tt.p50, tt.p99, tt.mean}, got); diff != "" {
+				t.Errorf("percentiles (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, tt.in); diff != "" {
+				t.Errorf("percentiles modified its input (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []int
+		wantErr bool
+	}{
+		{in: "4KiB,1MiB", want: []int{4096, 1 << 20}},
+		{in: " 100 , 2GiB ", want: []int{100, 2 << 30}},
+		{in: "512B", want: []int{512}},
+		{in: "4kb", wantErr: true},
+		{in: "0", wantErr: true},
+		{in: "-1KiB", wantErr: true},
+		{in: "KiB", wantErr: true},
+		{in: "9999999999999GiB", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSizes(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseSizes(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("parseSizes(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+func TestSizeLabel(t *testing.T) {
+	tests := map[int]string{1: "1B", 1000: "1000B", 4096: "4KiB", 1 << 20: "1MiB", 3 << 30: "3GiB", 1536: "1536B"}
+	for in, want := range tests {
+		if got := sizeLabel(in); got != want {
+			t.Errorf("sizeLabel(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseProcStatCPU(t *testing.T) {
+	tests := []struct {
+		name    string
+		stat    string
+		want    time.Duration
+		wantErr bool
+	}{
+		{
+			name: "plain",
+			stat: "1234 (sluice) S 1 1234 1234 0 -1 4194560 1000 0 0 0 150 25 0 0 20 0 12 0 100 0 0",
+			want: 1750 * time.Millisecond,
+		},
+		{
+			name: "command with spaces and parens",
+			stat: "42 (a) b (c) R 1 42 42 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5 0 0",
+			want: 70 * time.Millisecond,
+		},
+		{name: "truncated", stat: "42 (x) R 1 2 3", wantErr: true},
+		{name: "no command", stat: "42 x R", wantErr: true},
+		{name: "not numbers", stat: "42 (x) R 1 1 1 0 -1 0 0 0 0 0 u s 0 0", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseProcStatCPU(tt.stat)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error = %v, want error %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(Config) string
+		wantErr string
+	}{
+		{
+			name: "defaults are the issue's grid",
+			check: func(c Config) string {
+				return cmp.Diff([]cell{
+					{"PUT", 4096, 1}, {"GET", 4096, 1}, {"PUT", 4096, 32}, {"GET", 4096, 32},
+					{"PUT", 1 << 20, 1}, {"GET", 1 << 20, 1}, {"PUT", 1 << 20, 32}, {"GET", 1 << 20, 32},
+				}, c.cells(), cmp.AllowUnexported(cell{}))
+			},
+		},
+		{
+			name: "narrowed grid keeps PUT before GET",
+			args: []string{"-ops=get,put", "-sizes=1MiB", "-concurrency=8", "-servers=versitygw"},
+			check: func(c Config) string {
+				return cmp.Diff([]cell{{"PUT", 1 << 20, 8}, {"GET", 1 << 20, 8}}, c.cells(), cmp.AllowUnexported(cell{})) +
+					cmp.Diff([]string{"versitygw"}, c.Servers)
+			},
+		},
+		{name: "unknown server", args: []string{"-servers=minio"}, wantErr: "-servers"},
+		{name: "unknown op", args: []string{"-ops=DELETE"}, wantErr: "-ops"},
+		{name: "bad concurrency", args: []string{"-concurrency=0"}, wantErr: "-concurrency"},
+		{name: "non-numeric concurrency", args: []string{"-concurrency=x"}, wantErr: "-concurrency"},
+		{name: "bad payload", args: []string{"-payload=md5"}, wantErr: "-payload"},
+		{name: "zero duration", args: []string{"-duration=0s"}, wantErr: "-duration"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseFlags(%q) error = %v, want one naming %q", tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFlags(%q): %v", tt.args, err)
+			}
+			if diff := tt.check(cfg); diff != "" {
+				t.Errorf("config mismatch:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRenderReportRatios(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Ops, cfg.Sizes, cfg.Concurrency = []string{"PUT"}, []int{4096}, []int{1}
+	c := cell{op: "PUT", size: 4096, conc: 1}
+	results := []result{
+		{server: "sluice", cell: c, ops: 500, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 8 * time.Millisecond, serverCPU: 100 * time.Millisecond},
+		{server: "versitygw", cell: c, ops: 1000, elapsed: time.Second, p50: time.Millisecond, p99: 4 * time.Millisecond, serverCPU: -1},
+	}
+	got := renderReport(cfg, env{}, results)
+	rows := map[string]string{}
+	for _, line := range strings.Split(got, "\n") {
+		if strings.HasPrefix(line, "| sluice ") || strings.HasPrefix(line, "| versitygw ") {
+			rows[strings.Fields(line)[1]] = line
+		}
+	}
+	want := map[string]string{
+		"versitygw": "| versitygw | PUT | 4KiB | 1 | 1000 | 3.9 | 1.00 | 4.00 | ? | 0 ms | 0 | — | — | — |",
+		"sluice":    "| sluice | PUT | 4KiB | 1 | 500 | 2.0 | 2.00 | 8.00 | 200 µs | 0 ms | 0 | 0.50× | 2.00× | 2.00× |",
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("table rows (-want +got):\n%s\nfull report:\n%s", diff, got)
+	}
+	if !strings.Contains(got, "never fsyncs") {
+		t.Errorf("report does not state versitygw's durability:\n%s", got)
+	}
+}
+
+func FuzzParseSizes(f *testing.F) {
+	for _, s := range []string{"4KiB,1MiB", "1", "0B", ",,", "9999999999999GiB", "1KiB,-2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sizes, err := parseSizes(s)
+		if err != nil {
+			return
+		}
+		for _, n := range sizes {
+			if n <= 0 {
+				t.Errorf("parseSizes(%q) accepted non-positive size %d", s, n)
+			}
+		}
+	})
+}
+
+func FuzzParseProcStatCPU(f *testing.F) {
+	for _, s := range []string{
+		"1234 (sluice) S 1 1234 1234 0 -1 4194560 1000 0 0 0 150 25 0 0 20 0 12 0 100 0 0",
+		"42 (a) b (c) R 1 42 42 0 -1 0 0 0 0 0 3 4",
+		")", "", "1 () R",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseProcStatCPU(s)
+		if err == nil && d < 0 {
+			t.Errorf("parseProcStatCPU(%q) = %s, want a non-negative duration", s, d)
+		}
+	})
+}
