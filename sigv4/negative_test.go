@@ -53,7 +53,7 @@ func TestVerifyRejects(t *testing.T) {
 		fields   map[string]string
 	}{
 		{name: "wrong secret", secret: "nope", code: sluice.ErrSignatureDoesNotMatch,
-			msg: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+			msg:    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
 			fields: map[string]string{"AWSAccessKeyId": "test"}},
 		{name: "unknown key", mutate: setAuth(func(a string) string { return strings.Replace(a, "Credential=test/", "Credential=other/", 1) }),
 			code: sluice.ErrInvalidAccessKeyID, msg: "The AWS Access Key Id you provided does not exist in our records.",
@@ -260,6 +260,3 @@ func replaceHeader(head, name string, n int) string {
 	}
 	return strings.Join(lines, "\r\n")
 }
-
-
-

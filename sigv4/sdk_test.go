@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -419,4 +419,3 @@ func TestContentLengthSeenByServer(t *testing.T) {
 		t.Error(diff)
 	}
 }
-
