@@ -138,7 +138,7 @@ func newFuzzChunked(body []byte, signed, trailers bool, declared int64, trailer 
 }
 
 func TestChunkedReaderRoundTrip(t *testing.T) {
-	payload := bytes.Repeat([]byte("The quick brown fox. "), 5000)
+	payload := bytes.Repeat([]byte("The quick brown fox. "), 1000)
 	for _, chunk := range []int{1, 7, 8192, 65536, len(payload)} {
 		s := &chunkSigner{key: deriveKey("secret", "20260301", "us-east-1", "s3"), date: "20260301T120000Z",
 			scope: "20260301/us-east-1/s3/aws4_request", prev: fuzzSeed}
