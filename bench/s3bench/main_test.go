@@ -173,8 +173,8 @@ func TestRenderReportRatios(t *testing.T) {
 	cfg.Ops, cfg.Sizes, cfg.Concurrency = []string{"PUT"}, []int{4096}, []int{1}
 	c := cell{op: "PUT", size: 4096, conc: 1}
 	results := []result{
-		{server: "sluice", cell: c, ops: 500, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 8 * time.Millisecond, serverCPU: 100 * time.Millisecond},
-		{server: "versitygw", cell: c, ops: 1000, elapsed: time.Second, p50: time.Millisecond, p99: 4 * time.Millisecond, serverCPU: -1},
+		{server: "sluice", cell: c, ops: 500, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 8 * time.Millisecond, mean: 2 * time.Millisecond, serverCPU: 100 * time.Millisecond},
+		{server: "versitygw", cell: c, ops: 1000, elapsed: time.Second, p50: time.Millisecond, p99: 4 * time.Millisecond, mean: 500 * time.Microsecond, serverCPU: -1},
 	}
 	got := renderReport(cfg, env{}, results)
 	rows := map[string]string{}
@@ -184,11 +184,14 @@ func TestRenderReportRatios(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"versitygw": "| versitygw | PUT | 4KiB | 1 | 1000 | 3.9 | 1.00 | 4.00 | ? | 0 ms | 0 | — | — | — |",
-		"sluice":    "| sluice | PUT | 4KiB | 1 | 500 | 2.0 | 2.00 | 8.00 | 200 µs | 0 ms | 0 | 0.50× | 2.00× | 2.00× |",
+		"versitygw": "| versitygw | PUT | 4KiB | 1 | 1000 | 3.9 | 1.00 | 4.00 | ? | 50% | 0 ms | 0 | — | — | — |",
+		"sluice":    "| sluice | PUT | 4KiB | 1 | 500 | 2.0 | 2.00 | 8.00 | 200 µs | 100% | 0 ms | 0 | 0.50× | 2.00× | 2.00× |",
 	}
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("table rows (-want +got):\n%s\nfull report:\n%s", diff, got)
+	}
+	if !strings.Contains(got, "starved in 1 cell(s)") || !strings.Contains(got, "versitygw PUT 4KiB c=1 (50%)") {
+		t.Errorf("report does not warn about the starved versitygw cell:\n%s", got)
 	}
 	if !strings.Contains(got, "never fsyncs") {
 		t.Errorf("report does not state versitygw's durability:\n%s", got)

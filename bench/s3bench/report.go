@@ -136,10 +136,22 @@ func renderReport(cfg Config, e env, results []result) string {
 		fmt.Fprintf(&b, "- %s (%s): %s\n", s, ver, kind.durability(cfg))
 	}
 	fmt.Fprintf(&b, "\nServer CPU/op is the server process's user+system CPU time in the window divided by its requests (10 ms clock ticks, so approximate); the client uses the rest of the 2 cores. \"Sync after\" is how long sync(2) took right after the cell: write-back the server left to the kernel.\n")
+	fmt.Fprintf(&b, "In flight is the share of the window in which every client had a request outstanding; "+
+		"well under 100%% means the client goroutines were starved of CPU (the machine was overloaded) and ops/s understates the server.\n")
+	var starved []string
+	for _, r := range results {
+		if r.errors == 0 && r.inFlight() < 0.8 {
+			starved = append(starved, fmt.Sprintf("%s %s (%.0f%%)", r.server, r.cell, 100*r.inFlight()))
+		}
+	}
+	if len(starved) > 0 {
+		fmt.Fprintf(&b, "\n**Warning: the client was starved in %d cell(s), so their ops/s are not comparable:** %s.\n\n",
+			len(starved), strings.Join(starved, ", "))
+	}
 	fmt.Fprintf(&b, "Ratios are this row's server / versitygw: ops/s ratio > 1 means faster than versitygw, latency ratio < 1 means lower latency.\n\n")
 
-	fmt.Fprintf(&b, "| server | op | size | clients | ops/s | MiB/s | p50 ms | p99 ms | server CPU/op | sync after | errors | ops/s ratio | p50 ratio | p99 ratio |\n")
-	fmt.Fprintf(&b, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| server | op | size | clients | ops/s | MiB/s | p50 ms | p99 ms | server CPU/op | in flight | sync after | errors | ops/s ratio | p50 ratio | p99 ratio |\n")
+	fmt.Fprintf(&b, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	baseline := map[cell]result{}
 	for _, r := range results {
 		if r.server == "versitygw" {
@@ -160,9 +172,9 @@ func renderReport(cfg Config, e env, results []result) string {
 				if r.errors > 0 {
 					errs = fmt.Sprintf("**%d FAILED** (%s)", r.errors, strings.ReplaceAll(r.firstErr, "|", "/"))
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %.2f | %.2f | %s | %d ms | %s | %s |\n",
+				fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %.2f | %.2f | %s | %.0f%% | %d ms | %s | %s |\n",
 					s, c.op, sizeLabel(c.size), c.conc, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()),
-					r.flush.Milliseconds(), errs, ratios)
+					100*r.inFlight(), r.flush.Milliseconds(), errs, ratios)
 			}
 		}
 	}

@@ -56,6 +56,17 @@ func (r result) opsPerSec() float64 {
 	return float64(r.ops) / r.elapsed.Seconds()
 }
 
+// inFlight is the fraction of the window during which the clients had a
+// request outstanding. Well below 1 means the client goroutines were
+// starved of CPU between requests (an overloaded machine), so ops/s
+// understates what the server could do.
+func (r result) inFlight() float64 {
+	if r.elapsed <= 0 || r.cell.conc == 0 {
+		return 0
+	}
+	return float64(r.mean) * float64(r.ops) / (float64(r.elapsed) * float64(r.cell.conc))
+}
+
 func (r result) mibPerSec() float64 { return r.opsPerSec() * float64(r.cell.size) / (1 << 20) }
 
 // workerKeys names the objects one worker of a cell owns, so that no two
