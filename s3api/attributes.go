@@ -49,9 +49,7 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, buc
 				continue
 			}
 			if !objectAttributes[a] {
-				return sluice.Errorf(sluice.ErrInvalidArgument, "Invalid attribute name specified.").
-					With("ArgumentName", "x-amz-object-attributes").
-					With("ArgumentValue", a)
+				return invalidArgument("x-amz-object-attributes", a, "Invalid attribute name specified.")
 			}
 			want[a] = true
 		}
@@ -61,9 +59,9 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, buc
 	}
 	info, err := s.store.HeadObject(r.Context(), bucket, key)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if err := mpCheckVersionID(r, info); err != nil {
+	if err := checkVersionID(r, info); err != nil {
 		return err
 	}
 
@@ -72,14 +70,14 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, buc
 		res.ETag = strings.Trim(info.ETag, `"`)
 	}
 	if want["Checksum"] && info.Checksum.Algorithm != "" {
-		c := mpChecksums(info.Checksum)
+		c := objectChecksums(info.Checksum)
 		res.Checksum = &c
 	}
 	if want["ObjectParts"] && len(info.Parts) > 0 {
 		res.ObjectParts = attributesParts(r.Header, info)
 	}
 	if want["StorageClass"] {
-		res.StorageClass = mpStorageClass(info.Meta.StorageClass)
+		res.StorageClass = storageClassOrStandard(info.Meta.StorageClass)
 	}
 	if want["ObjectSize"] {
 		size := info.Size
@@ -87,9 +85,7 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, buc
 	}
 	h := w.Header()
 	h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
-	if info.VersionID != "" {
-		h.Set("x-amz-version-id", info.VersionID)
-	}
+	setIf(h, "X-Amz-Version-Id", info.VersionID)
 	s.writeXML(w, r, http.StatusOK, res)
 	return nil
 }
@@ -103,9 +99,9 @@ func attributesParts(h http.Header, info sluice.ObjectInfo) *attributesPartsXML 
 	if info.Checksum.Algorithm == "" {
 		return out
 	}
-	max := mpMaxListParts
+	max := maxListParts
 	if n, err := strconv.Atoi(h.Get("x-amz-max-parts")); err == nil && n >= 0 {
-		max = min(n, mpMaxListParts)
+		max = min(n, maxListParts)
 	}
 	marker := 0
 	if n, err := strconv.Atoi(h.Get("x-amz-part-number-marker")); err == nil && n >= 0 {
@@ -121,7 +117,7 @@ func attributesParts(h http.Header, info sluice.ObjectInfo) *attributesPartsXML 
 			break
 		}
 		out.Parts = append(out.Parts, attributesPart{
-			mpPartChecksumXML: mpPartChecksums(p.Checksum),
+			mpPartChecksumXML: partChecksums(p.Checksum),
 			PartNumber:        p.Number,
 			Size:              p.Size,
 		})

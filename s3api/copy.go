@@ -32,7 +32,16 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err != nil {
 		return err
 	}
-	cond, err := mpWriteConditions(r.Header)
+	cond, err := writeConditions(r.Header)
+	if err != nil {
+		return err
+	}
+	if err := checkWriteHeaders(r.Header); err != nil {
+		return err
+	}
+	// Parsed under COPY too: the headers must be valid whichever directive
+	// decides what is kept.
+	reqMeta, err := parseMeta(r.Header)
 	if err != nil {
 		return err
 	}
@@ -42,36 +51,27 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	defer src.Close()
 	info := src.Info()
-	if max := s.mpMaxPartSize(); info.Size > max {
-		return mpCopyTooLarge(max)
+	if info.Size > s.cfg.MaxPutSize {
+		return copyTooLarge(s.cfg.MaxPutSize)
 	}
 	if info.Bucket == bucket && info.Key == key && metaDirective == "COPY" && !copyChangesObject(r.Header) {
 		return sluice.Errorf(sluice.ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 
-	var meta sluice.ObjectMeta
-	if metaDirective == "REPLACE" {
-		if meta, err = parseMeta(r.Header); err != nil {
-			return err
-		}
-	} else {
+	meta := reqMeta
+	if metaDirective == "COPY" {
 		meta = info.Meta
-		meta.Tags = nil
 		// Storage class and redirect are properties of the copy, not of
 		// the source's metadata, so they apply under COPY too.
-		if v := r.Header.Get("x-amz-storage-class"); v != "" {
-			meta.StorageClass = v
+		if r.Header.Get("X-Amz-Storage-Class") != "" {
+			meta.StorageClass = reqMeta.StorageClass
 		}
-		if v := r.Header.Get("x-amz-website-redirect-location"); v != "" {
-			meta.WebsiteRedirect = v
+		if reqMeta.WebsiteRedirect != "" {
+			meta.WebsiteRedirect = reqMeta.WebsiteRedirect
 		}
 	}
 	if tagDirective == "REPLACE" {
-		tags, err := parseTagging(r.Header.Get("x-amz-tagging"))
-		if err != nil {
-			return err
-		}
-		meta.Tags = tags
+		meta.Tags = reqMeta.Tags
 	} else {
 		meta.Tags = info.Meta.Tags
 	}
@@ -97,18 +97,16 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		EventName:         sluice.EventObjectCreatedCopy,
 	})
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if info.VersionID != "" {
-		w.Header().Set("x-amz-copy-source-version-id", info.VersionID)
-	}
-	if out.VersionID != "" {
-		w.Header().Set("x-amz-version-id", out.VersionID)
-	}
+	h := w.Header()
+	setIf(h, "X-Amz-Copy-Source-Version-Id", info.VersionID)
+	setIf(h, "X-Amz-Version-Id", out.VersionID)
+	h.Set("X-Amz-Server-Side-Encryption", "AES256")
 	s.writeXML(w, r, http.StatusOK, copyObjectResult{
 		ETag:          out.ETag,
-		LastModified:  mpTime(out.LastModified),
-		mpChecksumXML: mpChecksums(out.Checksum),
+		LastModified:  isoTime(out.LastModified),
+		mpChecksumXML: objectChecksums(out.Checksum),
 	})
 	return nil
 }
@@ -173,7 +171,7 @@ func (s *Server) openCopySource(r *http.Request) (sluice.Object, error) {
 	}
 	obj, err := s.store.OpenObject(r.Context(), bucket, key)
 	if err != nil {
-		return nil, err
+		return nil, storeErr(err, bucket, key)
 	}
 	info := obj.Info()
 	if versionID != "" && versionID != "null" && versionID != info.VersionID {

@@ -395,3 +395,45 @@ func FuzzCopySource(f *testing.F) {
 		}
 	})
 }
+
+// TestCopySourceAuthorization: the router authorizes the write; the copy
+// source is authorized as s3:GetObject on its own bucket policy.
+func TestCopySourceAuthorization(t *testing.T) {
+	ts := newTestServer(t)
+	e := mpEnvOf(ts)
+	for _, b := range []string{"pubdst", "privsrc", "pubsrc", "denysrc"} {
+		e.bucket(b)
+		e.put(b, "obj", []byte("source bytes"))
+	}
+	ts.setPolicy("pubdst", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::pubdst/*"}]}`)
+	ts.setPolicy("pubsrc", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pubsrc/*"}]}`)
+	ts.setPolicy("denysrc", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::denysrc/*"}]}`)
+	id := e.createUpload("pubdst", "parts")
+
+	tests := []struct {
+		name   string
+		path   string
+		header []string
+		status int
+	}{
+		{"anonymous copy from private source", "/pubdst/c1", []string{"anonymous", "", "x-amz-copy-source", "privsrc/obj"}, 403},
+		{"anonymous copy from public source", "/pubdst/c2", []string{"anonymous", "", "x-amz-copy-source", "pubsrc/obj"}, 200},
+		{"account copy from private source", "/pubdst/c3", []string{"x-amz-copy-source", "privsrc/obj"}, 200},
+		{"account copy from denied source", "/pubdst/c4", []string{"x-amz-copy-source", "denysrc/obj"}, 403},
+		{"account part copy from denied source", "/pubdst/parts?partNumber=1&uploadId=" + id, []string{"x-amz-copy-source", "denysrc/obj"}, 403},
+		{"anonymous part copy from private source", "/pubdst/parts?partNumber=1&uploadId=" + id, []string{"anonymous", "", "x-amz-copy-source", "privsrc/obj"}, 403},
+		{"anonymous part copy from public source", "/pubdst/parts?partNumber=1&uploadId=" + id, []string{"anonymous", "", "x-amz-copy-source", "pubsrc/obj"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.do("PUT", tt.path, nil, tt.header...)
+			if tt.status == 403 {
+				expectError(t, resp, body, 403, "AccessDenied")
+				return
+			}
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+		})
+	}
+}

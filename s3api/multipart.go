@@ -1,26 +1,20 @@
 package s3api
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/xml"
-	"hash"
-	"hash/crc32"
-	"hash/crc64"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice"
 )
 
-// mpMaxListParts is the page size ListParts, ListMultipartUploads and
+// maxListParts is the page size ListParts, ListMultipartUploads and
 // GetObjectAttributes use by default and never exceed.
-const mpMaxListParts = 1000
+const maxListParts = 1000
 
 type initiateMultipartUploadResult struct {
 	XMLName  xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ InitiateMultipartUploadResult"`
@@ -35,6 +29,9 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 	if err != nil {
 		return err
 	}
+	if err := checkWriteHeaders(r.Header); err != nil {
+		return err
+	}
 	up, err := s.store.CreateUpload(r.Context(), &sluice.CreateUploadInput{
 		Bucket:            bucket,
 		Key:               key,
@@ -43,8 +40,9 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 		ChecksumType:      strings.ToUpper(r.Header.Get("x-amz-checksum-type")),
 	})
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
+	w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
 	if up.ChecksumAlgorithm != "" {
 		w.Header().Set("x-amz-checksum-algorithm", up.ChecksumAlgorithm)
 	}
@@ -62,16 +60,18 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 // uploadPart is UploadPart (PUT /key?partNumber=N&uploadId=ID).
 func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	q := r.URL.Query()
-	num, err := mpPartNumber(q.Get("partNumber"))
+	num, err := uploadPartNumber(q.Get("partNumber"))
 	if err != nil {
 		return err
 	}
 	uploadID := q.Get("uploadId")
-	size, err := mpBodySize(r)
-	if err != nil {
-		return err
+	// The front door sets ContentLength to the decoded length of an
+	// aws-chunked body.
+	size := r.ContentLength
+	if size < 0 {
+		return sluice.Errorf(sluice.ErrMissingContentLength, "You must provide the Content-Length HTTP header.")
 	}
-	if max := s.mpMaxPartSize(); size > max {
+	if max := s.cfg.MaxPutSize; size > max {
 		return sluice.Errorf(sluice.ErrEntityTooLarge, "Your proposed upload exceeds the maximum allowed size").
 			With("ProposedSize", strconv.FormatInt(size, 10)).
 			With("MaxSizeAllowed", strconv.FormatInt(max, 10))
@@ -79,15 +79,20 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	// The upload is looked up before the body is read so that a wrong id is
 	// answered without consuming gigabytes, and so that a part checksum in
 	// another algorithm than the upload's can be told apart.
-	page, err := s.store.ListParts(r.Context(), bucket, key, uploadID, 0, 1)
+	page, err := s.store.ListParts(r.Context(), bucket, key, uploadID, 0, 0)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
 	algorithm, verify, err := checksumVerifier(r)
 	if err != nil {
 		return err
 	}
-	body := io.Reader(r.Body)
+	var body io.Reader = http.NoBody
+	if r.Body != nil {
+		body = r.Body
+	}
+	br := &bodyReader{r: body}
+	body = br
 	if algorithm != "" && algorithm != page.Upload.ChecksumAlgorithm {
 		if page.Upload.ChecksumAlgorithm != "" {
 			return sluice.Errorf(sluice.ErrInvalidRequest,
@@ -97,11 +102,8 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		// An upload created without a checksum still accepts parts sent
 		// with one (SDKs add CRC32 by default): the store computes only
 		// the upload's digests, so this one is computed here to check it.
-		h, err := mpNewHash(algorithm)
-		if err != nil {
-			return err
-		}
-		body = io.TeeReader(r.Body, h)
+		h := newChecksumHash(algorithm)
+		body = io.TeeReader(br, h)
 		inner := verify
 		verify = func(c sluice.Checksums) error {
 			c.Algorithm = algorithm
@@ -120,12 +122,18 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		Verify:     verify,
 	})
 	if err != nil {
-		return err
+		if e := br.failure(); e != nil {
+			return e
+		}
+		return storeErr(err, bucket, key)
 	}
-	w.Header().Set("ETag", part.ETag)
+	h := w.Header()
+	h.Set("ETag", part.ETag)
 	if part.Checksum.Algorithm != "" {
-		w.Header().Set("x-amz-checksum-"+strings.ToLower(part.Checksum.Algorithm), part.Checksum.Value)
+		h.Set(checksumHeader(part.Checksum.Algorithm), part.Checksum.Value)
 	}
+	h.Set("X-Amz-Server-Side-Encryption", "AES256")
+	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -141,7 +149,7 @@ type copyPartResult struct {
 // an existing object, streamed from a snapshot of it.
 func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	q := r.URL.Query()
-	num, err := mpPartNumber(q.Get("partNumber"))
+	num, err := uploadPartNumber(q.Get("partNumber"))
 	if err != nil {
 		return err
 	}
@@ -157,8 +165,8 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket, 
 			return err
 		}
 	}
-	if max := s.mpMaxPartSize(); length > max {
-		return mpCopyTooLarge(max)
+	if length > s.cfg.MaxPutSize {
+		return copyTooLarge(s.cfg.MaxPutSize)
 	}
 	body, err := src.Reader(offset, length)
 	if err != nil {
@@ -174,15 +182,14 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket, 
 		Size:       length,
 	})
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if info.VersionID != "" {
-		w.Header().Set("x-amz-copy-source-version-id", info.VersionID)
-	}
+	setIf(w.Header(), "X-Amz-Copy-Source-Version-Id", info.VersionID)
+	w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
 	s.writeXML(w, r, http.StatusOK, copyPartResult{
 		ETag:              part.ETag,
-		LastModified:      mpTime(part.LastModified),
-		mpPartChecksumXML: mpPartChecksums(part.Checksum),
+		LastModified:      isoTime(part.LastModified),
+		mpPartChecksumXML: partChecksums(part.Checksum),
 	})
 	return nil
 }
@@ -217,7 +224,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	if len(doc.Parts) == 0 {
-		return mpMalformedXML()
+		return malformedXML()
 	}
 	if len(doc.Parts) > sluice.MaxParts {
 		return sluice.Errorf(sluice.ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive", sluice.MaxParts).
@@ -228,11 +235,11 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	for i, p := range doc.Parts {
 		parts[i] = sluice.CompletePart{
 			Number:   p.PartNumber,
-			ETag:     mpQuoteETag(p.ETag),
+			ETag:     quoteETag(p.ETag),
 			Checksum: p.value(),
 		}
 	}
-	cond, err := mpWriteConditions(r.Header)
+	cond, err := writeConditions(r.Header)
 	if err != nil {
 		return err
 	}
@@ -244,17 +251,16 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		Conditions: cond,
 	})
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if info.VersionID != "" {
-		w.Header().Set("x-amz-version-id", info.VersionID)
-	}
+	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
+	w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
 	s.writeXML(w, r, http.StatusOK, completeMultipartUploadResult{
-		Location:      mpLocation(r, bucket, key),
+		Location:      objectLocation(r, bucket, key),
 		Bucket:        bucket,
 		Key:           key,
 		ETag:          info.ETag,
-		mpChecksumXML: mpChecksums(info.Checksum),
+		mpChecksumXML: objectChecksums(info.Checksum),
 	})
 	return nil
 }
@@ -262,7 +268,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 // abortMultipartUpload is AbortMultipartUpload (DELETE /key?uploadId=ID).
 func (s *Server) abortMultipartUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	if err := s.store.AbortUpload(r.Context(), bucket, key, r.URL.Query().Get("uploadId")); err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -296,15 +302,15 @@ type listedPart struct {
 // listParts is ListParts (GET /key?uploadId=ID).
 func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	q := r.URL.Query()
-	marker, err := mpIntParam(q, "part-number-marker", 0)
+	marker, err := listIntParam(q, "part-number-marker", 0)
 	if err != nil {
 		return err
 	}
-	max, err := mpIntParam(q, "max-parts", mpMaxListParts)
+	max, err := listIntParam(q, "max-parts", maxListParts)
 	if err != nil {
 		return err
 	}
-	max = min(max, mpMaxListParts)
+	max = min(max, maxListParts)
 	uploadID := q.Get("uploadId")
 	res := listPartsResult{
 		Bucket:           bucket,
@@ -315,32 +321,25 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key s
 		Initiator:        accountOwner(),
 		Owner:            accountOwner(),
 	}
-	var page sluice.PartsPage
-	if max == 0 {
-		// A zero page still has to prove the upload exists.
-		page, err = s.store.ListParts(r.Context(), bucket, key, uploadID, marker, 1)
-		page.Parts, page.IsTruncated, page.NextPartNumberMarker = nil, len(page.Parts) > 0, 0
-	} else {
-		page, err = s.store.ListParts(r.Context(), bucket, key, uploadID, marker, max)
-	}
+	page, err := s.store.ListParts(r.Context(), bucket, key, uploadID, marker, max)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
 	res.IsTruncated = page.IsTruncated
 	res.NextPartNumberMarker = page.NextPartNumberMarker
 	for _, p := range page.Parts {
 		res.Parts = append(res.Parts, listedPart{
 			PartNumber:        p.Number,
-			LastModified:      mpTime(p.LastModified),
+			LastModified:      isoTime(p.LastModified),
 			ETag:              p.ETag,
 			Size:              p.Size,
-			mpPartChecksumXML: mpPartChecksums(p.Checksum),
+			mpPartChecksumXML: partChecksums(p.Checksum),
 		})
 	}
 	if n := len(page.Parts); n > 0 && res.NextPartNumberMarker == 0 {
 		res.NextPartNumberMarker = page.Parts[n-1].Number
 	}
-	res.StorageClass = mpStorageClass(page.Upload.Meta.StorageClass)
+	res.StorageClass = storageClassOrStandard(page.Upload.Meta.StorageClass)
 	res.ChecksumAlgorithm = page.Upload.ChecksumAlgorithm
 	res.ChecksumType = page.Upload.ChecksumType
 	s.writeXML(w, r, http.StatusOK, res)
@@ -381,21 +380,19 @@ type mpCommonPrefix struct {
 // listMultipartUploads is ListMultipartUploads (GET /bucket?uploads).
 func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
 	q := r.URL.Query()
-	max, err := mpIntParam(q, "max-uploads", mpMaxListParts)
+	max, err := listIntParam(q, "max-uploads", maxListParts)
 	if err != nil {
 		return err
 	}
-	max = min(max, mpMaxListParts)
+	max = min(max, maxListParts)
 	encode := func(v string) string { return v }
 	encoding := q.Get("encoding-type")
 	switch encoding {
 	case "":
 	case "url":
-		encode = mpURLEncode
+		encode = uploadsURLEncode
 	default:
-		return sluice.Errorf(sluice.ErrInvalidArgument, "Invalid Encoding Method specified in Request").
-			With("ArgumentName", "encoding-type").
-			With("ArgumentValue", encoding)
+		return invalidArgument("encoding-type", encoding, "Invalid Encoding Method specified in Request")
 	}
 	opts := sluice.ListUploadsOptions{
 		Prefix:     q.Get("prefix"),
@@ -416,15 +413,9 @@ func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, bu
 		MaxUploads:     max,
 		EncodingType:   encoding,
 	}
-	var page sluice.UploadsPage
-	if max == 0 {
-		// Nothing is listed, but the bucket must exist.
-		_, err = s.store.Bucket(r.Context(), bucket)
-	} else {
-		page, err = s.store.ListUploads(r.Context(), bucket, opts)
-	}
+	page, err := s.store.ListUploads(r.Context(), bucket, opts)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, "")
 	}
 	res.IsTruncated = page.IsTruncated
 	res.NextKeyMarker = encode(page.NextKeyMarker)
@@ -435,8 +426,8 @@ func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, bu
 			UploadID:          u.UploadID,
 			Initiator:         accountOwner(),
 			Owner:             accountOwner(),
-			StorageClass:      mpStorageClass(u.Meta.StorageClass),
-			Initiated:         mpTime(u.Initiated),
+			StorageClass:      storageClassOrStandard(u.Meta.StorageClass),
+			Initiated:         isoTime(u.Initiated),
 			ChecksumAlgorithm: u.ChecksumAlgorithm,
 			ChecksumType:      u.ChecksumType,
 		})
@@ -467,8 +458,8 @@ type mpPartChecksumXML struct {
 	ChecksumSHA256    string `xml:",omitempty"`
 }
 
-func mpChecksums(c sluice.Checksums) mpChecksumXML {
-	p := mpPartChecksums(c)
+func objectChecksums(c sluice.Checksums) mpChecksumXML {
+	p := partChecksums(c)
 	x := mpChecksumXML{
 		ChecksumCRC32:     p.ChecksumCRC32,
 		ChecksumCRC32C:    p.ChecksumCRC32C,
@@ -482,7 +473,7 @@ func mpChecksums(c sluice.Checksums) mpChecksumXML {
 	return x
 }
 
-func mpPartChecksums(c sluice.Checksums) mpPartChecksumXML {
+func partChecksums(c sluice.Checksums) mpPartChecksumXML {
 	var x mpPartChecksumXML
 	switch c.Algorithm {
 	case sluice.ChecksumCRC32:
@@ -509,30 +500,8 @@ func (p completedPart) value() string {
 	return ""
 }
 
-// mpNewHash returns the hash of a checksum algorithm, for a part checksum
-// the store is not asked to compute.
-func mpNewHash(algorithm string) (hash.Hash, error) {
-	switch algorithm {
-	case sluice.ChecksumCRC32:
-		return crc32.NewIEEE(), nil
-	case sluice.ChecksumCRC32C:
-		return crc32.New(crc32.MakeTable(crc32.Castagnoli)), nil
-	case sluice.ChecksumCRC64NVME:
-		return crc64.New(mpCRC64NVMETable), nil
-	case sluice.ChecksumSHA1:
-		return sha1.New(), nil
-	case sluice.ChecksumSHA256:
-		return sha256.New(), nil
-	}
-	return nil, sluice.Errorf(sluice.ErrInvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
-}
-
-// mpCRC64NVMETable is CRC-64/NVME in hash/crc64's reflected form: its
-// reversed polynomial, with the package's all-ones init and final xor.
-var mpCRC64NVMETable = crc64.MakeTable(0x9a6c9329ac4bc9b5)
-
-// mpPartNumber parses partNumber as S3 does: an integer in 1..10000.
-func mpPartNumber(v string) (int, error) {
+// uploadPartNumber parses partNumber as S3 does: an integer in 1..10000.
+func uploadPartNumber(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > sluice.MaxParts {
 		return 0, sluice.Errorf(sluice.ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive", sluice.MaxParts).
@@ -542,8 +511,8 @@ func mpPartNumber(v string) (int, error) {
 	return n, nil
 }
 
-// mpIntParam parses a non-negative integer query parameter.
-func mpIntParam(q url.Values, name string, def int) (int, error) {
+// listIntParam parses a non-negative integer query parameter.
+func listIntParam(q url.Values, name string, def int) (int, error) {
 	if !q.Has(name) {
 		return def, nil
 	}
@@ -557,67 +526,21 @@ func mpIntParam(q url.Values, name string, def int) (int, error) {
 	return int(n), nil
 }
 
-// mpBodySize is the number of payload bytes of a part: the decoded length
-// of an aws-chunked body, else Content-Length, which S3 requires.
-func mpBodySize(r *http.Request) (int64, error) {
-	if v := r.Header.Get("x-amz-decoded-content-length"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, sluice.Errorf(sluice.ErrInvalidArgument, "Invalid x-amz-decoded-content-length").
-				With("ArgumentName", "x-amz-decoded-content-length").
-				With("ArgumentValue", v)
-		}
-		return n, nil
-	}
-	if r.ContentLength < 0 {
-		return 0, sluice.Errorf(sluice.ErrMissingContentLength, "You must provide the Content-Length HTTP header.")
-	}
-	return r.ContentLength, nil
-}
-
-func (s *Server) mpMaxPartSize() int64 {
-	if s.cfg.MaxPutSize > 0 {
-		return s.cfg.MaxPutSize
-	}
-	return sluice.MaxPutSize
-}
-
-func mpCopyTooLarge(max int64) error {
+func copyTooLarge(max int64) error {
 	return sluice.Errorf(sluice.ErrInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", max)
 }
 
-func mpMalformedXML() error {
-	return sluice.Errorf(sluice.ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
-}
-
-// mpQuoteETag accepts an ETag with or without its quotes and returns it
+// quoteETag accepts an ETag with or without its quotes and returns it
 // quoted, as the store keeps it.
-func mpQuoteETag(etag string) string {
+func quoteETag(etag string) string {
 	etag = strings.TrimSpace(etag)
 	etag = strings.TrimPrefix(strings.TrimSuffix(etag, `"`), `"`)
 	return `"` + etag + `"`
 }
 
-// mpWriteConditions reads If-Match / If-None-Match of a conditional write.
-// S3 supports only "*" in If-None-Match on writes.
-func mpWriteConditions(h http.Header) (sluice.Conditions, error) {
-	var c sluice.Conditions
-	if v := strings.TrimSpace(h.Get("If-None-Match")); v != "" {
-		if v != "*" {
-			return c, sluice.Errorf(sluice.ErrNotImplemented, "A header you provided implies functionality that is not implemented").
-				With("Header", "If-None-Match")
-		}
-		c.IfNoneMatch = v
-	}
-	if v := strings.TrimSpace(h.Get("If-Match")); v != "" {
-		c.IfMatch = mpQuoteETag(v)
-	}
-	return c, nil
-}
-
-// mpLocation is the URL of the completed object, addressed as the request
+// objectLocation is the URL of the completed object, addressed as the request
 // addressed its bucket.
-func mpLocation(r *http.Request, bucket, key string) string {
+func objectLocation(r *http.Request, bucket, key string) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -629,17 +552,12 @@ func mpLocation(r *http.Request, bucket, key string) string {
 	return scheme + "://" + r.Host + "/" + bucket + "/" + path
 }
 
-// mpURLEncode is S3's encoding-type=url: form encoding, '/' kept.
-func mpURLEncode(v string) string {
+// uploadsURLEncode is S3's encoding-type=url: form encoding, '/' kept.
+func uploadsURLEncode(v string) string {
 	return strings.ReplaceAll(url.QueryEscape(v), "%2F", "/")
 }
 
-// mpTime formats a timestamp as S3 XML documents do.
-func mpTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-func mpStorageClass(c string) string {
+func storageClassOrStandard(c string) string {
 	if c == "" {
 		return "STANDARD"
 	}

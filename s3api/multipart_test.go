@@ -655,8 +655,6 @@ func TestMultipartErrors(t *testing.T) {
 			}},
 		{name: "part number 10001", method: "PUT", path: "/errs/k?partNumber=10001&uploadId=" + id, body: []byte("x"), status: 400, code: "InvalidArgument"},
 		{name: "part number not a number", method: "PUT", path: "/errs/k?partNumber=one&uploadId=" + id, body: []byte("x"), status: 400, code: "InvalidArgument"},
-		{name: "part too large", method: "PUT", path: "/errs/k?partNumber=3&uploadId=" + id, body: []byte("x"),
-			header: []string{"x-amz-decoded-content-length", strconv.FormatInt(6<<30, 10)}, status: 400, code: "EntityTooLarge"},
 		{name: "complete wrong etag", method: "POST", path: up, body: completeXML(1, small1, 2, `"00000000000000000000000000000000"`), status: 400, code: "InvalidPart"},
 		{name: "complete unknown part", method: "POST", path: up, body: completeXML(1, small1, 7, small2), status: 400, code: "InvalidPart"},
 		{name: "complete out of order", method: "POST", path: up, body: completeXML(2, small2, 1, small1), status: 400, code: "InvalidPartOrder"},
@@ -768,6 +766,7 @@ func FuzzCompleteMultipartXML(f *testing.F) {
 	st := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/fuzz/k?uploadId="+st.id, bytes.NewReader(body))
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 test")
 		rec := httptest.NewRecorder()
 		st.h.ServeHTTP(rec, req)
 		if rec.Code == http.StatusOK {
@@ -797,5 +796,45 @@ func newFuzzEnv(f *testing.F) fuzzEnv {
 	e.bucket("fuzz")
 	id := e.createUpload("fuzz", "k")
 	e.uploadPart("fuzz", "k", id, 1, []byte("part one"))
-	return fuzzEnv{h: mpIdentity(e.srv), id: id}
+	return fuzzEnv{h: frontDoor(e.srv), id: id}
+}
+
+// TestPartSizeLimits runs a server whose size limit is small enough to
+// cross: parts and copy sources above it are refused before any byte is
+// stored.
+func TestPartSizeLimits(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxPutSize = 1024
+	e := mpEnvOf(newTestServerConfig(t, cfg))
+	e.bucket("limits")
+	id := e.createUpload("limits", "k")
+	resp, body := e.do("PUT", "/limits/k?partNumber=1&uploadId="+id, make([]byte, 1025))
+	we := expectError(t, resp, body, 400, "EntityTooLarge")
+	if we.Message != "Your proposed upload exceeds the maximum allowed size" {
+		t.Errorf("message = %q", we.Message)
+	}
+	e.uploadPart("limits", "k", id, 1, make([]byte, 1024))
+
+	e.put("limits", "small", make([]byte, 1000))
+	// A source above the limit can only be written around the server.
+	if _, err := e.store.PutObject(context.Background(), &sluice.PutObjectInput{
+		Bucket: "limits", Key: "large", Body: bytes.NewReader(make([]byte, 2048)), Size: 2048,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.do("PUT", "/limits/copy", nil, "x-amz-copy-source", "limits/large")
+	we = expectError(t, resp, body, 400, "InvalidRequest")
+	if we.Message != "The specified copy source is larger than the maximum allowable size for a copy source: 1024" {
+		t.Errorf("message = %q", we.Message)
+	}
+	resp, body = e.do("PUT", "/limits/k?partNumber=2&uploadId="+id, nil, "x-amz-copy-source", "limits/large")
+	expectError(t, resp, body, 400, "InvalidRequest")
+	resp, body = e.do("PUT", "/limits/k?partNumber=2&uploadId="+id, nil, "x-amz-copy-source", "limits/large", "x-amz-copy-source-range", "bytes=0-1023")
+	if resp.StatusCode != 200 {
+		t.Errorf("copy of a range within the limit: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.do("PUT", "/limits/copy", nil, "x-amz-copy-source", "limits/small")
+	if resp.StatusCode != 200 {
+		t.Errorf("copy within the limit: %d %s", resp.StatusCode, body)
+	}
 }

@@ -41,12 +41,12 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, bucket
 		return err
 	}
 	if doc.TagSet == nil {
-		return mpMalformedXML()
+		return malformedXML()
 	}
 	tags := make([]sluice.Tag, 0, len(doc.TagSet.Tags))
 	for _, t := range doc.TagSet.Tags {
 		if t.Key == nil || t.Value == nil {
-			return mpMalformedXML()
+			return malformedXML()
 		}
 		tags = append(tags, sluice.Tag{Key: *t.Key, Value: *t.Value})
 	}
@@ -55,11 +55,9 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, bucket
 	}
 	info, err := s.store.PutObjectTags(r.Context(), bucket, key, tags)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if info.VersionID != "" {
-		w.Header().Set("x-amz-version-id", info.VersionID)
-	}
+	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -69,18 +67,16 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, bucket
 func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	info, err := s.store.HeadObject(r.Context(), bucket, key)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if err := mpCheckVersionID(r, info); err != nil {
+	if err := checkVersionID(r, info); err != nil {
 		return err
 	}
 	doc := tagging{TagSet: tagSet{Tags: make([]tagXML, 0, len(info.Meta.Tags))}}
 	for _, t := range info.Meta.Tags {
 		doc.TagSet.Tags = append(doc.TagSet.Tags, tagXML{Key: t.Key, Value: t.Value})
 	}
-	if info.VersionID != "" {
-		w.Header().Set("x-amz-version-id", info.VersionID)
-	}
+	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	s.writeXML(w, r, http.StatusOK, doc)
 	return nil
 }
@@ -89,18 +85,16 @@ func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, bucket
 func (s *Server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	info, err := s.store.PutObjectTags(r.Context(), bucket, key, nil)
 	if err != nil {
-		return err
+		return storeErr(err, bucket, key)
 	}
-	if info.VersionID != "" {
-		w.Header().Set("x-amz-version-id", info.VersionID)
-	}
+	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// mpCheckVersionID refuses a versionId query naming another version than the
+// checkVersionID refuses a versionId query naming another version than the
 // current one; without versioning only "null" names it.
-func mpCheckVersionID(r *http.Request, info sluice.ObjectInfo) error {
+func checkVersionID(r *http.Request, info sluice.ObjectInfo) error {
 	v := r.URL.Query().Get("versionId")
 	if v == "" || v == info.VersionID || (v == "null" && info.VersionID == "") {
 		return nil
