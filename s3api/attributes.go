@@ -12,7 +12,7 @@ import (
 type getObjectAttributesResponse struct {
 	XMLName      xml.Name            `xml:"http://s3.amazonaws.com/doc/2006-03-01/ GetObjectAttributesResponse"`
 	ETag         string              `xml:",omitempty"`
-	Checksum     *mpChecksumXML      `xml:",omitempty"`
+	Checksum     *objectChecksumXML  `xml:",omitempty"`
 	ObjectParts  *attributesPartsXML `xml:",omitempty"`
 	StorageClass string              `xml:",omitempty"`
 	ObjectSize   *int64              `xml:",omitempty"`
@@ -28,7 +28,7 @@ type attributesPartsXML struct {
 }
 
 type attributesPart struct {
-	mpPartChecksumXML
+	partChecksumXML
 	PartNumber int
 	Size       int64
 }
@@ -117,9 +117,9 @@ func attributesParts(h http.Header, info sluice.ObjectInfo) *attributesPartsXML 
 			break
 		}
 		out.Parts = append(out.Parts, attributesPart{
-			mpPartChecksumXML: partChecksums(p.Checksum),
-			PartNumber:        p.Number,
-			Size:              p.Size,
+			partChecksumXML: partChecksums(p.Checksum),
+			PartNumber:      p.Number,
+			Size:            p.Size,
 		})
 	}
 	if n := len(out.Parts); n > 0 {

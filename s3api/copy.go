@@ -17,7 +17,7 @@ type copyObjectResult struct {
 	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyObjectResult"`
 	ETag         string
 	LastModified string
-	mpChecksumXML
+	objectChecksumXML
 }
 
 // copyObject is CopyObject (PUT /key with x-amz-copy-source). The source is
@@ -104,9 +104,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	setIf(h, "X-Amz-Version-Id", out.VersionID)
 	h.Set("X-Amz-Server-Side-Encryption", "AES256")
 	s.writeXML(w, r, http.StatusOK, copyObjectResult{
-		ETag:          out.ETag,
-		LastModified:  isoTime(out.LastModified),
-		mpChecksumXML: objectChecksums(out.Checksum),
+		ETag:              out.ETag,
+		LastModified:      isoTime(out.LastModified),
+		objectChecksumXML: objectChecksums(out.Checksum),
 	})
 	return nil
 }

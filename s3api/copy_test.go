@@ -1,9 +1,12 @@
 package s3api
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/fsstore"
 )
 
 func tagsOf(t *testing.T, e *mpEnv, bucket, key string) map[string]string {
@@ -435,5 +439,69 @@ func TestCopySourceAuthorization(t *testing.T) {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestRecordedEvents checks the event names the notifier will see for the
+// writes this file's operations make: a copy is ObjectCreated:Copy, a
+// completed upload ObjectCreated:CompleteMultipartUpload, tagging
+// ObjectTagging:Put / ObjectTagging:Delete.
+func TestRecordedEvents(t *testing.T) {
+	st, err := fsstore.Open(fsstore.Config{Dir: t.TempDir(), NoSync: true, RecordEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := frontDoor(srv)
+	do := func(method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest(method, target, bytes.NewReader(body))
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 test")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 && rec.Code != 204 {
+			t.Fatalf("%s %s: %d %s", method, target, rec.Code, rec.Body)
+		}
+		return rec
+	}
+	do("PUT", "/events", nil)
+	do("PUT", "/events/src", []byte("source"))
+	do("PUT", "/events/dst", nil, "x-amz-copy-source", "events/src")
+	rec := do("POST", "/events/mp?uploads", nil)
+	var created initiateMultipartUploadResult
+	if err := xml.Unmarshal(rec.Body.Bytes(), &created); err != nil {
+		t.Fatal(err)
+	}
+	etag := do("PUT", "/events/mp?partNumber=1&uploadId="+created.UploadID, []byte("only part")).Header().Get("ETag")
+	do("POST", "/events/mp?uploadId="+created.UploadID, completeXML(1, etag))
+	do("PUT", "/events/mp?tagging", []byte("<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>"))
+	do("DELETE", "/events/mp?tagging", nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, err := st.ReadEvents(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, ev.Name+" "+ev.Key)
+	}
+	want := []string{
+		"ObjectCreated:Put src",
+		"ObjectCreated:Copy dst",
+		"ObjectCreated:CompleteMultipartUpload mp",
+		"ObjectTagging:Put mp",
+		"ObjectTagging:Delete mp",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -142,7 +142,7 @@ type copyPartResult struct {
 	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CopyPartResult"`
 	ETag         string
 	LastModified string
-	mpPartChecksumXML
+	partChecksumXML
 }
 
 // uploadPartCopy is UploadPartCopy: UploadPart whose bytes are a range of
@@ -187,9 +187,9 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket, 
 	setIf(w.Header(), "X-Amz-Copy-Source-Version-Id", info.VersionID)
 	w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
 	s.writeXML(w, r, http.StatusOK, copyPartResult{
-		ETag:              part.ETag,
-		LastModified:      isoTime(part.LastModified),
-		mpPartChecksumXML: partChecksums(part.Checksum),
+		ETag:            part.ETag,
+		LastModified:    isoTime(part.LastModified),
+		partChecksumXML: partChecksums(part.Checksum),
 	})
 	return nil
 }
@@ -203,7 +203,7 @@ type completeMultipartUpload struct {
 type completedPart struct {
 	PartNumber int
 	ETag       string
-	mpChecksumXML
+	partChecksumXML
 }
 
 type completeMultipartUploadResult struct {
@@ -212,7 +212,7 @@ type completeMultipartUploadResult struct {
 	Bucket   string
 	Key      string
 	ETag     string
-	mpChecksumXML
+	objectChecksumXML
 }
 
 // completeMultipartUpload is CompleteMultipartUpload (POST /key?uploadId=ID).
@@ -256,11 +256,11 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
 	s.writeXML(w, r, http.StatusOK, completeMultipartUploadResult{
-		Location:      objectLocation(r, bucket, key),
-		Bucket:        bucket,
-		Key:           key,
-		ETag:          info.ETag,
-		mpChecksumXML: objectChecksums(info.Checksum),
+		Location:          objectLocation(r, bucket, key),
+		Bucket:            bucket,
+		Key:               key,
+		ETag:              info.ETag,
+		objectChecksumXML: objectChecksums(info.Checksum),
 	})
 	return nil
 }
@@ -296,7 +296,7 @@ type listedPart struct {
 	LastModified string
 	ETag         string
 	Size         int64
-	mpPartChecksumXML
+	partChecksumXML
 }
 
 // listParts is ListParts (GET /key?uploadId=ID).
@@ -329,11 +329,11 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key s
 	res.NextPartNumberMarker = page.NextPartNumberMarker
 	for _, p := range page.Parts {
 		res.Parts = append(res.Parts, listedPart{
-			PartNumber:        p.Number,
-			LastModified:      isoTime(p.LastModified),
-			ETag:              p.ETag,
-			Size:              p.Size,
-			mpPartChecksumXML: partChecksums(p.Checksum),
+			PartNumber:      p.Number,
+			LastModified:    isoTime(p.LastModified),
+			ETag:            p.ETag,
+			Size:            p.Size,
+			partChecksumXML: partChecksums(p.Checksum),
 		})
 	}
 	if n := len(page.Parts); n > 0 && res.NextPartNumberMarker == 0 {
@@ -439,8 +439,8 @@ func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, bu
 	return nil
 }
 
-// mpChecksumXML are the checksum elements of object-level responses.
-type mpChecksumXML struct {
+// objectChecksumXML are the checksum elements of an object in responses.
+type objectChecksumXML struct {
 	ChecksumCRC32     string `xml:",omitempty"`
 	ChecksumCRC32C    string `xml:",omitempty"`
 	ChecksumCRC64NVME string `xml:",omitempty"`
@@ -449,8 +449,8 @@ type mpChecksumXML struct {
 	ChecksumType      string `xml:",omitempty"`
 }
 
-// mpPartChecksumXML are the checksum elements of a part, which has no type.
-type mpPartChecksumXML struct {
+// partChecksumXML are the checksum elements of a part, which has no type.
+type partChecksumXML struct {
 	ChecksumCRC32     string `xml:",omitempty"`
 	ChecksumCRC32C    string `xml:",omitempty"`
 	ChecksumCRC64NVME string `xml:",omitempty"`
@@ -458,9 +458,9 @@ type mpPartChecksumXML struct {
 	ChecksumSHA256    string `xml:",omitempty"`
 }
 
-func objectChecksums(c sluice.Checksums) mpChecksumXML {
+func objectChecksums(c sluice.Checksums) objectChecksumXML {
 	p := partChecksums(c)
-	x := mpChecksumXML{
+	x := objectChecksumXML{
 		ChecksumCRC32:     p.ChecksumCRC32,
 		ChecksumCRC32C:    p.ChecksumCRC32C,
 		ChecksumCRC64NVME: p.ChecksumCRC64NVME,
@@ -473,8 +473,8 @@ func objectChecksums(c sluice.Checksums) mpChecksumXML {
 	return x
 }
 
-func partChecksums(c sluice.Checksums) mpPartChecksumXML {
-	var x mpPartChecksumXML
+func partChecksums(c sluice.Checksums) partChecksumXML {
+	var x partChecksumXML
 	switch c.Algorithm {
 	case sluice.ChecksumCRC32:
 		x.ChecksumCRC32 = c.Value
