@@ -380,6 +380,9 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.List
 		} else {
 			k, v = c.Seek(prefix)
 		}
+		if len(delim) == 0 {
+			page.Objects = make([]sluice.ObjectInfo, 0, min(opts.MaxKeys, sluice.MaxListKeys))
+		}
 		count := 0
 		for k != nil && bytes.HasPrefix(k, prefix) {
 			if len(delim) > 0 {
@@ -407,7 +410,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.List
 				break
 			}
 			var rec objectRecord
-			if err := decodeObject(v, &rec); err != nil {
+			if err := decodeObjectFiles(v, &rec, false); err != nil {
 				return fmt.Errorf("decode object %q: %w", k, err)
 			}
 			key := string(k)
@@ -415,6 +418,9 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.List
 			page.NextAfter = key
 			count++
 			k, v = c.Next()
+		}
+		if len(page.Objects) == 0 {
+			page.Objects = nil
 		}
 		return nil
 	})

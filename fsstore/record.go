@@ -82,12 +82,22 @@ func encodeObject(r *objectRecord) ([]byte, error) {
 	return w.buf, nil
 }
 
-func decodeObject(v []byte, r *objectRecord) error {
+func decodeObject(v []byte, r *objectRecord) error { return decodeObjectFiles(v, r, true) }
+
+// decodeObjectFiles decodes a record, skipping the file ids unless files is
+// set: listings never need them.
+func decodeObjectFiles(v []byte, r *objectRecord, files bool) error {
 	d := recordReader{buf: v}
 	if d.byte() != objectRecordV1 {
 		return errCorrupt
 	}
-	r.Files = d.strings()
+	if files {
+		r.Files = d.strings()
+	} else {
+		for range d.count() {
+			d.raw()
+		}
+	}
 	r.Size = d.varint()
 	r.ETag = d.string()
 	r.Modified = d.time()
