@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"hash"
 	"hash/crc32"
 	"hash/crc64"
@@ -122,20 +123,11 @@ func multipartETag(partMD5s [][]byte) string {
 	for _, m := range partMD5s {
 		h.Write(m)
 	}
-	return `"` + hexString(h.Sum(nil)) + "-" + strconv.Itoa(len(partMD5s)) + `"`
+	return `"` + hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(partMD5s)) + `"`
 }
 
-func quoteETag(md5sum []byte) string { return `"` + hexString(md5sum) + `"` }
+func quoteETag(md5sum []byte) string { return `"` + hex.EncodeToString(md5sum) + `"` }
 
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, len(b)*2)
-	for i, c := range b {
-		out[2*i] = digits[c>>4]
-		out[2*i+1] = digits[c&0xf]
-	}
-	return string(out)
-}
 
 // compositeChecksum is the checksum of a COMPOSITE multipart object: the
 // hash of the concatenated binary part digests, base64, then "-N".

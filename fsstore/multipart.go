@@ -365,8 +365,9 @@ func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) e
 	return nil
 }
 
-// ListParts returns parts numbered above marker, at most max of them (a
-// negative max means 1000).
+// ListParts returns parts numbered above marker, at most max of them. A
+// negative max means 1000; max 0 returns no parts, only the upload, which is
+// how callers look an upload up cheaply.
 func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, marker, max int) (sluice.PartsPage, error) {
 	if max < 0 {
 		max = sluice.MaxListKeys
@@ -408,7 +409,9 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, mar
 func max0(n int) int { return max(n, 0) }
 
 // ListUploads returns uploads in S3 order: by key, then initiation time,
-// then id. Uploads are few, so they are gathered and sorted per call.
+// then id. Uploads are few, so they are gathered and sorted per call. With
+// UploadIDMarker, uploads of KeyMarker after that upload are included. A
+// negative MaxUploads means 1000.
 func (s *Store) ListUploads(ctx context.Context, bucket string, opts sluice.ListUploadsOptions) (sluice.UploadsPage, error) {
 	if opts.MaxUploads < 0 {
 		opts.MaxUploads = sluice.MaxListKeys

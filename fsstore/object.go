@@ -356,7 +356,8 @@ func (s *Store) PutObjectTags(ctx context.Context, bucket, key string, tags []sl
 
 // ListObjects returns one page of keys in byte order. With a delimiter,
 // keys sharing a prefix up to the delimiter are rolled into one common
-// prefix and the cursor seeks past all of them at once.
+// prefix and the cursor seeks past all of them at once. MaxKeys 0 returns an
+// empty page (truncated when keys remain); a negative MaxKeys means 1000.
 func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.ListOptions) (sluice.ListPage, error) {
 	if opts.MaxKeys < 0 {
 		opts.MaxKeys = sluice.MaxListKeys

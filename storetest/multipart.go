@@ -357,6 +357,45 @@ func testMultipartErrors(t *testing.T, s sluice.Store) {
 	wantCode(t, "UploadPart(missing bucket)", err, sluice.ErrNoSuchBucket)
 }
 
+func testMultipartConcurrentParts(t *testing.T, s sluice.Store) {
+	ctx := context.Background()
+	b := newBucket(t, s)
+	up := createUpload(t, s, &sluice.CreateUploadInput{Bucket: b, Key: "k", ChecksumAlgorithm: sluice.ChecksumCRC32C})
+	const n = 8
+	bodies := make([][]byte, n)
+	parts := make([]sluice.PartInfo, n)
+	errs := make(chan error, n)
+	for i := range n {
+		bodies[i] = randomBytes(1000 + i)
+		go func() {
+			p, err := s.UploadPart(ctx, &sluice.UploadPartInput{Bucket: b, Key: "k", UploadID: up.UploadID, PartNumber: i + 1,
+				Body: bytes.NewReader(bodies[i]), Size: int64(len(bodies[i]))})
+			parts[i] = p
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent UploadPart: %v", err)
+		}
+	}
+	page, err := s.ListParts(ctx, b, "k", up.UploadID, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff(parts, page.Parts); diff != "" {
+		t.Errorf("ListParts after concurrent uploads (-want +got):\n%s", diff)
+	}
+	// Only the last part may be small, so complete with just that one.
+	info, err := s.CompleteUpload(ctx, &sluice.CompleteUploadInput{Bucket: b, Key: "k", UploadID: up.UploadID, Parts: completeOf(parts[n-1])})
+	if err != nil {
+		t.Fatalf("CompleteUpload: %v", err)
+	}
+	if got, _ := get(t, s, b, "k"); !bytes.Equal(got, bodies[n-1]) || info.Size != int64(len(bodies[n-1])) {
+		t.Errorf("completed object = %d bytes, want %d", len(got), len(bodies[n-1]))
+	}
+}
+
 func testMultipartReplacePart(t *testing.T, s sluice.Store) {
 	ctx := context.Background()
 	b := newBucket(t, s)

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) sluice.Store) {
 		{"MultipartChecksums", testMultipartChecksums},
 		{"MultipartErrors", testMultipartErrors},
 		{"MultipartReplacePart", testMultipartReplacePart},
+		{"MultipartConcurrentParts", testMultipartConcurrentParts},
 		{"ListParts", testListParts},
 		{"ListUploads", testListUploads},
 	}
