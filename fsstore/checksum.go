@@ -128,7 +128,6 @@ func multipartETag(partMD5s [][]byte) string {
 
 func quoteETag(md5sum []byte) string { return `"` + hex.EncodeToString(md5sum) + `"` }
 
-
 // compositeChecksum is the checksum of a COMPOSITE multipart object: the
 // hash of the concatenated binary part digests, base64, then "-N".
 func compositeChecksum(algorithm string, partValues []string) (string, error) {
