@@ -121,7 +121,7 @@ type operation struct {
 // handlers check only secondary resources (a copy source, each key of a
 // DeleteObjects).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &responseWriter{ResponseWriter: w}
+	rw := &responseWriter{ResponseWriter: w, head: r.Method == http.MethodHead}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -470,10 +470,12 @@ func methodNotAllowed(method, bucket, key string) error {
 }
 
 // responseWriter remembers whether the status line went out, so that an
-// error after that point is not rendered into the middle of a body.
+// error after that point is not rendered into the middle of a body, and
+// keeps every handler's HEAD response bodiless.
 type responseWriter struct {
 	http.ResponseWriter
 	wrote bool
+	head  bool
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -483,6 +485,9 @@ func (w *responseWriter) WriteHeader(code int) {
 
 func (w *responseWriter) Write(p []byte) (int, error) {
 	w.wrote = true
+	if w.head {
+		return len(p), nil
+	}
 	return w.ResponseWriter.Write(p)
 }
 
