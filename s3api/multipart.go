@@ -219,8 +219,15 @@ type completeMultipartUploadResult struct {
 // S3 may answer 200 early and put an error in the body of a slow complete;
 // the store completes without copying bytes, so errors are plain responses.
 func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	body, err := readBody(r, sluice.MaxCompleteXMLBody)
+	if err != nil {
+		return err
+	}
+	if err := verifyBody(r, body); err != nil {
+		return err
+	}
 	var doc completeMultipartUpload
-	if err := decodeXML(r, sluice.MaxCompleteXMLBody, &doc); err != nil {
+	if err := unmarshalXML(body, &doc); err != nil {
 		return err
 	}
 	if len(doc.Parts) == 0 {

@@ -838,3 +838,19 @@ func TestPartSizeLimits(t *testing.T) {
 		t.Errorf("copy within the limit: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestCompleteBodyIntegrity: integrity headers on the complete request are
+// checked against its XML body.
+func TestCompleteBodyIntegrity(t *testing.T) {
+	e := newMPEnv(t)
+	e.bucket("cmpint")
+	id := e.createUpload("cmpint", "k")
+	etag := e.uploadPart("cmpint", "k", id, 1, []byte("part"))
+	doc := completeXML(1, etag)
+	resp, body := e.do("POST", "/cmpint/k?uploadId="+id, doc, "Content-MD5", b64md5([]byte("something else")))
+	expectError(t, resp, body, 400, "BadDigest")
+	resp, body = e.do("POST", "/cmpint/k?uploadId="+id, doc, "Content-MD5", b64md5(doc))
+	if resp.StatusCode != 200 {
+		t.Fatalf("complete with a matching Content-MD5: %d %s", resp.StatusCode, body)
+	}
+}

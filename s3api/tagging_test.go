@@ -67,7 +67,12 @@ func TestObjectTaggingWire(t *testing.T) {
 		t.Errorf("empty tagging: %d\n%s\nwant\n%s", resp.StatusCode, body, want)
 	}
 
-	resp, body = e.do("PUT", "/tagw/k?tagging", []byte(`<Tagging><TagSet><Tag><Key>a b</Key><Value>x=y+z/@</Value></Tag></TagSet></Tagging>`))
+	doc1 := []byte(`<Tagging><TagSet><Tag><Key>a b</Key><Value>x=y+z/@</Value></Tag></TagSet></Tagging>`)
+	resp, body = e.do("PUT", "/tagw/k?tagging", doc1)
+	expectError(t, resp, body, 400, "InvalidRequest")
+	resp, body = e.do("PUT", "/tagw/k?tagging", doc1, "Content-MD5", b64md5([]byte("other")))
+	expectError(t, resp, body, 400, "BadDigest")
+	resp, body = e.do("PUT", "/tagw/k?tagging", doc1, "Content-MD5", b64md5(doc1))
 	if resp.StatusCode != 200 || len(body) != 0 {
 		t.Fatalf("put: %d %s", resp.StatusCode, body)
 	}
@@ -117,7 +122,7 @@ func TestObjectTaggingWire(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := e.do(tt.method, tt.path, tt.body)
+			resp, body := e.do(tt.method, tt.path, tt.body, "Content-MD5", b64md5(tt.body))
 			expectError(t, resp, body, tt.status, tt.code)
 		})
 	}
@@ -127,7 +132,7 @@ func TestObjectTaggingWire(t *testing.T) {
 	for i := range 10 {
 		ten = append(ten, tag(strings.Repeat("k", 126)+itoa2(i), strings.Repeat("v", 256)))
 	}
-	if resp, body := e.do("PUT", "/tagw/k?tagging", doc(ten...)); resp.StatusCode != 200 {
+	if resp, body := e.do("PUT", "/tagw/k?tagging", doc(ten...), "x-amz-checksum-crc32", crc32B64(doc(ten...))); resp.StatusCode != 200 {
 		t.Errorf("ten tags at the limits: %d %s", resp.StatusCode, body)
 	}
 }
