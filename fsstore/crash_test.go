@@ -142,6 +142,27 @@ func TestCrashSafety(t *testing.T) {
 	if len(objects) != len(page.Objects) {
 		t.Errorf("%d object files for %d objects after GC", len(objects), len(page.Objects))
 	}
+	// Object and event commit together: every committed object has the
+	// event of its current version.
+	evs, err := s2.ReadEvents(ctx, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastETag := make(map[string]string)
+	for _, e := range evs {
+		if e.Name != sluice.EventObjectCreatedPut {
+			t.Errorf("unexpected event %+v", e)
+		}
+		lastETag[e.Key] = e.ETag
+	}
+	for _, o := range page.Objects {
+		if got := lastETag[o.Key]; got != strings.Trim(o.ETag, `"`) {
+			t.Errorf("%s: last event ETag %q, object ETag %s", o.Key, got, o.ETag)
+		}
+	}
+	if len(lastETag) != len(page.Objects) {
+		t.Errorf("events name %d keys, %d objects committed", len(lastETag), len(page.Objects))
+	}
 	t.Logf("%d writes acknowledged, %d objects committed", len(acked), len(page.Objects))
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -447,4 +448,43 @@ func TestReadEventsWaits(t *testing.T) {
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// patternReader yields n deterministic bytes without holding them.
+type patternReader struct{ left int64 }
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), r.left))
+	for i := range p[:n] {
+		p[i] = byte(r.left - int64(i))
+	}
+	r.left -= int64(n)
+	return n, nil
+}
+
+// TestStreamingMemory checks that a large PUT streams: the bytes allocated
+// while writing 128 MiB stay a small constant, not the body size.
+func TestStreamingMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 128 MiB")
+	}
+	s := openTest(t, t.TempDir(), false)
+	mustBucket(t, s, "b")
+	const size = 128 << 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	info, err := s.PutObject(context.Background(), &sluice.PutObjectInput{Bucket: "b", Key: "big", Body: &patternReader{left: size}, Size: size})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != size {
+		t.Errorf("size = %d", info.Size)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("writing %d bytes allocated %d bytes", size, alloc)
+	}
 }
