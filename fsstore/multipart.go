@@ -291,7 +291,7 @@ func (s *Store) CompleteUpload(ctx context.Context, in *sluice.CompleteUploadInp
 // assemble validates the requested parts against the uploaded ones and
 // builds the object record.
 func assemble(up *uploadRecord, want []sluice.CompletePart, have map[int]*partRecord) (*objectRecord, error) {
-	rec := &objectRecord{Modified: now(), Meta: up.Meta}
+	rec := &objectRecord{Meta: up.Meta}
 	md5s := make([][]byte, 0, len(want))
 	values := make([]string, 0, len(want))
 	sizes := make([]int64, 0, len(want))

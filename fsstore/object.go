@@ -96,7 +96,6 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 	rec := &objectRecord{
 		Size:     r.size,
 		ETag:     quoteETag(r.sums.MD5),
-		Modified: now(),
 		Meta:     normalizeMeta(in.Meta),
 		Checksum: r.sums,
 		Files:    []string{r.id},
@@ -111,9 +110,8 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 		if err != nil {
 			return err
 		}
-		var err2 error
-		old, err2 = commitObject(tx, ev, objs, in.Bucket, in.Key, rec, in.Conditions, name)
-		return err2
+		old, err = commitObject(tx, ev, objs, in.Bucket, in.Key, rec, in.Conditions, name)
+		return err
 	})
 	if err != nil {
 		s.removeFiles(rec.Files)
@@ -124,7 +122,8 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 }
 
 // commitObject records rec under key after checking conditions, and returns
-// the files of the object it replaced.
+// the files of the object it replaced. It stamps rec with the commit time so
+// that LastModified follows commit order.
 func commitObject(tx *bolt.Tx, ev *eventBatch, objs *bolt.Bucket, bucket, key string, rec *objectRecord, cond sluice.Conditions, eventName string) ([]string, error) {
 	var cur *objectRecord
 	if v := objs.Get([]byte(key)); v != nil {
@@ -136,6 +135,7 @@ func commitObject(tx *bolt.Tx, ev *eventBatch, objs *bolt.Bucket, bucket, key st
 	if err := checkConditions(cond, key, cur); err != nil {
 		return nil, err
 	}
+	rec.Modified = now()
 	v, err := encodeObject(rec)
 	if err != nil {
 		return nil, err
