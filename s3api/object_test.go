@@ -295,6 +295,32 @@ func TestBodyErrorSurfaces(t *testing.T) {
 	}
 }
 
+func TestShortBodyIsIncomplete(t *testing.T) {
+	ts := newTestServer(t)
+	ts.mkBucket("short")
+	r := httptest.NewRequest("PUT", "/short/k", strings.NewReader("partial"))
+	r.ContentLength = 100
+	r = r.WithContext(sluice.WithIdentity(r.Context(), sluice.Identity{AccessKey: "test"}))
+	w := httptest.NewRecorder()
+	ts.Server.ServeHTTP(w, r)
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "<Code>IncompleteBody</Code>") {
+		t.Fatalf("got %d %s", w.Code, w.Body)
+	}
+	if _, err := ts.Store.HeadObject(context.Background(), "short", "k"); !sluice.IsCode(err, sluice.ErrNoSuchKey) {
+		t.Fatalf("object committed: %v", err)
+	}
+}
+
+func TestExpectedBucketOwner(t *testing.T) {
+	ts := newTestServer(t)
+	ts.mkBucket("owned")
+	ok := ts.do(rawReq{method: "GET", path: "/owned?list-type=2", header: map[string]string{"x-amz-expected-bucket-owner": sluice.AccountID}})
+	if ok.status != 200 {
+		t.Fatalf("matching owner = %d %s", ok.status, ok.body)
+	}
+	wantError(t, ts.do(rawReq{method: "GET", path: "/owned?list-type=2", header: map[string]string{"x-amz-expected-bucket-owner": "111111111111"}}), 403, "AccessDenied")
+}
+
 func TestTrailingChecksum(t *testing.T) {
 	ts := newTestServer(t)
 	ts.mkBucket("trail")

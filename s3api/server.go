@@ -147,6 +147,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(rw, r, err)
 		return
 	}
+	if owner := r.Header.Get("X-Amz-Expected-Bucket-Owner"); owner != "" && bucket != "" && owner != sluice.AccountID {
+		s.WriteError(rw, r, accessDenied())
+		return
+	}
 	if err := s.authorizeOp(r, op, bucket, key); err != nil {
 		s.WriteError(rw, r, err)
 		return
