@@ -76,7 +76,7 @@ func TestVerifyRejects(t *testing.T) {
 			code: sluice.ErrAuthorizationHeaderMalformed},
 		{name: "missing content sha256", mutate: func(r *http.Request) { r.Header.Del("X-Amz-Content-Sha256") }, code: sluice.ErrInvalidRequest},
 		{name: "invalid content sha256", mutate: func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "abc") }, code: sluice.ErrInvalidArgument},
-		{name: "sigv2", mutate: func(r *http.Request) { r.Header.Set("Authorization", "AWS test:c2lnbmF0dXJl") }, code: sluice.ErrInvalidRequest},
+		{name: "sigv2 header with a wrong signature", mutate: func(r *http.Request) { r.Header.Set("Authorization", "AWS test:c2lnbmF0dXJl") }, code: sluice.ErrSignatureDoesNotMatch},
 		{name: "sigv4a", mutate: setAuth(func(a string) string { return strings.Replace(a, "AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256", 1) }),
 			code: sluice.ErrInvalidRequest},
 		{name: "streaming without decoded length", mutate: func(r *http.Request) {

@@ -1,8 +1,10 @@
 // Package sigv4 verifies AWS Signature Version 4 requests: the
 // Authorization header form, presigned (query-string) URLs, and the
 // aws-chunked streaming payloads S3 clients send with per-chunk signatures
-// and trailing checksums. It is pure: it reads nothing but the request it
-// is given, and the request body only as the caller reads it.
+// and trailing checksums. For S3 it also verifies Signature Version 2, the
+// "AWS AccessKeyId:Signature" header and the AWSAccessKeyId/Signature/Expires
+// presigned URLs aws-cli v1 makes. It is pure: it reads nothing but the
+// request it is given, and the request body only as the caller reads it.
 //
 // A *Verifier is safe for concurrent use. Verify replaces r.Body with a
 // reader that checks the payload while it is read; that reader, like any
@@ -40,6 +42,14 @@ type Config struct {
 	MaxBufferedBody int64
 	// MaxChunkSize bounds one aws-chunked chunk (SDKs send 64 KiB).
 	MaxChunkSize int64
+	// VirtualHostDomains are the S3 base domains under which a Host's
+	// leading labels name a bucket (s3api's BaseDomains). SigV2 signs the
+	// bucket but not the Host, so this tells it which bucket a
+	// virtual-hosted request is for. When empty, a path-style reading is
+	// tried first and then, for a Host like "photos.localhost:4566", one
+	// with its first label as the bucket; set it to the same list as s3api
+	// so that a signature for one bucket can never pass for another.
+	VirtualHostDomains []string
 }
 
 // DefaultConfig returns the defaults; the caller adds Credentials.
@@ -81,6 +91,11 @@ func (c Config) Validate() error {
 	if c.MaxChunkSize <= 0 {
 		return fmt.Errorf("sigv4: MaxChunkSize: %d is not positive", c.MaxChunkSize)
 	}
+	for _, d := range c.VirtualHostDomains {
+		if d == "" || strings.ContainsAny(d, "/:@ \t") || strings.HasPrefix(d, ".") {
+			return fmt.Errorf("sigv4: VirtualHostDomains: %q is not a host name", d)
+		}
+	}
 	return nil
 }
 
@@ -100,6 +115,11 @@ func New(cfg Config) (*Verifier, error) {
 	for k, v := range cfg.Credentials {
 		creds[k] = v
 	}
+	domains := make([]string, len(cfg.VirtualHostDomains))
+	for i, d := range cfg.VirtualHostDomains {
+		domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
+	}
+	cfg.VirtualHostDomains = domains
 	return &Verifier{cfg: cfg, creds: creds, keys: keyCache{m: make(map[scopeKey][]byte)}}, nil
 }
 
@@ -116,9 +136,13 @@ const (
 
 // Scope returns service and region from the request's credential scope
 // (Authorization header or X-Amz-Credential query parameter) without
-// verifying anything; ok is false when there is none or it is malformed.
+// verifying anything; ok is false when there is none or it is malformed,
+// and for Signature Version 2, which has no scope and is S3's alone.
 func Scope(r *http.Request) (service, region string, ok bool) {
 	if a := r.Header.Get("Authorization"); a != "" {
+		if strings.HasPrefix(a, v2Prefix) {
+			return "", "", false
+		}
 		i := strings.Index(a, "Credential=")
 		if i < 0 {
 			return "", "", false
@@ -152,21 +176,36 @@ func scopeOf(cred string) (service, region string, ok bool) {
 	return c.service, c.region, true
 }
 
-// Verify authenticates r and returns the caller. A request with neither an
-// Authorization header nor an X-Amz-Algorithm query parameter is anonymous.
-// On success r.Body is replaced by a reader that verifies the payload as it
-// is read; callers must read it to io.EOF and discard everything on error.
+// Verify authenticates r and returns the caller. A request with no
+// Authorization header, no X-Amz-Algorithm and no SigV2 AWSAccessKeyId or
+// Signature query parameter is anonymous. On success of a SigV4 request
+// r.Body is replaced by a reader that verifies the payload as it is read;
+// callers must read it to io.EOF and discard everything on error. SigV2
+// signs no payload, so its body is left as it is (a signed Content-MD5 is
+// for the S3 layer to check). A SigV2 caller's Identity has Service "s3"
+// and no Region: SigV2 names none.
 func (v *Verifier) Verify(r *http.Request) (sluice.Identity, error) {
 	auth := r.Header.Get("Authorization")
 	presigned := hasQueryParam(r.URL.RawQuery, "X-Amz-Algorithm")
+	presignedV2 := isV2Query(r.URL.RawQuery)
+	mechanisms := 0
+	for _, b := range []bool{auth != "", presigned, presignedV2} {
+		if b {
+			mechanisms++
+		}
+	}
 	switch {
-	case auth == "" && !presigned:
+	case mechanisms == 0:
 		return sluice.Identity{Anonymous: true}, nil
-	case auth != "" && presigned:
+	case mechanisms > 1:
 		return sluice.Identity{}, sluice.Errorf(sluice.ErrInvalidArgument,
 			"Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	case presigned:
 		return v.verifyPresigned(r)
+	case presignedV2:
+		return v.verifyV2Query(r)
+	case strings.HasPrefix(auth, v2Prefix):
+		return v.verifyV2Header(r, auth)
 	default:
 		return v.verifyHeader(r, auth)
 	}
@@ -211,15 +250,8 @@ func (v *Verifier) verifyHeader(r *http.Request, auth string) (sluice.Identity, 
 	if s.cred.date != s.amzDate[:8] {
 		return sluice.Identity{}, headerMalformed("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
-	now := v.cfg.Now()
-	if d := now.Sub(t); d > v.cfg.MaxSkew || d < -v.cfg.MaxSkew {
-		e := sluice.Errorf(sluice.ErrRequestTimeTooSkewed, "The difference between the request time and the current time is too large.")
-		e.Fields = map[string]string{
-			"RequestTime":                rawDate,
-			"ServerTime":                 now.UTC().Format(time.RFC3339),
-			"MaxAllowedSkewMilliseconds": strconv.FormatInt(v.cfg.MaxSkew.Milliseconds(), 10),
-		}
-		return sluice.Identity{}, e
+	if err := v.checkSkew(t, rawDate); err != nil {
+		return sluice.Identity{}, err
 	}
 
 	s.payloadHash = r.Header.Get("X-Amz-Content-Sha256")
