@@ -50,7 +50,7 @@ var botocoreSubresources = map[string]bool{
 	"requestPayment": true, "restore": true, "select": true, "select-type": true,
 	"storageClass": true, "tagging": true, "torrent": true, "uploadId": true,
 	"uploads": true, "versionId": true, "versioning": true, "versions": true,
-	"website": true,
+	"website":                true,
 	"response-cache-control": true, "response-content-disposition": true,
 	"response-content-encoding": true, "response-content-language": true,
 	"response-content-type": true, "response-expires": true,

@@ -365,7 +365,7 @@ func TestV2Rejects(t *testing.T) {
 		{name: "content md5 changed", raw: "PUT /b/k HTTP/1.1\r\nHost: h\r\nDate: " + date + "\r\nContent-MD5: AAAA\r\n" +
 			header("PUT\nBBBB\n\n"+date+"\n/b/k") + "\r\n", code: sluice.ErrSignatureDoesNotMatch},
 		{name: "skew past", raw: "GET /b/k HTTP/1.1\r\nHost: h\r\nDate: Sun, 01 Mar 2026 11:44:00 GMT\r\n" + header("GET\n\n\nSun, 01 Mar 2026 11:44:00 GMT\n/b/k") + "\r\n",
-			code: sluice.ErrRequestTimeTooSkewed,
+			code:   sluice.ErrRequestTimeTooSkewed,
 			fields: map[string]string{"RequestTime": "Sun, 01 Mar 2026 11:44:00 GMT", "ServerTime": "2026-03-01T12:00:00Z", "MaxAllowedSkewMilliseconds": "900000"}},
 		{name: "skew future in x-amz-date", raw: "GET /b/k HTTP/1.1\r\nHost: h\r\nDate: " + date + "\r\nx-amz-date: Sun, 01 Mar 2026 12:16:00 GMT\r\n" +
 			header("GET\n\n\n\nx-amz-date:Sun, 01 Mar 2026 12:16:00 GMT\n/b/k") + "\r\n", code: sluice.ErrRequestTimeTooSkewed},
@@ -435,8 +435,8 @@ func TestV2Rejects(t *testing.T) {
 // SigV2 requests carry no scope: the front door must route them to S3.
 func TestV2HasNoScope(t *testing.T) {
 	for name, raw := range map[string]string{
-		"header": "GET /b/k HTTP/1.1\r\nHost: h\r\nAuthorization: AWS test:abc=\r\n\r\n",
-		"query":  "GET /b/k?AWSAccessKeyId=test&Signature=abc&Expires=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"header":                      "GET /b/k HTTP/1.1\r\nHost: h\r\nAuthorization: AWS test:abc=\r\n\r\n",
+		"query":                       "GET /b/k?AWSAccessKeyId=test&Signature=abc&Expires=1 HTTP/1.1\r\nHost: h\r\n\r\n",
 		"key that looks like a scope": "GET /b/k HTTP/1.1\r\nHost: h\r\nAuthorization: AWS Credential=x/20260301/us-east-1/lambda/aws4_request:abc\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
