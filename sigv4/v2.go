@@ -25,35 +25,35 @@ const v2Prefix = "AWS "
 // v2Subresources are the query parameters S3 includes in the
 // CanonicalizedResource: the documented sub-resources, the newer ones S3
 // added since, and the response-header overrides.
-var v2Subresources = map[string]bool{
-	"accelerate": true, "acl": true, "analytics": true, "attributes": true, "cors": true,
-	"delete": true, "encryption": true, "inventory": true, "legal-hold": true,
-	"lifecycle": true, "location": true, "logging": true, "metrics": true,
-	"notification": true, "object-lock": true, "partNumber": true, "policy": true,
-	"replication": true, "requestPayment": true, "restore": true, "retention": true,
-	"select": true, "select-type": true, "tagging": true, "torrent": true,
-	"uploadId": true, "uploads": true, "versionId": true, "versioning": true,
-	"versions": true, "website": true,
-	"response-cache-control": true, "response-content-disposition": true,
-	"response-content-encoding": true, "response-content-language": true,
-	"response-content-type": true, "response-expires": true,
-}
+var v2Subresources = nameSet(
+	"accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+	"inventory", "legal-hold", "lifecycle", "location", "logging", "metrics",
+	"notification", "object-lock", "partNumber", "policy", "replication",
+	"requestPayment", "restore", "retention", "select", "select-type", "tagging",
+	"torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
+	"response-cache-control", "response-content-disposition", "response-content-encoding",
+	"response-content-language", "response-content-type", "response-expires",
+)
 
 // botocoreSubresources is the list botocore's HmacV1 signer (aws-cli v1)
 // includes: it lacks some of S3's newer sub-resources and adds two S3 does
 // not have, so a request naming one of those is tried with this list too.
-var botocoreSubresources = map[string]bool{
-	"accelerate": true, "acl": true, "analytics": true, "cors": true,
-	"defaultObjectAcl": true, "delete": true, "inventory": true, "lifecycle": true,
-	"location": true, "logging": true, "metrics": true, "notification": true,
-	"object-lock": true, "partNumber": true, "policy": true, "replication": true,
-	"requestPayment": true, "restore": true, "select": true, "select-type": true,
-	"storageClass": true, "tagging": true, "torrent": true, "uploadId": true,
-	"uploads": true, "versionId": true, "versioning": true, "versions": true,
-	"website":                true,
-	"response-cache-control": true, "response-content-disposition": true,
-	"response-content-encoding": true, "response-content-language": true,
-	"response-content-type": true, "response-expires": true,
+var botocoreSubresources = nameSet(
+	"accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete",
+	"inventory", "lifecycle", "location", "logging", "metrics", "notification",
+	"object-lock", "partNumber", "policy", "replication", "requestPayment", "restore",
+	"select", "select-type", "storageClass", "tagging", "torrent", "uploadId",
+	"uploads", "versionId", "versioning", "versions", "website",
+	"response-cache-control", "response-content-disposition", "response-content-encoding",
+	"response-content-language", "response-content-type", "response-expires",
+)
+
+func nameSet(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // isV2Query reports whether the raw query carries SigV2 query-string auth.
