@@ -95,7 +95,7 @@ func fsType(dir string) string {
 	}
 	switch uint32(st.Type) {
 	case 0xEF53:
-		return "ext4"
+		return "ext4" + ext4Journal(dir)
 	case 0x58465342:
 		return "xfs"
 	case 0x9123683E:
@@ -108,6 +108,35 @@ func fsType(dir string) string {
 		return "zfs"
 	}
 	return fmt.Sprintf("statfs type %#x", st.Type)
+}
+
+// ext4Journal says whether the ext4 file system holding dir has a journal:
+// without one, fsync skips the journal commit and is much cheaper, which
+// changes what sluice's durable PUTs cost. It looks for the mount's jbd2
+// entry in /proc.
+func ext4Journal(dir string) string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return ""
+	}
+	var source, best string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[2] != "ext4" {
+			continue
+		}
+		mp := f[1]
+		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best, source = mp, f[0]
+		}
+	}
+	if source == "" {
+		return ""
+	}
+	if m, _ := filepath.Glob("/proc/fs/jbd2/" + filepath.Base(source) + "-*"); len(m) > 0 {
+		return " (journaled)"
+	}
+	return " without a journal (fsync is cheaper than on a journaled fs)"
 }
 
 // renderReport prints the run description and one table row per server and
