@@ -175,8 +175,8 @@ type CreateUploadInput struct {
 	Key               string
 	Meta              ObjectMeta
 	ChecksumAlgorithm string
-	// ChecksumType is FULL_OBJECT or COMPOSITE (the default for SHA
-	// algorithms; CRC algorithms default to FULL_OBJECT as S3 does).
+	// ChecksumType is FULL_OBJECT or COMPOSITE. Left empty, CRC64NVME is
+	// FULL_OBJECT and every other algorithm COMPOSITE, as on S3.
 	ChecksumType string
 }
 

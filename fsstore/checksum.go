@@ -52,8 +52,10 @@ func isCRC(algorithm string) bool {
 }
 
 // uploadChecksumType resolves and validates the checksum type of a new
-// multipart upload: CRC algorithms default to FULL_OBJECT, SHA ones to
-// COMPOSITE; SHA cannot be FULL_OBJECT and CRC64NVME cannot be COMPOSITE.
+// multipart upload. As on S3, CRC64NVME (which only has a full-object form)
+// defaults to FULL_OBJECT and every other algorithm to COMPOSITE, the
+// behaviour that predates full-object checksums; SHA cannot be FULL_OBJECT
+// and CRC64NVME cannot be COMPOSITE.
 func uploadChecksumType(algorithm, typ string) (string, error) {
 	if _, err := newChecksumHash(algorithm); err != nil {
 		return "", err
@@ -66,7 +68,7 @@ func uploadChecksumType(algorithm, typ string) (string, error) {
 	}
 	switch typ {
 	case "":
-		if isCRC(algorithm) {
+		if algorithm == sluice.ChecksumCRC64NVME {
 			return sluice.ChecksumTypeFullObject, nil
 		}
 		return sluice.ChecksumTypeComposite, nil

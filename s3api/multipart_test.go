@@ -308,8 +308,8 @@ func TestCreateMultipartUploadWire(t *testing.T) {
 	if got := resp.Header.Get("x-amz-checksum-algorithm"); got != "CRC32" {
 		t.Errorf("x-amz-checksum-algorithm = %q", got)
 	}
-	if got := resp.Header.Get("x-amz-checksum-type"); got != "FULL_OBJECT" {
-		t.Errorf("x-amz-checksum-type = %q", got)
+	if got := resp.Header.Get("x-amz-checksum-type"); got != "COMPOSITE" {
+		t.Errorf("x-amz-checksum-type = %q, want COMPOSITE, S3's default for CRC32", got)
 	}
 
 	tests := []struct {
@@ -725,7 +725,7 @@ func TestListPartsWire(t *testing.T) {
 		`<Part><PartNumber>1</PartNumber><LastModified>` + isoTime(page.Parts[0].LastModified) + `</LastModified>` +
 		`<ETag>` + xmlEscape(quotedMD5(p1)) + `</ETag><Size>3</Size><ChecksumCRC32>` + crc32B64(p1) + `</ChecksumCRC32></Part>` +
 		`<Initiator>` + owner + `</Initiator><Owner>` + owner + `</Owner><StorageClass>STANDARD_IA</StorageClass>` +
-		`<ChecksumAlgorithm>CRC32</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType></ListPartsResult>`
+		`<ChecksumAlgorithm>CRC32</ChecksumAlgorithm><ChecksumType>COMPOSITE</ChecksumType></ListPartsResult>`
 	if resp.StatusCode != 200 || string(body) != want {
 		t.Errorf("status %d body:\n%s\nwant:\n%s", resp.StatusCode, body, want)
 	}

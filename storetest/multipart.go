@@ -181,7 +181,10 @@ func testMultipartChecksums(t *testing.T, s sluice.Store) {
 		wantPart       func([]byte) string
 		want           string
 	}{
-		{sluice.ChecksumCRC32C, "", sluice.ChecksumTypeFullObject,
+		{sluice.ChecksumCRC32C, "", sluice.ChecksumTypeComposite,
+			func(b []byte) string { return b64(be32(crc32.Checksum(b, crc32c))) },
+			b64(be32(crc32.Checksum(slices.Concat(be32(crc32.Checksum(p1, crc32c)), be32(crc32.Checksum(p2, crc32c))), crc32c))) + "-2"},
+		{sluice.ChecksumCRC32C, sluice.ChecksumTypeFullObject, sluice.ChecksumTypeFullObject,
 			func(b []byte) string { return b64(be32(crc32.Checksum(b, crc32c))) },
 			b64(be32(crc32.Checksum(whole, crc32c)))},
 		{sluice.ChecksumCRC32, sluice.ChecksumTypeFullObject, sluice.ChecksumTypeFullObject,
