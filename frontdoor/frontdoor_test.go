@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -375,5 +376,21 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("error = %v, want it to mention %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestStatusRecorderKeepsReaderFrom(t *testing.T) {
+	under := httptest.NewRecorder()
+	rec := &statusRecorder{ResponseWriter: under}
+	var w http.ResponseWriter = rec
+	if _, ok := w.(io.ReaderFrom); !ok {
+		t.Fatal("statusRecorder hides io.ReaderFrom; sendfile would be lost")
+	}
+	n, err := io.Copy(w, strings.NewReader("hello"))
+	if err != nil || n != 5 {
+		t.Fatalf("copy = %d, %v", n, err)
+	}
+	if rec.status != http.StatusOK || rec.written != 5 || under.Body.String() != "hello" {
+		t.Errorf("status %d, written %d, body %q", rec.status, rec.written, under.Body.String())
 	}
 }
