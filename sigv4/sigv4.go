@@ -182,7 +182,9 @@ func scopeOf(cred string) (service, region string, ok bool) {
 // r.Body is replaced by a reader that verifies the payload as it is read;
 // callers must read it to io.EOF and discard everything on error. SigV2
 // signs no payload, so its body is left as it is (a signed Content-MD5 is
-// for the S3 layer to check). A SigV2 caller's Identity has Service "s3"
+// for the S3 layer to check); headers a SigV2 presigned URL signed in its
+// query (content-md5, content-type, x-amz-*) are set on r.Header when the
+// request did not send them. A SigV2 caller's Identity has Service "s3"
 // and no Region: SigV2 names none.
 func (v *Verifier) Verify(r *http.Request) (sluice.Identity, error) {
 	auth := r.Header.Get("Authorization")

@@ -125,8 +125,8 @@ func (v *Verifier) verifyV2Header(r *http.Request, auth string) (sluice.Identity
 		signature:   sig,
 		contentMD5:  r.Header.Get("Content-Md5"),
 		contentType: r.Header.Get("Content-Type"),
-		amzHeaders:  v2AmzHeaders(r.Header, ""),
 	}
+	req.amzHeaders, _ = v2AmzHeaders(r.Header, "")
 	if amzDate != "" {
 		req.dates = []v2Date{{line: ""}, {line: amzDate, skipAmzDate: true}}
 		if date != "" {
@@ -174,18 +174,34 @@ func (v *Verifier) verifyV2Query(r *http.Request) (sluice.Identity, error) {
 		contentMD5:  r.Header.Get("Content-Md5"),
 		contentType: r.Header.Get("Content-Type"),
 		dates:       []v2Date{{line: rawExpires}},
-		amzHeaders:  v2AmzHeaders(r.Header, r.URL.RawQuery),
 	}
 	// botocore moves the headers it signed into the presigned URL's query,
 	// so a plain GET of the URL carries them there instead.
+	var fromQuery []queryPair
+	req.amzHeaders, fromQuery = v2AmzHeaders(r.Header, r.URL.RawQuery)
 	if req.contentMD5 == "" {
-		req.contentMD5 = q["content-md5"]
+		if md5, ok := q["content-md5"]; ok {
+			req.contentMD5 = md5
+			fromQuery = append(fromQuery, queryPair{"Content-Md5", md5})
+		}
 	}
 	if req.contentType == "" {
-		req.contentType = q["content-type"]
+		if ct, ok := q["content-type"]; ok {
+			req.contentType = ct
+			fromQuery = append(fromQuery, queryPair{"Content-Type", ct})
+		}
 	}
 	if err := v.checkV2Signature(r, &req, secret); err != nil {
 		return sluice.Identity{}, err
+	}
+	// What was signed in the query takes effect as the header it stands
+	// for, so that S3 checks the signed Content-MD5 and stores the signed
+	// Content-Type and metadata.
+	if len(fromQuery) > 0 && r.Header == nil {
+		r.Header = make(http.Header, len(fromQuery))
+	}
+	for _, p := range fromQuery {
+		r.Header.Set(p.k, p.v)
 	}
 	return sluice.Identity{AccessKey: ak, Service: "s3"}, nil
 }
@@ -225,8 +241,9 @@ func parseV2Time(s string) (time.Time, bool) {
 
 // v2AmzHeaders returns the x-amz-* headers lower-cased and sorted, each
 // value trimmed and repeated values comma-joined. Parameters named x-amz-*
-// in rawQuery fill in for headers the request does not carry.
-func v2AmzHeaders(h http.Header, rawQuery string) []queryPair {
+// in rawQuery fill in for headers the request does not carry; fromQuery
+// lists those.
+func v2AmzHeaders(h http.Header, rawQuery string) (all, fromQuery []queryPair) {
 	var out []queryPair
 	for k, vals := range h {
 		if len(k) < 6 || !strings.EqualFold(k[:6], "x-amz-") {
@@ -254,10 +271,12 @@ func v2AmzHeaders(h http.Header, rawQuery string) []queryPair {
 		if len(h.Values(dk)) > 0 || containsPair(out, dk) {
 			continue
 		}
-		out = append(out, queryPair{dk, strings.TrimSpace(dv)})
+		p := queryPair{dk, strings.TrimSpace(dv)}
+		out = append(out, p)
+		fromQuery = append(fromQuery, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
-	return out
+	return out, fromQuery
 }
 
 func containsPair(ps []queryPair, k string) bool {

@@ -433,6 +433,51 @@ func TestV2Rejects(t *testing.T) {
 	}
 }
 
+// A botocore presigned PUT carries the headers it signed in its query;
+// once verified they become the headers, so S3 checks the signed
+// Content-MD5 and stores the signed type and metadata.
+func TestV2QueryHeadersTakeEffect(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const expires = "1772370000"
+	sts := "PUT\nXUFAKrxLKna5cZ2REBfFkg==\ntext/plain\n" + expires + "\nx-amz-acl:private\nx-amz-meta-k:v w\n/b/k"
+	target := "/b/k?AWSAccessKeyId=test&Expires=" + expires + "&content-md5=XUFAKrxLKna5cZ2REBfFkg%3D%3D&content-type=text%2Fplain" +
+		"&x-amz-meta-k=v%20w&X-Amz-Acl=private&Signature=" + url.QueryEscape(signV2("test", sts))
+	tests := []struct {
+		name   string
+		header string
+		code   sluice.Code
+		want   http.Header
+	}{
+		{name: "from the query", want: http.Header{
+			"Content-Md5": {"XUFAKrxLKna5cZ2REBfFkg=="}, "Content-Type": {"text/plain"},
+			"X-Amz-Meta-K": {"v w"}, "X-Amz-Acl": {"private"}, "Content-Length": {"5"},
+		}},
+		{name: "headers agree", header: "Content-Type: text/plain\r\nX-Amz-Meta-K: v w\r\n", want: http.Header{
+			"Content-Md5": {"XUFAKrxLKna5cZ2REBfFkg=="}, "Content-Type": {"text/plain"},
+			"X-Amz-Meta-K": {"v w"}, "X-Amz-Acl": {"private"}, "Content-Length": {"5"},
+		}},
+		{name: "header contradicts", header: "Content-Type: text/html\r\n", code: sluice.ErrSignatureDoesNotMatch},
+		{name: "metadata header contradicts", header: "X-Amz-Meta-K: other\r\n", code: sluice.ErrSignatureDoesNotMatch},
+	}
+	v := newV2Verifier(t, "test", "test", now, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := serverRequest(t, "PUT "+target+" HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"+tt.header+"\r\nhello")
+			_, err := v.Verify(r)
+			if tt.code != "" {
+				checkErr(t, err, tt.code, "", nil)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, r.Header); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // SigV2 requests carry no scope: the front door must route them to S3.
 func TestV2HasNoScope(t *testing.T) {
 	for name, raw := range map[string]string{
