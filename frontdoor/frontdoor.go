@@ -243,8 +243,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		svc.WriteError(rec, r, err)
 		return
 	}
-	if identity.Anonymous {
-		identity.Service, identity.Region = serviceName, region
+	if identity.Service == "" {
+		identity.Service = serviceName
+	}
+	if identity.Region == "" {
+		// Anonymous and SigV2 requests name no region.
+		identity.Region = region
 	}
 	ri.Principal = identity.AccessKey
 	ctx = sluice.WithIdentity(sluice.WithRequestInfo(ctx, ri), identity)

@@ -110,6 +110,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	authCfg := sigv4.DefaultConfig()
 	authCfg.Credentials = map[string]string{accessKey: secretKey}
+	// SigV2 does not sign the Host: resolve virtual-hosted buckets exactly as
+	// s3api does instead of guessing from the first label.
+	authCfg.VirtualHostDomains = s3cfg.BaseDomains
 	verifier, err := sigv4.New(authCfg)
 	if err != nil {
 		return err
