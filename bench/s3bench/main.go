@@ -48,6 +48,7 @@ type Config struct {
 	Concurrency []int
 	Warmup      time.Duration
 	Duration    time.Duration
+	Rounds      int    // slices each cell's window is cut into, servers alternating
 	Payload     string // "sha256" or "unsigned"
 	AccessKey   string
 	SecretKey   string
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 		Concurrency: []int{1, 32},
 		Warmup:      time.Second,
 		Duration:    5 * time.Second,
+		Rounds:      3,
 		Payload:     "sha256",
 		AccessKey:   "test",
 		SecretKey:   "test",
@@ -116,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duration <= 0 {
 		return errors.New("-duration: must be positive")
+	}
+	if c.Rounds < 1 || c.Duration/time.Duration(max(c.Rounds, 1)) < 100*time.Millisecond {
+		return errors.New("-rounds: at least 1, and each slice of -duration at least 100ms")
 	}
 	if c.Warmup < 0 {
 		return errors.New("-warmup: must not be negative")
@@ -164,6 +169,7 @@ func parseFlags(args []string) (Config, error) {
 	conc := fs.String("concurrency", "1,32", "concurrent clients per cell")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up per cell")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window per cell")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "slices each cell's window is cut into; servers take turns slice by slice")
 	fs.StringVar(&cfg.Payload, "payload", cfg.Payload, "x-amz-content-sha256 mode: sha256 (hex digest, precomputed once per body) or unsigned (UNSIGNED-PAYLOAD)")
 	fs.StringVar(&cfg.AccessKey, "access", cfg.AccessKey, "access key for both servers")
 	fs.StringVar(&cfg.SecretKey, "secret", cfg.SecretKey, "secret key for both servers")
@@ -372,62 +378,88 @@ func (t *target) close() {
 	}
 }
 
-// runGrid runs every cell on every server. The servers' runs of one cell
-// are back to back, first server alternating from cell to cell, so that
-// drifting load from elsewhere on the machine hits all servers alike. The
-// page cache is flushed (sync) before every measurement, so no server's
-// fsyncs wait on another server's (or its own earlier cell's) dirty pages;
-// the time that flush takes is logged as each server's deferred write cost.
+// runGrid runs every cell on every server. A cell's measured window is cut
+// into cfg.Rounds slices and the servers take turns slice by slice (A B,
+// B A, A B, ...), so that load drifting in from elsewhere on the machine, or
+// a burst of someone else's disk writes, hits all servers alike; each
+// server's slices are then pooled. The first slice of a cell is preceded by
+// the full warm-up, later ones by a short re-warm. The page cache is flushed
+// (sync) before every slice, so no server's fsyncs wait on dirty pages
+// another server (or its own earlier slice) left behind.
 func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]body) ([]result, error) {
 	var results []result
-	for i, c := range cfg.cells() {
-		order := slices.Clone(targets)
-		if i%2 == 1 {
-			slices.Reverse(order)
-		}
-		for _, t := range order {
-			if err := ctx.Err(); err != nil {
-				return nil, errors.New("interrupted")
-			}
-			name := t.srv.kind.name
-			b := bodies[c.size]
-			if c.op == "GET" {
+	for _, c := range cfg.cells() {
+		b := bodies[c.size]
+		if c.op == "GET" {
+			for _, t := range targets {
 				if err := seedGet(ctx, t.cl, cfg.Bucket, c, b); err != nil {
-					return nil, fmt.Errorf("%s: %s: %w", name, c, err)
+					return nil, fmt.Errorf("%s: %s: %w", t.srv.kind.name, c, err)
 				}
 			}
-			flush()
-			r := runCell(ctx, t.cl, cfg.Bucket, c, b, cfg.Warmup, cfg.Duration, t.srv.cpuTime)
-			if err := ctx.Err(); err != nil {
-				return nil, errors.New("interrupted")
+		}
+		pooled := make([]result, len(targets))
+		for round := range cfg.Rounds {
+			order := make([]int, len(targets))
+			for i := range order {
+				order[i] = i
 			}
-			r.server = name
-			r.flush = flush()
-			results = append(results, r)
+			if round%2 == 1 {
+				slices.Reverse(order)
+			}
+			warmup := cfg.Warmup
+			if round > 0 {
+				warmup = cfg.Warmup / 4
+			}
+			slice := cfg.Duration / time.Duration(cfg.Rounds)
+			for _, i := range order {
+				t := targets[i]
+				if err := ctx.Err(); err != nil {
+					return nil, errors.New("interrupted")
+				}
+				flush()
+				r := runCell(ctx, t.cl, cfg.Bucket, c, round, b, warmup, slice, t.srv.cpuTime)
+				if err := ctx.Err(); err != nil {
+					return nil, errors.New("interrupted")
+				}
+				r.server = t.srv.kind.name
+				if round == 0 {
+					pooled[i] = r
+				} else {
+					pooled[i] = pooled[i].merge(r)
+				}
+				if err := checkAlive(targets, c); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, r := range pooled {
 			status := ""
 			if r.errors > 0 {
 				status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
 			}
-			logf("%-9s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  in flight %3.0f%%  sync after %s%s",
-				name, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), 100*r.inFlight(), r.flush.Round(time.Millisecond), status)
-			for _, t := range targets {
-				select {
-				case <-t.srv.exited:
-					return nil, fmt.Errorf("%s exited during %s (%v); log tail:\n%s", t.srv.kind.name, c, t.srv.waitErr, t.srv.logTail(20))
-				default:
-				}
-			}
+			logf("%-9s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  in flight %3.0f%%%s",
+				r.server, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
+			r.lat = nil
+			results = append(results, r)
 		}
 	}
 	return results, nil
 }
 
-// flush writes every dirty page to disk and says how long that took.
-func flush() time.Duration {
-	t0 := time.Now()
-	syscall.Sync()
-	return time.Since(t0)
+// checkAlive fails the run as soon as any server has exited.
+func checkAlive(targets []*target, c cell) error {
+	for _, t := range targets {
+		select {
+		case <-t.srv.exited:
+			return fmt.Errorf("%s exited during %s (%v); log tail:\n%s", t.srv.kind.name, c, t.srv.waitErr, t.srv.logTail(20))
+		default:
+		}
+	}
+	return nil
 }
+
+// flush writes every dirty page of the machine to disk.
+func flush() { syscall.Sync() }
 
 // fmtCPU prints a per-request CPU time in µs, or "?" when unknown.
 func fmtCPU(d time.Duration) string {

@@ -184,8 +184,8 @@ func TestRenderReportRatios(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"versitygw": "| versitygw | PUT | 4KiB | 1 | 1000 | 3.9 | 1.00 | 4.00 | ? | 50% | 0 ms | 0 | — | — | — |",
-		"sluice":    "| sluice | PUT | 4KiB | 1 | 500 | 2.0 | 2.00 | 8.00 | 200 µs | 100% | 0 ms | 0 | 0.50× | 2.00× | 2.00× |",
+		"versitygw": "| versitygw | PUT | 4KiB | 1 | 1000 | 3.9 | 1.00 | 4.00 | ? | 50% | 0 | — | — | — |",
+		"sluice":    "| sluice | PUT | 4KiB | 1 | 500 | 2.0 | 2.00 | 8.00 | 200 µs | 100% | 0 | 0.50× | 2.00× | 2.00× |",
 	}
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("table rows (-want +got):\n%s\nfull report:\n%s", diff, got)
@@ -229,4 +229,23 @@ func FuzzParseProcStatCPU(f *testing.F) {
 			t.Errorf("parseProcStatCPU(%q) = %s, want a non-negative duration", s, d)
 		}
 	})
+}
+
+func TestResultMergePoolsSlices(t *testing.T) {
+	c := cell{op: "GET", size: 4096, conc: 2}
+	a := result{server: "sluice", cell: c, elapsed: time.Second, serverCPU: 30 * time.Millisecond,
+		lat: []time.Duration{1 * time.Millisecond, 3 * time.Millisecond}}
+	b := result{server: "sluice", cell: c, elapsed: 2 * time.Second, serverCPU: 50 * time.Millisecond, errors: 1, firstErr: "HTTP 500",
+		lat: []time.Duration{2 * time.Millisecond, 10 * time.Millisecond}}
+	got := a.merge(b)
+	if got.ops != 4 || got.elapsed != 3*time.Second || got.serverCPU != 80*time.Millisecond || got.errors != 1 || got.firstErr != "HTTP 500" {
+		t.Errorf("merge = ops %d, elapsed %s, cpu %s, errors %d %q; want 4, 3s, 80ms, 1 \"HTTP 500\"",
+			got.ops, got.elapsed, got.serverCPU, got.errors, got.firstErr)
+	}
+	if got.p50 != 2*time.Millisecond || got.p99 != 10*time.Millisecond || got.mean != 4*time.Millisecond {
+		t.Errorf("merge percentiles = p50 %s p99 %s mean %s, want 2ms 10ms 4ms", got.p50, got.p99, got.mean)
+	}
+	if unknown := a.merge(result{cell: c, serverCPU: -1}); unknown.serverCPU != -1 {
+		t.Errorf("merging an unknown CPU time gave %s, want -1 (unknown)", unknown.serverCPU)
+	}
 }

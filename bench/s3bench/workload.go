@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +35,27 @@ type result struct {
 	// serverCPU is the CPU time (user+system) the server process used
 	// during the window, or -1 when it could not be read.
 	serverCPU time.Duration
-	// flush is how long sync(2) took right after the cell: the write-back
-	// a server deferred instead of fsyncing.
-	flush time.Duration
+	// lat holds every recorded latency, so that slices of one cell can be
+	// pooled before percentiles are taken.
+	lat []time.Duration
+}
+
+// merge pools another slice of the same cell on the same server into r.
+func (r result) merge(o result) result {
+	r.lat = append(r.lat, o.lat...)
+	r.ops = len(r.lat)
+	r.p50, r.p99, r.mean = percentiles(r.lat)
+	r.elapsed += o.elapsed
+	if r.serverCPU < 0 || o.serverCPU < 0 {
+		r.serverCPU = -1
+	} else {
+		r.serverCPU += o.serverCPU
+	}
+	r.errors += o.errors
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+	return r
 }
 
 // cpuPerOp is the server's CPU time per request in the window.
@@ -73,6 +90,12 @@ func (r result) mibPerSec() float64 { return r.opsPerSec() * float64(r.cell.size
 // workers ever touch the same key and GETs never race PUTs.
 func keyPrefix(op string, c cell, worker int) string {
 	return fmt.Sprintf("%s-%s-c%d/w%03d", op, sizeLabel(c.size), c.conc, worker)
+}
+
+// putPrefix adds the slice number so that every slice of a PUT cell writes
+// new keys rather than overwriting the previous slice's.
+func putPrefix(c cell, round, worker int) string {
+	return fmt.Sprintf("put-%s-c%d/r%d/w%03d", sizeLabel(c.size), c.conc, round, worker)
 }
 
 // getKeysPerWorker bounds the GET working set: enough distinct keys to avoid
@@ -113,7 +136,7 @@ func seedGet(ctx context.Context, cl *client, bucket string, c cell, b body) err
 //
 // serverCPU, when not nil, reads the server's cumulative CPU time; it is
 // sampled when the window opens and after the last request.
-func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, warmup, duration time.Duration, serverCPU func() (time.Duration, error)) result {
+func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, b body, warmup, duration time.Duration, serverCPU func() (time.Duration, error)) result {
 	start := time.Now()
 	windowStart := start.Add(warmup)
 	windowEnd := windowStart.Add(duration)
@@ -141,7 +164,10 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, war
 		wg.Go(func() {
 			out := &outs[w]
 			out.lat = make([]time.Duration, 0, 4096)
-			prefix := keyPrefix(strings.ToLower(c.op), c, w)
+			prefix := keyPrefix("get", c, w)
+			if c.op == "PUT" {
+				prefix = putPrefix(c, round, w)
+			}
 			nget := getKeysPerWorker(c)
 			for seq := 0; ; seq++ {
 				t0 := time.Now()
@@ -202,6 +228,7 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, b body, war
 			r.firstErr = o.firstErr
 		}
 	}
+	r.lat = all
 	r.ops = len(all)
 	r.p50, r.p99, r.mean = percentiles(all)
 	return r
