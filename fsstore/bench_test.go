@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,32 +18,130 @@ import (
 	"github.com/sluicehq/sluice/fsstore"
 )
 
+// BenchmarkPutObject writes new keys from 1 and 32 concurrent writers, with
+// and without fsync. The 32-writer cases show what group commit shares.
 func BenchmarkPutObject(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
 		for _, noSync := range []bool{false, true} {
-			name := fmt.Sprintf("%dKiB/sync", size>>10)
-			if noSync {
-				name = fmt.Sprintf("%dKiB/nosync", size>>10)
-			}
-			b.Run(name, func(b *testing.B) {
-				s, err := fsstore.Open(fsstore.Config{Dir: b.TempDir(), NoSync: noSync})
-				if err != nil {
-					b.Fatal(err)
+			for _, writers := range []int{1, 32} {
+				mode := "sync"
+				if noSync {
+					mode = "nosync"
 				}
-				defer s.Close()
-				mustBucket(b, s, "bench")
-				body := bytes.Repeat([]byte("x"), size)
-				ctx := context.Background()
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					_, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "bench", Key: fmt.Sprintf("k%08d", i), Body: bytes.NewReader(body), Size: int64(size)})
+				b.Run(fmt.Sprintf("%dKiB/%s/writers=%d", size>>10, mode, writers), func(b *testing.B) {
+					s, err := fsstore.Open(fsstore.Config{Dir: b.TempDir(), NoSync: noSync})
 					if err != nil {
 						b.Fatal(err)
 					}
-					i++
-				}
+					defer s.Close()
+					mustBucket(b, s, "bench")
+					body := bytes.Repeat([]byte("x"), size)
+					ctx := context.Background()
+					var seq atomic.Int64
+					put := func() error {
+						key := fmt.Sprintf("k%08d", seq.Add(1))
+						_, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "bench", Key: key, Body: bytes.NewReader(body), Size: int64(size)})
+						return err
+					}
+					b.SetBytes(int64(size))
+					b.ReportAllocs()
+					runWriters(b, writers, put)
+				})
+			}
+		}
+	}
+}
+
+// runWriters calls op b.N times in total from the given number of
+// goroutines.
+func runWriters(b *testing.B, writers int, op func() error) {
+	if writers == 1 {
+		for b.Loop() {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	// RunParallel starts parallelism × GOMAXPROCS goroutines.
+	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkGetObject reads whole objects (open, read, close) from 1 and 32
+// readers, into io.Discard and through a real HTTP server whose handler
+// copies the reader into a plain http.ResponseWriter, as s3api does.
+func BenchmarkGetObject(b *testing.B) {
+	for _, size := range []int{4 << 10, 1 << 20} {
+		s, err := fsstore.Open(fsstore.Config{Dir: b.TempDir(), NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		mustBucket(b, s, "bench")
+		const keys = 64
+		body := bytes.Repeat([]byte("x"), size)
+		for i := range keys {
+			mustPut(b, s, "bench", fmt.Sprintf("k%02d", i), body)
+		}
+		ctx := context.Background()
+		var seq atomic.Int64
+		get := func(w io.Writer) error {
+			obj, err := s.OpenObject(ctx, "bench", fmt.Sprintf("k%02d", seq.Add(1)%keys))
+			if err != nil {
+				return err
+			}
+			defer obj.Close()
+			r, err := obj.Reader(0, -1)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			n, err := io.Copy(w, r)
+			if err == nil && n != int64(size) {
+				err = fmt.Errorf("read %d bytes, want %d", n, size)
+			}
+			return err
+		}
+		for _, writers := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%dKiB/readers=%d", size>>10, writers), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				runWriters(b, writers, func() error { return get(io.Discard) })
+			})
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			if err := get(w); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+		}))
+		defer srv.Close()
+		client := srv.Client()
+		client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+		for _, writers := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%dKiB/http/readers=%d", size>>10, writers), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				runWriters(b, writers, func() error {
+					resp, err := client.Get(srv.URL)
+					if err != nil {
+						return err
+					}
+					defer resp.Body.Close()
+					n, err := io.Copy(io.Discard, resp.Body)
+					if err == nil && n != int64(size) {
+						err = fmt.Errorf("read %d bytes, want %d", n, size)
+					}
+					return err
+				})
 			})
 		}
 	}
