@@ -196,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	serviceName, region, signed := s.auth.Scope(r)
 	if !signed {
-		serviceName, region = "s3", s.cfg.Region
+		serviceName, region = unsignedService(r), s.cfg.Region
 	}
 	ri := sluice.RequestInfo{ID: id, HostID: hostID, SourceIP: sourceIP(r), Region: region}
 	ctx := sluice.WithRequestInfo(r.Context(), ri)
@@ -253,6 +253,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri.Principal = identity.AccessKey
 	ctx = sluice.WithIdentity(sluice.WithRequestInfo(ctx, ri), identity)
 	svc.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+// rieInvokePath is the AWS Lambda runtime interface emulator's endpoint.
+// The emulator takes unsigned requests; so does Sluice, for this path only.
+const rieInvokePath = "/2015-03-31/functions/function/invocations"
+
+// unsignedService names the service for a request without a credential
+// scope: the RIE endpoint belongs to lambda, everything else to s3 (whose
+// bucket policies decide about anonymous callers).
+func unsignedService(r *http.Request) string {
+	if r.Method == http.MethodPost && r.URL.Path == rieInvokePath {
+		return "lambda"
+	}
+	return "s3"
 }
 
 // serveInternal answers Sluice's own unauthenticated endpoints. It claims

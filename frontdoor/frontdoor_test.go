@@ -173,6 +173,26 @@ func TestRouting(t *testing.T) {
 			wantAnon:    true,
 		},
 		{
+			name: "unsigned RIE invoke goes to lambda as anonymous",
+			req: func() *http.Request {
+				r, _ := http.NewRequest("POST", td.url+"/2015-03-31/functions/function/invocations", strings.NewReader("{}"))
+				return r
+			},
+			wantStatus:  200,
+			wantService: "lambda",
+			wantAnon:    true,
+		},
+		{
+			name: "unsigned GET of the RIE path stays with s3",
+			req: func() *http.Request {
+				r, _ := http.NewRequest("GET", td.url+"/2015-03-31/functions/function/invocations", nil)
+				return r
+			},
+			wantStatus:  200,
+			wantService: "s3",
+			wantAnon:    true,
+		},
+		{
 			name:       "bad signature is rendered by the addressed service",
 			req:        func() *http.Request { return signed(t, "GET", td.url+"/2015-03-31/functions", "lambda", "wrong") },
 			wantStatus: 403,
