@@ -21,14 +21,14 @@ import (
 
 // FunctionSpec is everything the host needs to run one function version.
 type FunctionSpec struct {
-	Name    string // "thumbnail"
-	Version string // "$LATEST" or "1", "2", ...
-	ARN     string // arn:aws:lambda:REGION:000000000000:function:NAME (unqualified)
-	Region  string
-	Runtime string // provided.al2023, provided.al2, go1.x, python3.x, nodejs18.x/20.x/22.x
-	Handler string // "bootstrap" / "app.handler" / "index.handler"
-	CodeDir string // directory with the function's code (extracted zip, or the user's local dir)
-	Timeout time.Duration
+	Name     string // "thumbnail"
+	Version  string // "$LATEST" or "1", "2", ...
+	ARN      string // arn:aws:lambda:REGION:000000000000:function:NAME (unqualified)
+	Region   string
+	Runtime  string // provided.al2023, provided.al2, go1.x, python3.x, nodejs18.x/20.x/22.x
+	Handler  string // "bootstrap" / "app.handler" / "index.handler"
+	CodeDir  string // directory with the function's code (extracted zip, or the user's local dir)
+	Timeout  time.Duration
 	MemoryMB int
 	Env      map[string]string // user environment
 	// Concurrency is the most instances that may run at once (ReservedConcurrentExecutions);
