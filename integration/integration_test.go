@@ -7,6 +7,8 @@
 //
 //	go test -tags integration ./integration/
 //
+// (SLUICE_TEST_BINARY=/path/to/sluice skips the build and tests that binary.)
+//
 // Tests that only need an S3 endpoint share one server (started lazily,
 // stopped by TestMain) and isolate themselves with distinct bucket names;
 // tests that kill, restart or reconfigure the server start their own. Nothing
@@ -73,14 +75,19 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: module root:", err)
 		return 1
 	}
-	sluiceBin = filepath.Join(workDir, "sluice")
-	cmd := exec.Command("go", "build", "-o", sluiceBin, "./cmd/sluice")
-	cmd.Dir = moduleRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		// Every test that needs the binary fails with this message, so a
-		// broken build is loud rather than a wall of skips.
-		buildErr = fmt.Errorf("go build ./cmd/sluice: %v\n%s", err, out)
-		fmt.Fprintln(os.Stderr, "integration:", buildErr)
+	if prebuilt := os.Getenv("SLUICE_TEST_BINARY"); prebuilt != "" {
+		// For iterating on the tests against a binary built elsewhere.
+		sluiceBin = prebuilt
+	} else {
+		sluiceBin = filepath.Join(workDir, "sluice")
+		cmd := exec.Command("go", "build", "-o", sluiceBin, "./cmd/sluice")
+		cmd.Dir = moduleRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			// Every test that needs the binary fails with this message, so a
+			// broken build is loud rather than a wall of skips.
+			buildErr = fmt.Errorf("go build ./cmd/sluice: %v\n%s", err, out)
+			fmt.Fprintln(os.Stderr, "integration:", buildErr)
+		}
 	}
 
 	code := m.Run()
@@ -384,6 +391,9 @@ var (
 	clientFilesOnce sync.Once
 	clientConfig    string
 	clientCreds     string
+	// clientConfigV4 makes aws-cli v1 presign with SigV4 (it defaults to
+	// SigV2 query strings, which Sluice does not accept).
+	clientConfigV4 string
 )
 
 // clientEnv is the environment for aws-cli and boto3 talking to s.
@@ -392,8 +402,10 @@ func clientEnv(t testing.TB, s *sluiceServer) []string {
 	clientFilesOnce.Do(func() {
 		clientConfig = filepath.Join(workDir, "aws-config")
 		clientCreds = filepath.Join(workDir, "aws-credentials")
+		clientConfigV4 = filepath.Join(workDir, "aws-config-s3v4")
 		_ = os.WriteFile(clientConfig, nil, 0o600)
 		_ = os.WriteFile(clientCreds, nil, 0o600)
+		_ = os.WriteFile(clientConfigV4, []byte("[default]\ns3 =\n    signature_version = s3v4\n"), 0o600)
 	})
 	return append(cleanEnv(),
 		"AWS_ACCESS_KEY_ID="+s.AccessKey,
@@ -447,10 +459,16 @@ func runCmd(t testing.TB, ctx context.Context, env []string, dir, name string, a
 // awsCLI runs `aws --endpoint-url s.URL args...`.
 func awsCLI(t testing.TB, s *sluiceServer, args ...string) cliResult {
 	t.Helper()
+	return awsCLIEnv(t, s, nil, args...)
+}
+
+// awsCLIEnv runs aws-cli with extra environment entries (later entries win).
+func awsCLIEnv(t testing.TB, s *sluiceServer, env []string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	full := append([]string{"--endpoint-url", s.URL, "--region", s.Region, "--output", "json"}, args...)
-	return runCmd(t, ctx, clientEnv(t, s), workDir, "aws", full...)
+	return runCmd(t, ctx, append(clientEnv(t, s), env...), workDir, "aws", full...)
 }
 
 // awsOK runs aws-cli and fails t unless it exits 0; it returns stdout.

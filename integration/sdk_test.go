@@ -206,8 +206,7 @@ func TestSDKChecksums(t *testing.T) {
 		if err != nil {
 			t.Fatalf("multipart upload with CRC32C: %v", err)
 		}
-		got, _ := getBody(t, plain, bucket, "sum/mp")
-		if !bytes.Equal(got, big) {
+		if b, _ := getBody(t, plain, bucket, "sum/mp"); !bytes.Equal(b, big) {
 			t.Errorf("multipart body differs")
 		}
 		attrs, err := plain.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: aws.String(bucket), Key: aws.String("sum/mp"),
@@ -218,23 +217,25 @@ func TestSDKChecksums(t *testing.T) {
 		if attrs.ObjectParts == nil || aws.ToInt32(attrs.ObjectParts.TotalPartsCount) != 3 || aws.ToInt64(attrs.ObjectSize) != int64(len(big)) {
 			t.Errorf("attributes: parts %+v size %d, want 3 parts of %d bytes", attrs.ObjectParts, aws.ToInt64(attrs.ObjectSize), len(big))
 		}
-		// A composite CRC32C: checksum of the part checksums, then -N.
-		if attrs.Checksum == nil || !strings.HasSuffix(aws.ToString(attrs.Checksum.ChecksumCRC32C), "-3") {
-			var c any
-			if attrs.Checksum != nil {
-				c = aws.ToString(attrs.Checksum.ChecksumCRC32C)
-			}
-			t.Errorf("composite CRC32C = %v, want a value ending in -3", c)
-		} else {
-			var parts []byte
-			for i := 0; i < len(big); i += 5 << 20 {
-				s := crc32.Checksum(big[i:min(i+5<<20, len(big))], crc32.MakeTable(crc32.Castagnoli))
-				parts = binary.BigEndian.AppendUint32(parts, s)
-			}
-			want := checksumOf(types.ChecksumAlgorithmCrc32c, parts) + "-3"
-			if got := aws.ToString(attrs.Checksum.ChecksumCRC32C); got != want {
-				t.Errorf("composite CRC32C = %s, want %s", got, want)
-			}
+		// Without x-amz-checksum-type S3 builds a COMPOSITE CRC32C for a
+		// multipart upload: the CRC32C of the part CRC32Cs, then -N.
+		var parts []byte
+		for i := 0; i < len(big); i += 5 << 20 {
+			s := crc32.Checksum(big[i:min(i+5<<20, len(big))], crc32.MakeTable(crc32.Castagnoli))
+			parts = binary.BigEndian.AppendUint32(parts, s)
+		}
+		composite := checksumOf(types.ChecksumAlgorithmCrc32c, parts) + "-3"
+		full := checksumOf(types.ChecksumAlgorithmCrc32c, big)
+		if attrs.Checksum == nil {
+			t.Fatalf("GetObjectAttributes returned no Checksum; want COMPOSITE %s", composite)
+		}
+		got, typ := aws.ToString(attrs.Checksum.ChecksumCRC32C), attrs.Checksum.ChecksumType
+		switch {
+		case got == composite && (typ == types.ChecksumTypeComposite || typ == ""):
+		case got == full && typ == types.ChecksumTypeFullObject:
+			t.Errorf("multipart CRC32C without x-amz-checksum-type is FULL_OBJECT %s; S3 makes it COMPOSITE %s", got, composite)
+		default:
+			t.Errorf("multipart CRC32C = %s (type %q); want COMPOSITE %s (full-object value would be %s)", got, typ, composite, full)
 		}
 	})
 }

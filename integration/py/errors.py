@@ -1,6 +1,8 @@
 """Every S3 error a client is likely to meet, with AWS's code and status."""
 
+import base64
 import datetime
+import hashlib
 import unittest
 from unittest import mock
 
@@ -113,7 +115,9 @@ class ErrorsTest(common.S3TestCase):
                                UploadId=bogus)
 
     def test_malformed_xml(self):
-        r = common.signed_request("PUT", f"{common.ENDPOINT}/{self.bucket}?tagging", body=b"<Tagging><TagSet><Tag>")
+        bad = b"<Tagging><TagSet><Tag>"
+        md5 = base64.b64encode(hashlib.md5(bad).digest()).decode()
+        r = common.signed_request("PUT", f"{common.ENDPOINT}/{self.bucket}?tagging", body=bad, headers={"Content-MD5": md5})
         self.assertEqual((r.status_code, common.xml_error(r.content)[0]), (400, "MalformedXML"), r.text)
         r = common.signed_request("POST", f"{common.ENDPOINT}/{self.bucket}/mpu?uploads")
         uid = __import__("xml.etree.ElementTree", fromlist=["x"]).fromstring(r.content).findtext(
