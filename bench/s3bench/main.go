@@ -5,13 +5,13 @@
 // group, is stopped with SIGTERM (then SIGKILL) when its cells are done, on
 // Ctrl-C, or on any error, and dies with the bench if the bench is killed.
 // All servers run for the whole bench but are measured one at a time: each
-// cell runs on every server back to back, so that load drifting in from the
-// rest of the machine hits them alike.
+// cell's window is cut into slices that the servers take in turns, so that
+// load drifting in from the rest of the machine hits them alike.
 //
 // Each cell (operation, object size, number of clients) runs N goroutines,
 // each sending requests back to back on its own keys for a warm-up and then
-// a measured window. Workers share one keep-alive transport per server; each
-// records its own latencies, merged and sorted once at the end of the cell.
+// a measured slice. Workers share one keep-alive transport per server; each
+// records its own latencies, pooled and sorted once per server and cell.
 //
 // It is a standalone main package rather than a Go benchmark so that
 // `go test ./...` only compiles it. Run it with `make bench` (bench/run.sh).
