@@ -1,0 +1,269 @@
+package lambda
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Bucket names in lambda.db.
+var (
+	bucketFunctions = []byte("functions")
+	bucketQueue     = []byte("queue")
+	bucketDead      = []byte("dead")
+)
+
+// versionRecord is one version of a function: $LATEST, which updates change,
+// or a published version, which never changes once written.
+type versionRecord struct {
+	Version          string            `json:"version"`
+	Runtime          string            `json:"runtime"`
+	Role             string            `json:"role"`
+	Handler          string            `json:"handler"`
+	Description      string            `json:"description,omitempty"`
+	Timeout          int               `json:"timeout"`
+	MemorySize       int               `json:"memorySize"`
+	Env              map[string]string `json:"env,omitempty"`
+	Architectures    []string          `json:"architectures"`
+	EphemeralStorage int               `json:"ephemeralStorage"`
+	Code             codeInfo          `json:"code"`
+	LastModified     time.Time         `json:"lastModified"`
+	RevisionID       string            `json:"revisionId"`
+}
+
+// sameAs reports whether publishing v after prev would publish nothing new:
+// Lambda returns the existing version when neither code nor configuration
+// changed.
+func (v *versionRecord) sameAs(prev *versionRecord) bool {
+	a, b := *v, *prev
+	a.Version, b.Version = "", ""
+	a.LastModified, b.LastModified = time.Time{}, time.Time{}
+	a.RevisionID, b.RevisionID = "", ""
+	a.Description, b.Description = "", ""
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// eventInvokeConfig is a function's (or version's) asynchronous invocation
+// configuration.
+type eventInvokeConfig struct {
+	MaximumRetryAttempts     *int               `json:"maximumRetryAttempts,omitempty"`
+	MaximumEventAgeInSeconds *int               `json:"maximumEventAgeInSeconds,omitempty"`
+	DestinationConfig        *destinationConfig `json:"destinationConfig,omitempty"`
+	LastModified             time.Time          `json:"lastModified"`
+}
+
+type destinationConfig struct {
+	OnSuccess *destination `json:"OnSuccess,omitempty"`
+	OnFailure *destination `json:"OnFailure,omitempty"`
+}
+
+type destination struct {
+	Destination string `json:"Destination,omitempty"`
+}
+
+// functionRecord is everything the registry knows about one function.
+type functionRecord struct {
+	Region      string                        `json:"region"`
+	Name        string                        `json:"name"`
+	Latest      versionRecord                 `json:"latest"`
+	Versions    []versionRecord               `json:"versions,omitempty"` // published, ascending
+	LastVersion int                           `json:"lastVersion"`
+	Tags        map[string]string             `json:"tags,omitempty"`
+	Concurrency *int                          `json:"concurrency,omitempty"`
+	EventInvoke map[string]*eventInvokeConfig `json:"eventInvoke,omitempty"` // by qualifier
+	Created     time.Time                     `json:"created"`
+}
+
+// arn is the function's unqualified ARN.
+func (f *functionRecord) arn() string { return functionARN(f.Region, f.Name) }
+
+func functionARN(region, name string) string {
+	return "arn:aws:lambda:" + region + ":" + sluice.AccountID + ":function:" + name
+}
+
+// version returns the named version ("$LATEST" or a number), or nil.
+func (f *functionRecord) version(q string) *versionRecord {
+	if q == "" || q == sluice.DefaultQualifier {
+		return &f.Latest
+	}
+	for i := range f.Versions {
+		if f.Versions[i].Version == q {
+			return &f.Versions[i]
+		}
+	}
+	return nil
+}
+
+// clone deep-copies f so that an update never mutates a record readers hold.
+func (f *functionRecord) clone() *functionRecord {
+	b, err := json.Marshal(f)
+	if err != nil {
+		panic(fmt.Sprintf("lambda: marshal function record: %v", err))
+	}
+	var c functionRecord
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic(fmt.Sprintf("lambda: unmarshal function record: %v", err))
+	}
+	return &c
+}
+
+// registry is the durable set of functions. Records live in bbolt and, for
+// cheap reads on the invoke path, in memory as immutable snapshots: an update
+// clones the record, changes the clone, commits it and then swaps it in.
+// Writes are serialized by mu so that read-check-write sequences (RevisionId
+// preconditions, version numbering) are atomic.
+type registry struct {
+	db *bolt.DB
+
+	mu  sync.RWMutex
+	fns map[string]*functionRecord // by regionKey
+}
+
+func regionKey(region, name string) string { return region + "\x00" + name }
+
+func openRegistry(db *bolt.DB) (*registry, error) {
+	r := &registry{db: db, fns: make(map[string]*functionRecord)}
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketFunctions, bucketQueue, bucketDead} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketFunctions).ForEach(func(k, v []byte) error {
+			var f functionRecord
+			if err := json.Unmarshal(v, &f); err != nil {
+				return fmt.Errorf("decode function %q: %w", k, err)
+			}
+			r.fns[string(k)] = &f
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// get returns the function's current snapshot; callers must not modify it.
+func (r *registry) get(region, name string) (*functionRecord, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	f, ok := r.fns[regionKey(region, name)]
+	return f, ok
+}
+
+// list returns the region's functions sorted by name; "" lists every region.
+func (r *registry) list(region string) []*functionRecord {
+	r.mu.RLock()
+	out := make([]*functionRecord, 0, len(r.fns))
+	for _, f := range r.fns {
+		if region == "" || f.Region == region {
+			out = append(out, f)
+		}
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *functionRecord) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Region, b.Region)
+	})
+	return out
+}
+
+// create stores a new function, or fails with ResourceConflictException.
+func (r *registry) create(f *functionRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := regionKey(f.Region, f.Name)
+	if _, ok := r.fns[key]; ok {
+		return sluice.Errorf(sluice.ErrResourceConflict, "Function already exist: %s", f.Name)
+	}
+	if err := r.put(key, f); err != nil {
+		return err
+	}
+	r.fns[key] = f
+	return nil
+}
+
+// update applies change to a copy of the function and commits it. change
+// returning an error leaves the function as it was.
+func (r *registry) update(region, name string, change func(f *functionRecord) error) (*functionRecord, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := regionKey(region, name)
+	cur, ok := r.fns[key]
+	if !ok {
+		return nil, functionNotFound(functionARN(region, name))
+	}
+	next := cur.clone()
+	if err := change(next); err != nil {
+		return nil, err
+	}
+	if err := r.put(key, next); err != nil {
+		return nil, err
+	}
+	r.fns[key] = next
+	return next, nil
+}
+
+// remove deletes the function and its dead letters and returns what it was.
+func (r *registry) remove(region, name string) (*functionRecord, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := regionKey(region, name)
+	cur, ok := r.fns[key]
+	if !ok {
+		return nil, functionNotFound(functionARN(region, name))
+	}
+	err := r.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketFunctions).Delete([]byte(key)); err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketDead).Cursor()
+		prefix := []byte(key + "\x00")
+		for k, _ := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete function %q: %w", name, err)
+	}
+	delete(r.fns, key)
+	return cur, nil
+}
+
+func (r *registry) put(key string, f *functionRecord) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode function %q: %w", f.Name, err)
+	}
+	if err := r.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFunctions).Put([]byte(key), b)
+	}); err != nil {
+		return fmt.Errorf("store function %q: %w", f.Name, err)
+	}
+	return nil
+}
+
+// codeDirsInUse lists the code directories any version of the function
+// still needs, so that replaced code can be removed safely.
+func (f *functionRecord) codeDirsInUse() map[string]bool {
+	used := map[string]bool{f.Latest.Code.Dir: true}
+	for _, v := range f.Versions {
+		used[v.Code.Dir] = true
+	}
+	return used
+}
