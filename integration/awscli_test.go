@@ -306,6 +306,16 @@ func TestAWSCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("presign with the default config", func(t *testing.T) {
+		// Out of the box aws-cli v1 presigns with SigV2 query parameters
+		// (AWSAccessKeyId, Signature, Expires); S3 still accepts those.
+		u := strings.TrimSpace(awsOK(t, s, "s3", "presign", uri+"/docs/small.txt", "--expires-in", "300"))
+		resp := do(t, mustRequest(t, http.MethodGet, u, nil))
+		if resp.Status != http.StatusOK || !bytes.Equal(resp.Body, small) {
+			t.Errorf("GET %s: %d %s, want 200 with the object", u, resp.Status, resp.Body)
+		}
+	})
+
 	body := []byte(`{"hello":"metadata"}`)
 	sum := md5.Sum(body)
 	etag := `"` + hex.EncodeToString(sum[:]) + `"`

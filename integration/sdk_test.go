@@ -583,3 +583,58 @@ func TestSDKNotImplementedAndMisc(t *testing.T) {
 		t.Errorf("error Content-Type = %q, want XML", ct)
 	}
 }
+
+func TestSDKPresigned(t *testing.T) {
+	s := sharedSluice(t)
+	c := s3Client(s)
+	ctx := context.Background()
+	bucket := createBucket(t, c, "sdk-presign")
+	pc := s3.NewPresignClient(c)
+
+	put, err := pc.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("up/photo.jpg"), ContentType: aws.String("image/jpeg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(200 << 10)
+	req := mustRequest(t, put.Method, put.URL, body)
+	for k, vs := range put.SignedHeader {
+		if !strings.EqualFold(k, "Host") {
+			req.Header[k] = vs
+		}
+	}
+	if resp := do(t, req); resp.Status != http.StatusOK || resp.Header.Get("ETag") != `"`+md5hex(body)+`"` {
+		t.Fatalf("presigned PUT: %d ETag %q %s", resp.Status, resp.Header.Get("ETag"), resp.Body)
+	}
+
+	// The signed Content-Type is part of the signature: another one fails.
+	req = mustRequest(t, put.Method, put.URL, body)
+	req.Header.Set("Content-Type", "text/plain")
+	if resp := do(t, req); resp.Status != http.StatusForbidden || resp.errorCode().Code != "SignatureDoesNotMatch" {
+		t.Errorf("presigned PUT with a different signed header: %d %s", resp.Status, resp.Body)
+	}
+
+	get, err := pc.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("up/photo.jpg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := do(t, mustRequest(t, http.MethodGet, get.URL, nil))
+	if resp.Status != http.StatusOK || !bytes.Equal(resp.Body, body) || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Errorf("presigned GET: %d %d bytes type %q", resp.Status, len(resp.Body), resp.Header.Get("Content-Type"))
+	}
+	// A presigned GET works for ranges too: the Range header is not signed.
+	req = mustRequest(t, http.MethodGet, get.URL, nil)
+	req.Header.Set("Range", "bytes=100-199")
+	resp = do(t, req)
+	if resp.Status != http.StatusPartialContent || !bytes.Equal(resp.Body, body[100:200]) {
+		t.Errorf("presigned ranged GET: %d %d bytes", resp.Status, len(resp.Body))
+	}
+	// Tampering with the key invalidates the signature.
+	other := strings.Replace(get.URL, "photo.jpg", "photo.jpeg", 1)
+	if resp := do(t, mustRequest(t, http.MethodGet, other, nil)); resp.Status != http.StatusForbidden || resp.errorCode().Code != "SignatureDoesNotMatch" {
+		t.Errorf("presigned GET for another key: %d %s", resp.Status, resp.Body)
+	}
+	// HEAD with a GET presign fails: the method is signed.
+	if resp := do(t, mustRequest(t, http.MethodHead, get.URL, nil)); resp.Status != http.StatusForbidden {
+		t.Errorf("HEAD with a presigned GET URL: %d", resp.Status)
+	}
+}
