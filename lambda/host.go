@@ -1,11 +1,14 @@
 // Package lambda owns Sluice's Lambda-compatible function host: the function
 // registry and Lambda API (service.go, api.go, ...) and the host that runs
 // function instances as real OS processes behind a per-instance Runtime API
-// (host.go, instance.go, runtimeapi.go, process*.go).
+// (host.go, instance.go, runtimeapi.go, process*.go, memory*.go, watch.go).
 //
 // Concurrency: a Host is safe for concurrent use. Each instance runs one
 // invocation at a time; the host starts more instances of a function, up to its
-// concurrency limit, when invocations overlap.
+// concurrency limit, when invocations overlap. Every instance is a process
+// group of its own started from one locked OS thread with a parent-death
+// signal, so no function process outlives the host, even when the host is
+// killed.
 package lambda
 
 import (
@@ -13,8 +16,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/sluicehq/sluice"
 )
@@ -67,8 +78,8 @@ type HostConfig struct {
 func DefaultHostConfig() HostConfig {
 	return HostConfig{
 		EndpointURL:        "http://127.0.0.1:4566",
-		AccessKey:          "test",
-		SecretKey:          "test",
+		AccessKey:          sluice.DefaultAccessKey,
+		SecretKey:          sluice.DefaultSecretKey,
 		IdleTimeout:        5 * time.Minute,
 		DefaultConcurrency: 10,
 	}
@@ -92,20 +103,38 @@ type LogSink interface {
 	PutLogEvents(ctx context.Context, group, stream string, events []sluice.LogEvent) error
 }
 
-// Host runs function instances.
+// initBudget bounds a runtime's initialisation (process start to its first
+// /next), as Lambda bounds the init phase to 10 seconds.
+const initBudget = 10 * time.Second
+
+// Host runs function instances. See the package comment for its concurrency
+// rules.
 type Host struct {
-	cfg  HostConfig
-	sink LogSink
-	log  *slog.Logger
+	cfg     HostConfig
+	sink    LogSink
+	log     *slog.Logger
+	spawner *spawner
+	logs    *logFlusher
+	watch   *watcher
+	interp  interpreters
+
+	mu     sync.Mutex
+	fns    map[string]*fnPool
+	closed bool
+
+	instances sync.WaitGroup // one per live instance, done when its process is reaped
+	stop      chan struct{}
+	reaperWG  sync.WaitGroup
 }
 
-// NewHost validates cfg and returns a Host with no instances running.
+// NewHost validates cfg and returns a Host with no instances running. A nil
+// sink discards function logs.
 func NewHost(cfg HostConfig, sink LogSink, log *slog.Logger) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Python == "" {
 		cfg.Python, _ = exec.LookPath("python3")
@@ -113,7 +142,33 @@ func NewHost(cfg HostConfig, sink LogSink, log *slog.Logger) (*Host, error) {
 	if cfg.Node == "" {
 		cfg.Node, _ = exec.LookPath("node")
 	}
-	return &Host{cfg: cfg, sink: sink, log: log}, nil
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("lambda host dir %q: %w", cfg.Dir, err)
+	}
+	cfg.Dir = dir
+	if err := os.MkdirAll(filepath.Join(dir, "instances"), 0o755); err != nil {
+		return nil, fmt.Errorf("create lambda host dir: %w", err)
+	}
+	runtimeDir, err := writeBootstraps(filepath.Join(dir, "runtime"))
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{
+		cfg:     cfg,
+		sink:    sink,
+		log:     log,
+		spawner: newSpawner(),
+		watch:   newWatcher(),
+		fns:     make(map[string]*fnPool),
+		stop:    make(chan struct{}),
+	}
+	h.interp.runtimeDir = runtimeDir
+	h.interp.python, h.interp.node = cfg.Python, cfg.Node
+	h.logs = newLogFlusher(sink, log)
+	h.reaperWG.Add(1)
+	go h.reap()
+	return h, nil
 }
 
 // Invoke runs one invocation synchronously on a warm or new instance. Function errors (handled,
@@ -122,11 +177,372 @@ func NewHost(cfg HostConfig, sink LogSink, log *slog.Logger) (*Host, error) {
 // *sluice.Error: TooManyRequestsException (at the concurrency limit and !opts.Queue),
 // ServiceException, or ctx errors.
 func (h *Host) Invoke(ctx context.Context, spec *FunctionSpec, payload []byte, opts InvokeOptions) (*sluice.InvokeResult, error) {
-	return nil, sluice.Errorf(sluice.ErrServiceException, "function host is starting up")
+	if spec == nil || spec.Name == "" {
+		return nil, sluice.Errorf(sluice.ErrInvalidParameterValue, "function spec without a name")
+	}
+	if len(payload) > sluice.MaxSyncPayload {
+		return nil, sluice.Errorf(sluice.ErrRequestTooLarge, "Request must be smaller than %d bytes for the InvokeFunction operation", sluice.MaxSyncPayload)
+	}
+	rt, err := parseRuntime(spec.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	p := h.pool(spec.Name)
+	if p == nil {
+		return nil, sluice.Errorf(sluice.ErrServiceException, "the function host is shut down")
+	}
+	limit, reserved := spec.Concurrency, true
+	if limit <= 0 {
+		limit, reserved = h.cfg.DefaultConcurrency, false
+	}
+	if err := p.acquire(ctx, limit, opts.Queue); err != nil {
+		if sluice.IsCode(err, sluice.ErrTooManyRequests) {
+			reason := "ConcurrentInvocationLimitExceeded"
+			if reserved {
+				reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
+			}
+			return nil, err.(*sluice.Error).With("Reason", reason)
+		}
+		return nil, err
+	}
+	defer p.release()
+
+	key := h.instanceKey(spec)
+	inst := p.takeIdle(key, spec.Version, limit)
+	if inst == nil {
+		inst, err = h.startInstance(p, spec, rt, key)
+		if err != nil {
+			p.dropped()
+			return nil, err
+		}
+	}
+	if opts.RequestID == "" {
+		opts.RequestID = uuid.NewString()
+	}
+	if len(payload) == 0 {
+		// Lambda hands a function "{}" when the caller sent no payload.
+		payload = emptyEvent
+	}
+	res := inst.invoke(ctx, spec, payload, &opts)
+	if !inst.reusable() {
+		p.dropped()
+		inst.stop()
+	} else if !p.putIdle(inst) {
+		inst.stop()
+	}
+	if res == nil {
+		return nil, ctx.Err()
+	}
+	res.ExecutedVersion = spec.Version
+	if res.ExecutedVersion == "" {
+		res.ExecutedVersion = sluice.DefaultQualifier
+	}
+	return res, nil
 }
 
+var emptyEvent = []byte("{}")
+
 // Recycle stops every instance of the function (all versions); the next invoke starts fresh.
-func (h *Host) Recycle(function string) {}
+func (h *Host) Recycle(function string) {
+	h.mu.Lock()
+	p := h.fns[function]
+	h.mu.Unlock()
+	if p != nil {
+		for _, inst := range p.retireAll() {
+			inst.stop()
+		}
+	}
+}
 
 // Close stops every instance and waits for the processes to exit.
-func (h *Host) Close() error { return nil }
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	pools := make([]*fnPool, 0, len(h.fns))
+	for _, p := range h.fns {
+		pools = append(pools, p)
+	}
+	h.mu.Unlock()
+	close(h.stop)
+	h.reaperWG.Wait()
+	for _, p := range pools {
+		p.shutdown()
+		for _, inst := range p.retireAll() {
+			inst.stop()
+		}
+	}
+	h.instances.Wait()
+	h.logs.close()
+	h.spawner.close()
+	return nil
+}
+
+func (h *Host) pool(name string) *fnPool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	p := h.fns[name]
+	if p == nil {
+		p = &fnPool{name: name}
+		h.fns[name] = p
+	}
+	return p
+}
+
+// instanceKey names everything that shapes a running process: two specs with
+// the same key may share warm instances.
+func (h *Host) instanceKey(spec *FunctionSpec) string {
+	var b strings.Builder
+	b.Grow(128)
+	for _, s := range []string{spec.Version, spec.Runtime, spec.Handler, spec.CodeDir, spec.CodeRevision, spec.ARN, spec.Region} {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	b.WriteString(strconv.Itoa(spec.MemoryMB))
+	b.WriteByte(0)
+	if len(spec.Env) > 0 {
+		keys := make([]string, 0, len(spec.Env))
+		for k := range spec.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b.WriteString(k)
+			b.WriteByte('=')
+			b.WriteString(spec.Env[k])
+			b.WriteByte(0)
+		}
+	}
+	if spec.WatchCode {
+		b.WriteString(h.watch.fingerprint(spec.CodeDir))
+	}
+	return b.String()
+}
+
+// reap stops instances idle longer than IdleTimeout.
+func (h *Host) reap() {
+	defer h.reaperWG.Done()
+	every := h.cfg.IdleTimeout / 4
+	every = min(max(every, 10*time.Millisecond), 5*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			pools := make([]*fnPool, 0, len(h.fns))
+			for _, p := range h.fns {
+				pools = append(pools, p)
+			}
+			h.mu.Unlock()
+			for _, p := range pools {
+				for _, inst := range p.takeExpired(now.Add(-h.cfg.IdleTimeout)) {
+					inst.stop()
+				}
+			}
+		}
+	}
+}
+
+// fnPool holds one function's instances (every version) and counts its
+// invocations in flight against its concurrency limit.
+type fnPool struct {
+	name string
+
+	mu       sync.Mutex
+	inflight int
+	waiters  []chan struct{} // FIFO of queued invocations; a slot is handed over by closing
+	idle     []*instance     // warm instances, most recently used last
+	live     int             // instances started and not yet stopped
+	gen      uint64          // bumped by Recycle: instances of older generations are not reused
+	down     bool
+}
+
+func (p *fnPool) acquire(ctx context.Context, limit int, queue bool) error {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		return sluice.Errorf(sluice.ErrServiceException, "the function host is shut down")
+	}
+	if p.inflight < limit && len(p.waiters) == 0 {
+		p.inflight++
+		p.mu.Unlock()
+		return nil
+	}
+	if !queue {
+		p.mu.Unlock()
+		return sluice.Errorf(sluice.ErrTooManyRequests, "Rate Exceeded.")
+	}
+	w := make(chan struct{})
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	select {
+	case <-w:
+		return p.checkDown()
+	case <-ctx.Done():
+		p.mu.Lock()
+		for i, x := range p.waiters {
+			if x == w {
+				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+				p.mu.Unlock()
+				return ctx.Err()
+			}
+		}
+		p.mu.Unlock()
+		// The slot was handed over as we gave up: pass it on.
+		p.release()
+		return ctx.Err()
+	}
+}
+
+func (p *fnPool) checkDown() error {
+	p.mu.Lock()
+	down := p.down
+	p.mu.Unlock()
+	if down {
+		p.release()
+		return sluice.Errorf(sluice.ErrServiceException, "the function host is shut down")
+	}
+	return nil
+}
+
+// release frees an invocation slot, handing it to the longest waiter.
+func (p *fnPool) release() {
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		close(w)
+		return
+	}
+	p.inflight--
+	p.mu.Unlock()
+}
+
+// takeIdle pops the most recently used warm instance with key. Idle instances
+// of the same version with another key are stale (code or configuration
+// changed) and are stopped; if the pool is at its limit, an idle instance of
+// another version makes room.
+func (p *fnPool) takeIdle(key, version string, limit int) *instance {
+	var stale []*instance
+	var found *instance
+	p.mu.Lock()
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		inst := p.idle[i]
+		switch {
+		case inst.gen != p.gen || !inst.alive():
+		case inst.key == key && found == nil:
+			found = inst
+			continue
+		case inst.version != version:
+			continue
+		}
+		if inst != found {
+			stale = append(stale, inst)
+		}
+	}
+	if len(stale) > 0 || found != nil {
+		kept := p.idle[:0]
+		for _, inst := range p.idle {
+			if inst != found && !containsInst(stale, inst) {
+				kept = append(kept, inst)
+			}
+		}
+		clear(p.idle[len(kept):])
+		p.idle = kept
+	}
+	p.live -= len(stale)
+	if found == nil && p.live >= limit && len(p.idle) > 0 {
+		// Make room: the oldest idle instance of another version goes.
+		stale = append(stale, p.idle[0])
+		p.idle[0] = nil
+		p.idle = p.idle[1:]
+		p.live--
+	}
+	if found == nil {
+		p.live++ // the caller starts one
+	}
+	p.mu.Unlock()
+	for _, inst := range stale {
+		inst.stop()
+	}
+	return found
+}
+
+func containsInst(list []*instance, inst *instance) bool {
+	for _, x := range list {
+		if x == inst {
+			return true
+		}
+	}
+	return false
+}
+
+// putIdle parks a warm instance; false means it must be stopped instead.
+func (p *fnPool) putIdle(inst *instance) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down || inst.gen != p.gen {
+		p.live--
+		return false
+	}
+	inst.idleSince = time.Now()
+	p.idle = append(p.idle, inst)
+	return true
+}
+
+// dropped accounts for an instance that will not come back to the pool.
+func (p *fnPool) dropped() {
+	p.mu.Lock()
+	p.live--
+	p.mu.Unlock()
+}
+
+func (p *fnPool) takeExpired(before time.Time) []*instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*instance
+	kept := p.idle[:0]
+	for _, inst := range p.idle {
+		if inst.idleSince.Before(before) || !inst.alive() {
+			out = append(out, inst)
+			continue
+		}
+		kept = append(kept, inst)
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+	p.live -= len(out)
+	return out
+}
+
+func (p *fnPool) retireAll() []*instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gen++
+	out := p.idle
+	p.idle = nil
+	p.live -= len(out)
+	return out
+}
+
+func (p *fnPool) shutdown() {
+	p.mu.Lock()
+	p.down = true
+	ws := p.waiters
+	p.waiters = nil
+	p.inflight += len(ws) // each woken waiter releases its slot in checkDown
+	p.mu.Unlock()
+	for _, w := range ws {
+		close(w)
+	}
+}
