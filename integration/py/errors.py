@@ -168,6 +168,39 @@ class ErrorsTest(common.S3TestCase):
         self.assertClientError("304", 304, self.s3.get_object, Bucket=self.bucket, Key="obj",
                                IfNoneMatch=self.etag, IfModifiedSince=past)
 
+    def test_metadata_too_large(self):
+        self.assertClientError("MetadataTooLarge", 400, self.s3.put_object, Bucket=self.bucket, Key="big-meta",
+                               Body=b"x", Metadata={"m": "v" * 2100})
+
+    def test_invalid_digest(self):
+        self.assertClientError("InvalidDigest", 400, self.s3.put_object, Bucket=self.bucket, Key="digest",
+                               Body=b"x", ContentMD5="not-base64!")
+        self.assertClientError("NoSuchKey", 404, self.s3.get_object, Bucket=self.bucket, Key="digest")
+
+    def test_delete_objects_over_1000(self):
+        keys = [{"Key": f"k{i}"} for i in range(1001)]
+        self.assertClientError("MalformedXML", 400, self.s3.delete_objects, Bucket=self.bucket,
+                               Delete={"Objects": keys, "Quiet": True})
+
+    def test_bad_continuation_token(self):
+        self.assertClientError("InvalidArgument", 400, self.s3.list_objects_v2, Bucket=self.bucket,
+                               ContinuationToken="this-is-not-a-token")
+
+    def test_explicit_deny_policy(self):
+        name = common.bucket_name("py-deny")
+        self.s3.create_bucket(Bucket=name)
+        try:
+            self.s3.put_object(Bucket=name, Key="keep", Body=b"precious")
+            policy = ('{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",'
+                      '"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::%s/*"}]}' % name)
+            self.s3.put_bucket_policy(Bucket=name, Policy=policy)
+            # An explicit deny binds even the owner's signed requests.
+            self.assertClientError("AccessDenied", 403, self.s3.delete_object, Bucket=name, Key="keep")
+            self.assertEqual(self.s3.get_object(Bucket=name, Key="keep")["Body"].read(), b"precious")
+            self.s3.delete_bucket_policy(Bucket=name)
+        finally:
+            common.empty_and_delete(self.s3, name)
+
     def test_not_implemented(self):
         self.assertClientError("NotImplemented", 501, self.s3.get_bucket_lifecycle_configuration, Bucket=self.bucket)
 
@@ -192,6 +225,9 @@ class ErrorsTest(common.S3TestCase):
             self.assertEqual((r.status_code, common.xml_error(r.content)[0]), (403, "AccessDenied"), r.text)
             r = requests.put(f"{common.ENDPOINT}/{name}/pub/new", data=b"x", timeout=30)
             self.assertEqual((r.status_code, common.xml_error(r.content)[0]), (403, "AccessDenied"), r.text)
+            # Response header overrides are for signed requests only.
+            r = requests.get(url + "?response-content-type=text%2Fhtml", timeout=30)
+            self.assertEqual((r.status_code, common.xml_error(r.content)[0]), (400, "InvalidRequest"), r.text)
             r = requests.get(f"{common.ENDPOINT}/{name}/pub/absent", timeout=30)
             self.assertIn(r.status_code, (403, 404), r.text)
 

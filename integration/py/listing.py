@@ -50,6 +50,25 @@ class ListingTest(common.S3TestCase):
         got = [o["Key"] for page in pages for o in page.get("Contents", [])]
         self.assertEqual(got, self.keys)
 
+    def test_v1_next_marker_with_delimiter(self):
+        # ListObjects (v1) returns NextMarker only when a delimiter is given.
+        seen, marker = [], ""
+        for _ in range(10):
+            resp = self.s3.list_objects(Bucket=self.bucket, Delimiter="/", MaxKeys=2, Marker=marker)
+            seen += [p["Prefix"] for p in resp.get("CommonPrefixes", [])] + [o["Key"] for o in resp.get("Contents", [])]
+            if not resp["IsTruncated"]:
+                break
+            marker = resp["NextMarker"]
+        self.assertEqual(sorted(seen), ["a/", "b/", "c", "d/", "k/"])
+        resp = self.s3.list_objects(Bucket=self.bucket, Prefix="k/", MaxKeys=3)
+        self.assertTrue(resp["IsTruncated"])
+        self.assertNotIn("NextMarker", resp)
+        self.assertEqual([o["Key"] for o in resp["Contents"]], self.keys[:3])
+
+    def test_max_keys_zero(self):
+        resp = self.s3.list_objects_v2(Bucket=self.bucket, MaxKeys=0)
+        self.assertEqual((resp["KeyCount"], resp.get("Contents", [])), (0, []))
+
     def test_default_max_keys(self):
         resp = self.s3.list_objects_v2(Bucket=self.bucket)
         self.assertEqual(resp["KeyCount"], 1000)

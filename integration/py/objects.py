@@ -70,6 +70,25 @@ class ObjectsTest(common.S3TestCase):
         finally:
             common.empty_and_delete(self.s3, other)
 
+    def test_copy_onto_itself_replacing_metadata(self):
+        self.s3.put_object(Bucket=self.bucket, Key="touch", Body=b"same bytes", ContentType="text/plain",
+                           Metadata={"v": "1"})
+        self.s3.copy_object(Bucket=self.bucket, Key="touch", CopySource={"Bucket": self.bucket, "Key": "touch"},
+                            MetadataDirective="REPLACE", ContentType="text/markdown", Metadata={"v": "2"})
+        got = self.s3.get_object(Bucket=self.bucket, Key="touch")
+        self.assertEqual((got["Body"].read(), got["ContentType"], got["Metadata"]),
+                         (b"same bytes", "text/markdown", {"v": "2"}))
+        self.assertClientError("InvalidRequest", 400, self.s3.copy_object, Bucket=self.bucket, Key="touch",
+                               CopySource={"Bucket": self.bucket, "Key": "touch"})
+
+    def test_content_encoding_and_expires(self):
+        import datetime
+        exp = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+        self.s3.put_object(Bucket=self.bucket, Key="gz", Body=b"\x1f\x8b fake", ContentEncoding="gzip", Expires=exp)
+        head = self.s3.head_object(Bucket=self.bucket, Key="gz")
+        self.assertEqual(head["ContentEncoding"], "gzip")
+        self.assertEqual(head["ResponseMetadata"]["HTTPHeaders"].get("expires"), "Wed, 02 Jan 2030 03:04:05 GMT")
+
     def test_object_tagging(self):
         self.s3.put_object(Bucket=self.bucket, Key="tagged", Body=b"x")
         self.assertEqual(self.s3.get_object_tagging(Bucket=self.bucket, Key="tagged")["TagSet"], [])
