@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -170,6 +171,23 @@ func TestGracefulShutdownFinishesUpload(t *testing.T) {
 	c = s3Client(s)
 	if b, _ := getBody(t, c, bucket, "in-flight.bin"); !bytes.Equal(b, body) {
 		t.Errorf("object uploaded across shutdown: %d bytes after restart, want %d", len(b), len(body))
+	}
+}
+
+func TestSIGINTExitsCleanly(t *testing.T) {
+	s := startSluice(t)
+	c := s3Client(s)
+	bucket := createBucket(t, c, "sigint")
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.signal(os.Interrupt, stopDeadline); err != nil {
+		t.Fatalf("exit after SIGINT: %v, want status 0", err)
+	}
+	// A clean stop leaves a store that opens and serves what it had.
+	s.restart(t)
+	if b, _ := getBody(t, s3Client(s), bucket, "k"); string(b) != "v" {
+		t.Errorf("after SIGINT and restart: %q", b)
 	}
 }
 

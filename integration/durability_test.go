@@ -167,9 +167,14 @@ func TestDurabilityKill9DuringPuts(t *testing.T) {
 				default:
 				}
 				key := fmt.Sprintf("w%d/%06d", w, i)
+				// Mostly small bodies, with enough larger ones that some
+				// are streaming to disk (not inlined in metadata) at the kill.
 				size := 1<<10 + (i*7919+w*104729)%(8<<10)
-				if i%40 == 7 {
+				switch {
+				case i%40 == 7:
 					size = 1 << 20
+				case i%5 == 2:
+					size = 200<<10 + i
 				}
 				body := randomBytes(size)
 				rec := &writeRecord{body: body}
@@ -271,6 +276,15 @@ func TestDurabilityKill9DuringMultipart(t *testing.T) {
 	ctx := context.Background()
 	bucket := createBucket(t, c, "durable-mp")
 
+	// Bucket configuration must survive the kill too.
+	if _, err := c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String(bucket),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("TargetBucket"), Value: aws.String("backup")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/public/*"}]}`, bucket)
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
 	done := randomBytes(1 << 20)
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("complete"), Body: bytes.NewReader(done)}); err != nil {
 		t.Fatal(err)
@@ -337,6 +351,16 @@ func TestDurabilityKill9DuringMultipart(t *testing.T) {
 	}
 	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("interrupted")})
 	wantAPIError(t, "HEAD of the never-completed object", err, "NotFound", 404)
+	tags, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)})
+	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Value) != "backup" {
+		t.Errorf("bucket tagging after restart: %v %+v", err, tags)
+	}
+	pol, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+	if err != nil || !strings.Contains(aws.ToString(pol.Policy), bucket+"/public/*") {
+		t.Errorf("bucket policy after restart: %v %v", err, pol)
+	} else if _, err := c.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Errorf("DeleteBucketPolicy: %v", err)
+	}
 
 	uploads, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if err != nil {

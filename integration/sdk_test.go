@@ -440,6 +440,78 @@ func TestSDKConditionalAndConcurrentWrites(t *testing.T) {
 		}
 	})
 
+	t.Run("reader keeps its version across overwrite and delete", func(t *testing.T) {
+		a, b := randomBytes(16<<20), randomBytes(16<<20+1)
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("stream"), Body: bytes.NewReader(a)}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("stream")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Body.Close()
+		first := make([]byte, 1<<20)
+		if _, err := io.ReadFull(out.Body, first); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("stream"), Body: bytes.NewReader(b)}); err != nil {
+			t.Fatalf("overwrite during a read: %v", err)
+		}
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("stream")}); err != nil {
+			t.Fatalf("delete during a read: %v", err)
+		}
+		rest, err := io.ReadAll(out.Body)
+		if err != nil {
+			t.Fatalf("finish reading after overwrite and delete: %v", err)
+		}
+		if got := append(first, rest...); !bytes.Equal(got, a) {
+			t.Errorf("reader got %d bytes that are not the version it started (%d bytes)", len(got), len(a))
+		}
+		if aws.ToString(out.ETag) != `"`+md5hex(a)+`"` {
+			t.Errorf("ETag %s is not the version read", aws.ToString(out.ETag))
+		}
+	})
+
+	t.Run("conditional complete", func(t *testing.T) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("mp-once"), Body: strings.NewReader("exists")}); err != nil {
+			t.Fatal(err)
+		}
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("mp-once")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String("mp-once"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("new")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}
+		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("mp-once"), UploadId: up.UploadId, MultipartUpload: parts, IfNoneMatch: aws.String("*")})
+		wantAPIError(t, "CompleteMultipartUpload If-None-Match * over an existing key", err, "PreconditionFailed", 412)
+		if got, _ := getBody(t, c, bucket, "mp-once"); string(got) != "exists" {
+			t.Errorf("body = %q after a refused complete", got)
+		}
+		if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("mp-once"), UploadId: up.UploadId}); err != nil {
+			t.Errorf("abort after the refused complete: %v", err)
+		}
+	})
+
+	t.Run("partNumber on a single-part object", func(t *testing.T) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("single"), Body: strings.NewReader("0123456789")}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("single"), PartNumber: aws.Int32(1)})
+		if err != nil {
+			t.Fatalf("GetObject partNumber=1: %v", err)
+		}
+		b, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(b) != "0123456789" {
+			t.Errorf("part 1 of a single-part object = %q", b)
+		}
+		_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("single"), PartNumber: aws.Int32(2)})
+		wantAPIError(t, "GetObject partNumber=2 of a single-part object", err, "InvalidPartNumber", 416)
+	})
+
 	t.Run("if-match on put", func(t *testing.T) {
 		put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("cas"), Body: strings.NewReader("v1")})
 		if err != nil {
