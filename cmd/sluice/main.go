@@ -25,6 +25,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run every service: the AWS API on 127.0.0.1:4566 and the edge on 127.0.0.1:4567", runServe},
+		{"invoke", "invoke a function on a running sluice and print its result", runInvoke},
+		{"generate-event", "print a sample S3, HTTP API or CloudFront event, as AWS delivers it", runGenerateEvent},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -88,7 +90,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'sluice <command> --help' for the flags of a command.
