@@ -207,15 +207,6 @@ func (h *Host) Invoke(ctx context.Context, spec *FunctionSpec, payload []byte, o
 	}
 	defer p.release()
 
-	key := h.instanceKey(spec)
-	inst := p.takeIdle(key, spec.Version, limit)
-	if inst == nil {
-		inst, err = h.startInstance(p, spec, rt, key)
-		if err != nil {
-			p.dropped()
-			return nil, err
-		}
-	}
 	if opts.RequestID == "" {
 		opts.RequestID = uuid.NewString()
 	}
@@ -223,12 +214,24 @@ func (h *Host) Invoke(ctx context.Context, spec *FunctionSpec, payload []byte, o
 		// Lambda hands a function "{}" when the caller sent no payload.
 		payload = emptyEvent
 	}
-	res := inst.invoke(ctx, spec, payload, &opts)
-	if !inst.reusable() {
-		p.dropped()
-		inst.stop()
-	} else if !p.putIdle(inst) {
-		inst.stop()
+	key := h.instanceKey(spec)
+	var res *sluice.InvokeResult
+	for retry := true; retry; {
+		inst := p.takeIdle(key, spec.Version, limit)
+		if inst == nil {
+			inst, err = h.startInstance(p, spec, rt, key)
+			if err != nil {
+				p.dropped()
+				return nil, err
+			}
+		}
+		res, retry = inst.invoke(ctx, spec, payload, &opts)
+		if !inst.reusable() {
+			p.dropped()
+			inst.stop()
+		} else if !p.putIdle(inst) {
+			inst.stop()
+		}
 	}
 	if res == nil {
 		return nil, ctx.Err()

@@ -282,7 +282,7 @@ func lastLine(b []byte) string {
 func TestGoFunctionErrors(t *testing.T) {
 	h, _ := newTestHost(t, nil)
 	spec := goSpec(t, "errs")
-	spec.Timeout = time.Second
+	spec.Timeout = 300 * time.Millisecond
 
 	tests := []struct {
 		name      string
@@ -295,7 +295,7 @@ func TestGoFunctionErrors(t *testing.T) {
 	}{
 		{name: "error", payload: `{"action":"error"}`, wantType: "errorString", wantMsg: "boom"},
 		{name: "timeout", payload: `{"action":"sleep","sleepMs":3000,"stdout":["going to sleep"]}`, wantType: "Sandbox.Timedout",
-			wantMsg: "Error: Task timed out after 1.00 seconds", wantTail: []string{"going to sleep", "Task timed out after 1.00 seconds", "Status: timeout"}, wantFresh: true},
+			wantMsg: "Error: Task timed out after 0.30 seconds", wantTail: []string{"going to sleep", "Task timed out after 0.30 seconds", "Status: timeout"}, wantFresh: true},
 		{name: "crash", payload: `{"action":"crash","stderr":["about to crash"]}`, wantType: "Runtime.ExitError",
 			wantMsg: "Error: Runtime exited with error: exit status 1", wantTail: []string{"about to crash", "Runtime.ExitError"}, wantFresh: true},
 		{name: "oversize", payload: `{"action":"big","size":7340032}`, wantType: "Function.ResponseSizeTooLarge",

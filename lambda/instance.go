@@ -91,6 +91,7 @@ type invocation struct {
 	clientContext string
 	traceID       string
 	deadline      time.Time
+	version       string
 	done          chan struct{}
 
 	// Set by the runtime API before done closes.
@@ -282,7 +283,10 @@ func (in *instance) markBroken() {
 
 // invoke runs one invocation on the instance. It returns nil only when ctx
 // ended first.
-func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []byte, opts *InvokeOptions) *sluice.InvokeResult {
+//
+// retry reports an invocation that never reached the runtime because its
+// warm process had exited; the caller runs it on a fresh instance.
+func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []byte, opts *InvokeOptions) (res *sluice.InvokeResult, retry bool) {
 	inv := &invocation{
 		id:            opts.RequestID,
 		payload:       payload,
@@ -304,25 +308,26 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 		// the invocation that waits for it.
 		in.out.attribute(inv)
 		if fail := in.awaitReady(ctx); fail != nil {
-			return in.initFailed(ctx, inv, fail)
+			return in.initFailed(ctx, inv, fail), false
 		}
 		initDur = in.readyAt.Sub(in.started)
 		in.out.drain(drainLimit)
-	} else {
-		in.out.attribute(inv)
 	}
 
 	start := time.Now()
 	inv.deadline = start.Add(timeout)
-	in.out.add("START RequestId: "+inv.id+" Version: "+in.version, start)
+	inv.version = in.version
 	in.mu.Lock()
 	in.cur = inv
 	in.mu.Unlock()
 
 	in.timer.Reset(timeout)
 	var outcome string
+	delivered := false
 	select {
 	case in.invq <- inv:
+		// The runtime's /next wrote START and owns the log from here.
+		delivered = true
 		select {
 		case <-inv.done:
 		case <-in.timer.C:
@@ -358,10 +363,19 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 		in.broken = true
 		in.mu.Unlock()
 	}
+	if !delivered {
+		if !cold && outcome == "exit" {
+			// A warm runtime that exited before taking the invocation (it
+			// crashed after its last answer): the invocation never ran, so
+			// it goes to a fresh instance.
+			return nil, true
+		}
+		in.out.startInvocation(inv, start)
+	}
 	end := time.Now()
 	dur := end.Sub(start)
 
-	res := &sluice.InvokeResult{RequestID: inv.id}
+	res = &sluice.InvokeResult{RequestID: inv.id}
 	status := ""
 	switch outcome {
 	case "":
@@ -402,12 +416,12 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 	}
 	in.finishLog(inv, dur, initDur, cold, status, end)
 	if outcome == "cancel" {
-		return nil
+		return nil, false
 	}
 	if inv.wantTail {
 		res.LogTail = in.tail(inv)
 	}
-	return res
+	return res, false
 }
 
 // awaitReady waits for the runtime's first /next. A non-nil result says why
@@ -478,7 +492,7 @@ func (in *instance) initFailed(ctx context.Context, inv *invocation, fail *runti
 		errType = "Runtime.Unknown"
 	}
 	in.out.add(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", ms(initDur), errType), now)
-	in.out.add("START RequestId: "+inv.id+" Version: "+in.version, now)
+	in.out.startInvocation(inv, now)
 	in.finishLog(inv, 0, 0, false, "error\tError Type: "+errType, now)
 	if ctx.Err() != nil && errType == "Runtime.Cancelled" {
 		return nil

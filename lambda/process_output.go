@@ -154,6 +154,23 @@ func (lp *logPipe) attribute(inv *invocation) {
 	lp.mu.Unlock()
 }
 
+// startInvocation writes inv's START line and makes it the owner of the
+// lines read from now on.
+func (lp *logPipe) startInvocation(inv *invocation, t time.Time) {
+	msg := "START RequestId: " + inv.id + " Version: " + inv.version
+	lp.mu.Lock()
+	lp.inv = inv
+	mark := len(lp.pending) == 0
+	lp.pending = append(lp.pending, sluice.LogEvent{Time: t, Message: msg})
+	if inv.wantTail {
+		inv.appendTail(msg)
+	}
+	lp.mu.Unlock()
+	if mark {
+		lp.flusher.mark(lp)
+	}
+}
+
 func (lp *logPipe) takePending() []sluice.LogEvent {
 	lp.mu.Lock()
 	ev := lp.pending

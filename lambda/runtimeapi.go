@@ -66,6 +66,9 @@ func (in *instance) next(w http.ResponseWriter, r *http.Request) {
 	var inv *invocation
 	select {
 	case inv = <-in.invq:
+		// START goes out before the runtime can see the event, so nothing the
+		// function prints can precede it.
+		in.out.startInvocation(inv, time.Now())
 	case <-in.stopping:
 		runtimeFail(w, http.StatusInternalServerError, "Runtime.Stopping", "the execution environment is shutting down")
 		return

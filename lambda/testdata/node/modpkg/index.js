@@ -1,0 +1,3 @@
+export async function handler(event, context) {
+  return { typeModule: true, fn: context.functionName };
+}
