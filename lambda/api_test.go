@@ -46,10 +46,10 @@ func TestCreateGetListDelete(t *testing.T) {
 	c := got.Configuration
 	type view struct {
 		Name, Arn, Runtime, Role, Handler, Desc, Version, State, Update, Pkg, LogGroup, LogFormat, Revision string
-		Timeout, Memory, Ephemeral                                                                            int32
-		Size                                                                                                  int64
-		Arch                                                                                                  []types.Architecture
-		Env                                                                                                   map[string]string
+		Timeout, Memory, Ephemeral                                                                          int32
+		Size                                                                                                int64
+		Arch                                                                                                []types.Architecture
+		Env                                                                                                 map[string]string
 	}
 	gotView := view{
 		aws.ToString(c.FunctionName), aws.ToString(c.FunctionArn), string(c.Runtime), aws.ToString(c.Role), aws.ToString(c.Handler),
