@@ -184,6 +184,13 @@ func serveUntil(ctx context.Context, hs *http.Server, ln net.Listener, grace tim
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Go's server sends "100 Continue" only when a handler reads a non-empty
+	// body. botocore waits for it even on empty bodies and, answered with the
+	// final response alone, desynchronises its pooled connection: the next
+	// request on it stalls until the read timeout. Answer the expectation.
+	if r.ContentLength == 0 && r.ProtoAtLeast(1, 1) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		w.WriteHeader(http.StatusContinue)
+	}
 	start := time.Now()
 	id := newRequestID()
 	hostID := newHostID()

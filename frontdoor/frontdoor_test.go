@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"encoding/xml"
@@ -412,5 +413,43 @@ func TestStatusRecorderKeepsReaderFrom(t *testing.T) {
 	}
 	if rec.status != http.StatusOK || rec.written != 5 || under.Body.String() != "hello" {
 		t.Errorf("status %d, written %d, body %q", rec.status, rec.written, under.Body.String())
+	}
+}
+
+// An empty PUT with "Expect: 100-continue" gets the interim response before
+// the final one, as botocore needs to keep its connection in sync.
+func TestEmptyBodyExpectContinue(t *testing.T) {
+	td := startDoor(t, map[string]Service{"s3": &echoService{name: "s3"}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(td.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	for i := 0; i < 2; i++ {
+		fmt.Fprintf(conn, "PUT /b/empty%d HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n", i)
+		br := bufio.NewReader(conn)
+		status, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(status, "HTTP/1.1 100") {
+			t.Fatalf("request %d: first status line %q, want 100 Continue", i, status)
+		}
+		if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+			t.Fatalf("interim response not terminated: %q", blank)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: final status %d", i, resp.StatusCode)
+		}
+		if br.Buffered() != 0 {
+			t.Fatalf("request %d: %d stray bytes after the response", i, br.Buffered())
+		}
 	}
 }

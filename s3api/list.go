@@ -2,7 +2,9 @@ package s3api
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/xml"
+	"hash/crc32"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -167,8 +169,10 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, bucket, _ s
 	return nil
 }
 
-// listObjectsV2 is ListObjectsV2. Continuation tokens are the base64 of the
-// last key or common prefix returned, so any key round-trips.
+// listObjectsV2 is ListObjectsV2. Continuation tokens carry the last key or
+// common prefix returned, so any key round-trips, sealed with a checksum
+// over the bucket so that a mangled or foreign token is refused instead of
+// silently listing from the wrong place.
 func (s *Server) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
 	q := r.URL.Query()
 	p, err := parseListParams(q)
@@ -180,7 +184,7 @@ func (s *Server) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket, _
 	token, hasToken := "", q.Has("continuation-token")
 	if hasToken {
 		token = q.Get("continuation-token")
-		if after, err = decodeToken(token); err != nil {
+		if after, err = decodeToken(bucket, token); err != nil {
 			return err
 		}
 	}
@@ -202,21 +206,37 @@ func (s *Server) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket, _
 		res.EncodingType = "url"
 	}
 	if pg.IsTruncated {
-		res.NextContinuationToken = encodeToken(pg.NextAfter)
+		res.NextContinuationToken = encodeToken(bucket, pg.NextAfter)
 	}
 	res.Contents, res.CommonPrefixes = p.entries(pg, q.Get("fetch-owner") == "true")
 	s.writeXML(w, r, http.StatusOK, res)
 	return nil
 }
 
-func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToString([]byte(after)) }
+func encodeToken(bucket, after string) string {
+	b := append([]byte(after), 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(b[len(after):], tokenSum(bucket, after))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
-func decodeToken(tok string) (string, error) {
+func decodeToken(bucket, tok string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || tok == "" {
+	if err != nil || len(b) < 4 {
 		return "", invalidArgument("continuation-token", tok, "The continuation token provided is incorrect")
 	}
-	return string(b), nil
+	after := string(b[:len(b)-4])
+	if binary.BigEndian.Uint32(b[len(b)-4:]) != tokenSum(bucket, after) {
+		return "", invalidArgument("continuation-token", tok, "The continuation token provided is incorrect")
+	}
+	return after, nil
+}
+
+func tokenSum(bucket, after string) uint32 {
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	h.Write([]byte(bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(after))
+	return h.Sum32()
 }
 
 // s3URLEncode encodes a name the way S3 does for encoding-type=url:

@@ -141,6 +141,8 @@ func TestListObjectsV2Wire(t *testing.T) {
 		{"non-integer max-keys", "list-type=2&max-keys=ten"},
 		{"bad token", "list-type=2&continuation-token=%21%21"},
 		{"empty token", "list-type=2&continuation-token="},
+		{"base64 that is no token", "list-type=2&continuation-token=this-is-not-a-token"},
+		{"token of another bucket", "list-type=2&continuation-token=" + encodeToken("other", "a/1")},
 		{"bad encoding", "list-type=2&encoding-type=base64"},
 	}
 	for _, tt := range errs {
