@@ -116,10 +116,16 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, bucket, _ 
 	}
 	err = s.store.CreateBucket(r.Context(), sluice.Bucket{Name: bucket, Region: region})
 	if err != nil {
-		if e, ok := asError(err); ok && (e.Code == sluice.ErrBucketAlreadyOwnedByYou || e.Code == sluice.ErrBucketAlreadyExists) {
+		e, ok := asError(err)
+		if !ok || (e.Code != sluice.ErrBucketAlreadyOwnedByYou && e.Code != sluice.ErrBucketAlreadyExists) {
+			return err
+		}
+		// S3's legacy rule: re-creating a bucket you own in us-east-1 succeeds;
+		// in every other region it is BucketAlreadyOwnedByYou.
+		existing, berr := s.store.Bucket(r.Context(), bucket)
+		if e.Code != sluice.ErrBucketAlreadyOwnedByYou || berr != nil || region != sluice.DefaultRegion || existing.Region != sluice.DefaultRegion {
 			return bucketError(e.Code, e.Message, bucket)
 		}
-		return err
 	}
 	w.Header().Set("Location", "/"+bucket)
 	w.Header().Set("Content-Length", "0")

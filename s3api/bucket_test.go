@@ -38,9 +38,17 @@ func TestBucketLifecycleSDK(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alpha")})
+	// S3's legacy rule: re-creating an owned bucket succeeds in us-east-1
+	// and is BucketAlreadyOwnedByYou everywhere else.
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alpha")}); err != nil {
+		t.Fatalf("second create in us-east-1: %v", err)
+	}
+	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{
+		Bucket:                    aws.String("beta-eu"),
+		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1},
+	})
 	if sdkCode(err) != "BucketAlreadyOwnedByYou" {
-		t.Fatalf("second create: %v", err)
+		t.Fatalf("second create in eu-west-1: %v", err)
 	}
 
 	lb, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
@@ -141,6 +149,9 @@ func TestCreateBucketWire(t *testing.T) {
 	cfg := func(lc string) []byte {
 		return []byte(`<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>` + lc + `</LocationConstraint></CreateBucketConfiguration>`)
 	}
+	if resp := ts.do(rawReq{method: "PUT", path: "/exists-eu", body: cfg("eu-west-1")}); resp.status != 200 {
+		t.Fatalf("create exists-eu: %d", resp.status)
+	}
 	tests := []struct {
 		name       string
 		bucket     string
@@ -162,7 +173,9 @@ func TestCreateBucketWire(t *testing.T) {
 		{"xn prefix", "xn--abc", nil, nil, 400, "InvalidBucketName"},
 		{"s3alias suffix", "abc-s3alias", nil, nil, 400, "InvalidBucketName"},
 		{"ol-s3 suffix", "abc--ol-s3", nil, nil, 400, "InvalidBucketName"},
-		{"exists", "exists", nil, nil, 409, "BucketAlreadyOwnedByYou"},
+		{"exists in us-east-1", "exists", nil, nil, 200, ""},
+		{"exists in eu-west-1", "exists-eu", cfg("eu-west-1"), nil, 409, "BucketAlreadyOwnedByYou"},
+		{"exists elsewhere, asked in us-east-1", "exists-eu", nil, nil, 409, "BucketAlreadyOwnedByYou"},
 		{"region", "in-region", cfg("ap-southeast-2"), nil, 200, ""},
 		{"empty constraint", "empty-lc", cfg(""), nil, 200, ""},
 		{"explicit us-east-1", "use1", cfg("us-east-1"), nil, 400, "InvalidLocationConstraint"},
