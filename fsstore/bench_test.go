@@ -3,6 +3,7 @@ package fsstore_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,14 @@ import (
 	"github.com/sluicehq/sluice/fsstore"
 )
 
+var benchInlineMax = flag.Int64("fsstore.inlinemax", fsstore.DefaultInlineMax, "InlineMax of the stores BenchmarkPutObject and BenchmarkGetObject use")
+
+func benchConfig(dir string, noSync bool) fsstore.Config {
+	cfg := fsstore.DefaultConfig()
+	cfg.Dir, cfg.NoSync, cfg.InlineMax = dir, noSync, *benchInlineMax
+	return cfg
+}
+
 // BenchmarkPutObject writes new keys from 1 and 32 concurrent writers, with
 // and without fsync. The 32-writer cases show what group commit shares.
 func BenchmarkPutObject(b *testing.B) {
@@ -29,7 +38,7 @@ func BenchmarkPutObject(b *testing.B) {
 					mode = "nosync"
 				}
 				b.Run(fmt.Sprintf("%dKiB/%s/writers=%d", size>>10, mode, writers), func(b *testing.B) {
-					s, err := fsstore.Open(fsstore.Config{Dir: b.TempDir(), NoSync: noSync})
+					s, err := fsstore.Open(benchConfig(b.TempDir(), noSync))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -80,7 +89,7 @@ func runWriters(b *testing.B, writers int, op func() error) {
 // copies the reader into a plain http.ResponseWriter, as s3api does.
 func BenchmarkGetObject(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
-		s, err := fsstore.Open(fsstore.Config{Dir: b.TempDir(), NoSync: true})
+		s, err := fsstore.Open(benchConfig(b.TempDir(), true))
 		if err != nil {
 			b.Fatal(err)
 		}

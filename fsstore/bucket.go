@@ -61,12 +61,12 @@ func (s *Store) CreateBucket(ctx context.Context, b sluice.Bucket) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		name := []byte(b.Name)
 		if tx.Bucket(rootBuckets).Get(name) != nil {
 			e := sluice.Errorf(sluice.ErrBucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.").With("BucketName", b.Name)
 			e.Resource = b.Name
-			return e
+			return refuse(e)
 		}
 		if err := tx.Bucket(rootBuckets).Put(name, rec); err != nil {
 			return err
@@ -75,7 +75,7 @@ func (s *Store) CreateBucket(ctx context.Context, b sluice.Bucket) error {
 		if err != nil {
 			return err
 		}
-		for _, sub := range [][]byte{subObjects, subConfigs, subUploads, subParts} {
+		for _, sub := range [][]byte{subObjects, subConfigs, subUploads, subParts, subInline} {
 			if _, err := data.CreateBucket(sub); err != nil {
 				return err
 			}
@@ -113,16 +113,16 @@ func (s *Store) ListBuckets(ctx context.Context) ([]sluice.Bucket, error) {
 
 // DeleteBucket removes an empty bucket and its configuration.
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		data, err := bucketData(tx, name)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if k, _ := data.Bucket(subObjects).Cursor().First(); k != nil {
-			return errBucketNotEmpty(name)
+			return refuse(errBucketNotEmpty(name))
 		}
 		if k, _ := data.Bucket(subUploads).Cursor().First(); k != nil {
-			return errBucketNotEmpty(name)
+			return refuse(errBucketNotEmpty(name))
 		}
 		if err := tx.Bucket(rootBuckets).Delete([]byte(name)); err != nil {
 			return err
@@ -142,10 +142,10 @@ func (s *Store) PutBucketConfig(ctx context.Context, bucket, kind string, doc []
 	if kind == "" {
 		return sluice.Errorf(sluice.ErrInvalidArgument, "configuration kind must not be empty")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		data, err := bucketData(tx, bucket)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if doc == nil {
 			return data.Bucket(subConfigs).Delete([]byte(kind))

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +22,13 @@ import (
 	"github.com/sluicehq/sluice/fsstore"
 )
 
-const crashDirEnv = "FSSTORE_CRASH_CHILD_DIR"
+const (
+	crashDirEnv    = "FSSTORE_CRASH_CHILD_DIR"
+	crashNoSyncEnv = "FSSTORE_CRASH_CHILD_NOSYNC"
+	// crashWriters write at once in the child, so that kills land in the
+	// middle of group commits.
+	crashWriters = 4
+)
 
 // crashBody is the deterministic body of the i-th object the child writes;
 // sizes vary so that some writes take several buffer fills.
@@ -33,44 +41,71 @@ func crashBody(i int) []byte {
 	return b
 }
 
-// TestCrashChild is the child process of TestCrashSafety: it writes objects
-// with fsync on, printing each acknowledged key and MD5, until killed.
+// TestCrashChild is the child process of TestCrashSafety: several writers
+// write objects (fully synced, or with NoSync when asked), printing each
+// acknowledged key and MD5, until killed.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
 		t.Skip("run by TestCrashSafety only")
 	}
-	s, err := fsstore.Open(fsstore.Config{Dir: dir, RecordEvents: true})
+	cfg := fsstore.DefaultConfig()
+	cfg.Dir, cfg.RecordEvents, cfg.NoSync = dir, true, os.Getenv(crashNoSyncEnv) != ""
+	s, err := fsstore.Open(cfg)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
 	ctx := context.Background()
-	for i := 0; ; i++ {
-		key := fmt.Sprintf("obj/%06d", i)
-		body := crashBody(i)
-		if i%3 == 0 {
-			// Overwrites give the collector replaced files to find after a kill.
-			if _, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "crash", Key: key, Body: strings.NewReader("draft"), Size: 5}); err != nil {
-				fmt.Println("error", err)
-				os.Exit(2)
-			}
-		}
-		info, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "crash", Key: key, Body: bytes.NewReader(body), Size: int64(len(body))})
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
-		}
-		fmt.Printf("ok %s %s\n", key, strings.Trim(info.ETag, `"`))
+	var next atomic.Int64
+	var out sync.Mutex
+	fail := func(err error) {
+		out.Lock()
+		fmt.Println("error", err)
+		os.Exit(2)
 	}
+	for range crashWriters {
+		go func() {
+			for {
+				i := int(next.Add(1) - 1)
+				key := fmt.Sprintf("obj/%06d", i)
+				body := crashBody(i)
+				if i%3 == 0 {
+					// Overwrites give the collector replaced files to find
+					// after a kill.
+					if _, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "crash", Key: key, Body: strings.NewReader("draft"), Size: 5}); err != nil {
+						fail(err)
+					}
+				}
+				info, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "crash", Key: key, Body: bytes.NewReader(body), Size: int64(len(body))})
+				if err != nil {
+					fail(err)
+				}
+				out.Lock()
+				fmt.Printf("ok %s %s\n", key, strings.Trim(info.ETag, `"`))
+				out.Unlock()
+			}
+		}()
+	}
+	select {}
 }
 
+// TestCrashSafety kills a writing child process and checks that every
+// write it acknowledged survives, with its event, and that the collector
+// leaves exactly the committed objects' files: fully synced, and with
+// NoSync, whose promise is exactly surviving a killed process.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a child process")
 	}
+	for _, mode := range []string{"sync", "nosync"} {
+		t.Run(mode, func(t *testing.T) { testCrashSafety(t, mode == "nosync") })
+	}
+}
+
+func testCrashSafety(t *testing.T, noSync bool) {
 	dir := t.TempDir()
-	s, err := fsstore.Open(fsstore.Config{Dir: dir, NoSync: true})
+	s, err := fsstore.Open(testConfig(dir, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +116,9 @@ func TestCrashSafety(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	if noSync {
+		cmd.Env = append(cmd.Env, crashNoSyncEnv+"=1")
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +130,7 @@ func TestCrashSafety(t *testing.T) {
 	acked := make(map[string]string)
 	lines := bufio.NewScanner(out)
 	deadline := time.Now().Add(30 * time.Second)
-	for len(acked) < 40 && time.Now().Before(deadline) && lines.Scan() {
+	for len(acked) < 100 && time.Now().Before(deadline) && lines.Scan() {
 		record(t, acked, lines.Text())
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -103,11 +141,11 @@ func TestCrashSafety(t *testing.T) {
 		record(t, acked, lines.Text())
 	}
 	cmd.Wait()
-	if len(acked) < 40 {
+	if len(acked) < 100 {
 		t.Fatalf("child acknowledged only %d writes", len(acked))
 	}
 
-	s2, err := fsstore.Open(fsstore.Config{Dir: dir, NoSync: true})
+	s2, err := fsstore.Open(testConfig(dir, false))
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}
@@ -139,8 +177,14 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	objects, _ := dataFiles(t, dir)
-	if len(objects) != len(page.Objects) {
-		t.Errorf("%d object files for %d objects after GC", len(objects), len(page.Objects))
+	wantFiles := 0
+	for _, o := range page.Objects {
+		if o.Size > fsstore.DefaultInlineMax {
+			wantFiles++
+		}
+	}
+	if len(objects) != wantFiles {
+		t.Errorf("%d object files for %d objects larger than InlineMax after GC", len(objects), wantFiles)
 	}
 	// Object and event commit together: every committed object has the
 	// event of its current version.

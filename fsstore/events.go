@@ -55,21 +55,10 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// update runs fn in a write transaction and, after it commits with events,
-// wakes every ReadEvents waiter.
-func (s *Store) update(ctx context.Context, fn func(*bolt.Tx, *eventBatch) error) error {
-	ev := &eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx)}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		ev.n = 0
-		return fn(tx, ev)
-	})
-	if err == nil && ev.n > 0 {
-		s.evMu.Lock()
-		close(s.evCh)
-		s.evCh = make(chan struct{})
-		s.evMu.Unlock()
-	}
-	return err
+// events returns the batch a change made on behalf of ctx appends its
+// events to.
+func (s *Store) events(ctx context.Context) eventBatch {
+	return eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx)}
 }
 
 // ReadEvents returns up to limit events with Seq > after in commit order,
@@ -112,7 +101,8 @@ func (s *Store) AckEvents(ctx context.Context, consumer string, seq uint64) erro
 	if consumer == "" {
 		return sluice.Errorf(sluice.ErrInvalidArgument, "consumer name must not be empty")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
+		seq := seq
 		cursors := tx.Bucket(rootCursors)
 		if v := cursors.Get([]byte(consumer)); len(v) == 8 && binary.BigEndian.Uint64(v) > seq {
 			seq = binary.BigEndian.Uint64(v)
@@ -162,7 +152,7 @@ func (s *Store) Cursor(ctx context.Context, consumer string) (uint64, error) {
 	if err != nil || found {
 		return seq, err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		cursors := tx.Bucket(rootCursors)
 		if v := cursors.Get([]byte(consumer)); len(v) == 8 {
 			seq = binary.BigEndian.Uint64(v)

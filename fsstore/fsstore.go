@@ -53,8 +53,16 @@ type Config struct {
 	// RecordEvents appends a sluice.Event to the durable outbox in the same
 	// transaction that commits each change.
 	RecordEvents bool
-	// NoSync skips every fsync. Only for tests: an acknowledged write may be
-	// lost on a crash.
+	// InlineMax is the largest object body, in bytes, kept in the metadata
+	// database instead of in a file of its own, so that writing it costs no
+	// file at all. 0 keeps every body in a file. Multipart parts are always
+	// files.
+	InlineMax int64
+	// NoSync skips every fsync. An acknowledged write still survives the
+	// process being killed (kill -9), because the kernel's page cache holds
+	// it, but not an OS crash or power loss, which can lose acknowledged
+	// writes and leave the metadata database damaged. This is the guarantee
+	// servers that never fsync give; the default is fully synced.
 	NoSync bool
 	// Logger receives background problems (failed file removals, GC).
 	Logger *slog.Logger
@@ -62,13 +70,23 @@ type Config struct {
 
 // DefaultConfig returns the configuration `sluice serve` starts from.
 func DefaultConfig() Config {
-	return Config{Dir: "./sluice-data"}
+	return Config{Dir: "./sluice-data", InlineMax: DefaultInlineMax}
 }
+
+// DefaultInlineMax is the InlineMax of DefaultConfig.
+const DefaultInlineMax = 128 << 10
+
+// maxInlineMax bounds InlineMax: every concurrent small write holds a
+// buffer of this size, and a group commit holds many.
+const maxInlineMax = 4 << 20
 
 // Validate reports the first invalid setting.
 func (c Config) Validate() error {
 	if c.Dir == "" {
 		return errors.New("fsstore: Dir: must not be empty")
+	}
+	if c.InlineMax < 0 || c.InlineMax > maxInlineMax {
+		return fmt.Errorf("fsstore: InlineMax: %d is outside 0..%d", c.InlineMax, maxInlineMax)
 	}
 	return nil
 }
@@ -85,6 +103,8 @@ type Store struct {
 	// that appended events, to wake ReadEvents without polling.
 	evMu sync.Mutex
 	evCh chan struct{}
+
+	committer committer
 
 	gcCancel context.CancelFunc
 	gcDone   chan struct{}
@@ -103,18 +123,20 @@ var (
 	subConfigs = []byte("c") // kind → document
 	subUploads = []byte("u") // upload id → uploadRecord
 	subParts   = []byte("p") // upload id + big-endian part number → partRecord
+	subInline  = []byte("d") // key → body of an inline object (made on first use)
 
 	metaEpoch = []byte("epoch")
 )
 
 const (
 	objectsDir = "objects"
-	tmpDir     = "tmp"
+	// tmpDir held bodies being received before they were written in place;
+	// Open removes what an older version left there.
+	tmpDir = "tmp"
 )
 
-// Open opens (creating if needed) the store in cfg.Dir. It removes leftover
-// temp files and starts a background pass that collects object files no
-// metadata refers to.
+// Open opens (creating if needed) the store in cfg.Dir. It starts a
+// background pass that collects object files no metadata refers to.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -130,12 +152,9 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, objectsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("fsstore: create data dir: %w", err)
 	}
-	// Whatever is in tmp/ was never acknowledged.
+	// Whatever an older version left in tmp/ was never acknowledged.
 	if err := os.RemoveAll(filepath.Join(dir, tmpDir)); err != nil {
 		return nil, fmt.Errorf("fsstore: clear tmp: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o755); err != nil {
-		return nil, fmt.Errorf("fsstore: create tmp: %w", err)
 	}
 
 	db, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o644, &bolt.Options{
@@ -228,10 +247,6 @@ func fileEpoch(id string) (uint32, bool) {
 func (s *Store) objectPath(id string) string {
 	// Shard on the random part so directories fill evenly.
 	return filepath.Join(s.dir, objectsDir, id[8:10], id)
-}
-
-func (s *Store) tmpPath(id string) string {
-	return filepath.Join(s.dir, tmpDir, id)
 }
 
 // removeFiles deletes object files no longer referenced by metadata. A

@@ -24,20 +24,49 @@ import (
 	"github.com/sluicehq/sluice/storetest"
 )
 
+// testConfig is DefaultConfig for dir without fsync, which tests do not
+// need (TestCrashSafety checks durability).
+func testConfig(dir string, record bool) fsstore.Config {
+	cfg := fsstore.DefaultConfig()
+	cfg.Dir, cfg.RecordEvents, cfg.NoSync = dir, record, true
+	return cfg
+}
+
 func openTest(t testing.TB, dir string, record bool) *fsstore.Store {
 	t.Helper()
-	s, err := fsstore.Open(fsstore.Config{Dir: dir, RecordEvents: record, NoSync: true})
+	return openConfig(t, testConfig(dir, record))
+}
+
+func openConfig(t testing.TB, cfg fsstore.Config) *fsstore.Store {
+	t.Helper()
+	s, err := fsstore.Open(cfg)
 	if err != nil {
-		t.Fatalf("Open(%q): %v", dir, err)
+		t.Fatalf("Open(%q): %v", cfg.Dir, err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
 }
 
+// TestContract runs the contract suite with bodies inline up to the
+// default, and with a threshold so small that nearly every body is a file
+// and unsized bodies spill from the buffer into a file. (TestCrashSafety
+// runs the fsyncs.)
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) sluice.Store {
-		return openTest(t, t.TempDir(), true)
-	})
+	for _, tc := range []struct {
+		name      string
+		inlineMax int64
+	}{
+		{"inline", fsstore.DefaultInlineMax},
+		{"spill", 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) sluice.Store {
+				cfg := testConfig(t.TempDir(), true)
+				cfg.InlineMax = tc.inlineMax
+				return openConfig(t, cfg)
+			})
+		})
+	}
 }
 
 func TestConfig(t *testing.T) {
@@ -49,6 +78,11 @@ func TestConfig(t *testing.T) {
 	}
 	if err := (fsstore.Config{}).Validate(); err == nil || !strings.Contains(err.Error(), "Dir") {
 		t.Errorf("Validate(empty Dir) = %v, want an error naming Dir", err)
+	}
+	for _, n := range []int64{-1, 64 << 20} {
+		if err := (fsstore.Config{Dir: "d", InlineMax: n}).Validate(); err == nil || !strings.Contains(err.Error(), "InlineMax") {
+			t.Errorf("Validate(InlineMax %d) = %v, want an error naming InlineMax", n, err)
+		}
 	}
 	if _, err := fsstore.Open(fsstore.Config{}); err == nil {
 		t.Error("Open(empty config) succeeded")
@@ -104,9 +138,26 @@ func dataFiles(t *testing.T, dir string) (objects, tmp []string) {
 // TestNoLeftovers checks that failed writes leave no files and that
 // replaced, deleted, aborted and unused part files are removed.
 func TestNoLeftovers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		inlineMax int64
+		files     int
+	}{
+		{"inline", fsstore.DefaultInlineMax, 2}, // mp's 2 part files
+		{"files", 0, 4},                         // and keep, over
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testNoLeftovers(t, tc.inlineMax, tc.files)
+		})
+	}
+}
+
+func testNoLeftovers(t *testing.T, inlineMax int64, files int) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := openTest(t, dir, false)
+	cfg := testConfig(dir, false)
+	cfg.InlineMax = inlineMax
+	s := openConfig(t, cfg)
 	mustBucket(t, s, "b")
 	mustPut(t, s, "b", "keep", []byte("keep"))
 	mustPut(t, s, "b", "over", []byte("v1"))
@@ -161,9 +212,8 @@ func TestNoLeftovers(t *testing.T) {
 	}
 
 	objects, tmp := dataFiles(t, dir)
-	// keep, over (1 file each) and mp (2 part files).
-	if len(objects) != 4 || len(tmp) != 0 {
-		t.Errorf("data dir holds %d object files and %d temp files, want 4 and 0", len(objects), len(tmp))
+	if len(objects) != files || len(tmp) != 0 {
+		t.Errorf("data dir holds %d object files and %d temp files, want %d and 0", len(objects), len(tmp), files)
 	}
 }
 
@@ -172,7 +222,7 @@ func TestNoLeftovers(t *testing.T) {
 func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := fsstore.Open(fsstore.Config{Dir: dir, NoSync: true})
+	s, err := fsstore.Open(testConfig(dir, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +230,8 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := mustPut(t, s, "b", "k", []byte("survives"))
+	bigBody := bytes.Repeat([]byte("b"), fsstore.DefaultInlineMax+1)
+	bigInfo := mustPut(t, s, "b", "big", bigBody)
 	if err := s.PutBucketConfig(ctx, "b", sluice.ConfigCORS, []byte("<CORS/>")); err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +247,13 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Plant a crash's leftovers: a temp file and an unreferenced object file
-	// of an earlier epoch, and a foreign file the collector must not touch.
+	// Plant a crash's leftovers: a temp file an older version left and an
+	// unreferenced object file of an earlier epoch.
 	orphan := "00000001" + "ab" + strings.Repeat("0", 22)
-	if err := os.MkdirAll(filepath.Join(dir, "objects", "ab"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"tmp", "objects/ab"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, p := range []string{filepath.Join(dir, "tmp", "half-written"), filepath.Join(dir, "objects", "ab", orphan)} {
 		if err := os.WriteFile(p, []byte("junk"), 0o644); err != nil {
@@ -207,13 +261,13 @@ func TestReopen(t *testing.T) {
 		}
 	}
 
-	s2, err := fsstore.Open(fsstore.Config{Dir: dir, NoSync: true})
+	s2, err := fsstore.Open(testConfig(dir, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
-		t.Errorf("tmp holds %d entries after Open", len(entries))
+	if _, err := os.Stat(filepath.Join(dir, "tmp")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tmp survives Open: %v", err)
 	}
 	s2.WaitGC()
 	if _, err := os.Stat(filepath.Join(dir, "objects", "ab", orphan)); !errors.Is(err, fs.ErrNotExist) {
@@ -221,7 +275,10 @@ func TestReopen(t *testing.T) {
 	}
 	objects, _ := dataFiles(t, dir)
 	if len(objects) != 2 {
-		t.Errorf("%d object files after GC, want 2 (object and part)", len(objects))
+		t.Errorf("%d object files after GC, want 2 (big and the part)", len(objects))
+	}
+	if got, err := s2.HeadObject(ctx, "b", "big"); err != nil || got.ETag != bigInfo.ETag {
+		t.Errorf("big object after reopen = %+v, %v", got, err)
 	}
 
 	got, err := s2.HeadObject(ctx, "b", "k")
@@ -254,7 +311,7 @@ func TestReopen(t *testing.T) {
 	}
 
 	// A second process cannot open the same directory.
-	if _, err := fsstore.Open(fsstore.Config{Dir: dir, NoSync: true}); err == nil {
+	if _, err := fsstore.Open(testConfig(dir, false)); err == nil {
 		t.Error("a second Open of a directory in use succeeded")
 	}
 }
@@ -277,7 +334,7 @@ func TestEventsOff(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	dir := t.TempDir()
-	s, err := fsstore.Open(fsstore.Config{Dir: dir, RecordEvents: true, NoSync: true})
+	s, err := fsstore.Open(testConfig(dir, true))
 	if err != nil {
 		t.Fatal(err)
 	}

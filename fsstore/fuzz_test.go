@@ -27,7 +27,7 @@ func FuzzKey(f *testing.F) {
 	}
 	root := f.TempDir()
 	dir := filepath.Join(root, "data")
-	s, err := fsstore.Open(fsstore.Config{Dir: dir, NoSync: true})
+	s, err := fsstore.Open(testConfig(dir, false))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -91,10 +91,10 @@ func (s *Store) CreateUpload(ctx context.Context, in *sluice.CreateUploadInput) 
 	if err != nil {
 		return sluice.Upload{}, err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		data, err := bucketData(tx, in.Bucket)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		return data.Bucket(subUploads).Put([]byte(id), v)
 	})
@@ -131,7 +131,7 @@ func (s *Store) UploadPart(ctx context.Context, in *sluice.UploadPartInput) (slu
 	if err != nil {
 		return sluice.PartInfo{}, err
 	}
-	r, err := s.receive(ctx, in.Body, in.Size, sluice.MaxPutSize, up.ChecksumAlgorithm)
+	r, err := s.receive(ctx, in.Body, in.Size, sluice.MaxPutSize, 0, up.ChecksumAlgorithm)
 	if err != nil {
 		return sluice.PartInfo{}, err
 	}
@@ -140,12 +140,9 @@ func (s *Store) UploadPart(ctx context.Context, in *sluice.UploadPartInput) (slu
 	}
 	if in.Verify != nil {
 		if err := in.Verify(r.sums); err != nil {
-			s.discard(r)
+			s.discard(&r)
 			return sluice.PartInfo{}, err
 		}
-	}
-	if err := s.install(r); err != nil {
-		return sluice.PartInfo{}, err
 	}
 	rec := &partRecord{
 		Size:     r.size,
@@ -156,32 +153,37 @@ func (s *Store) UploadPart(ctx context.Context, in *sluice.UploadPartInput) (slu
 	}
 	v, err := encodePart(rec)
 	if err != nil {
-		s.removeFiles([]string{r.id})
+		s.discard(&r)
 		return sluice.PartInfo{}, err
 	}
 	var old string
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		data, err := bucketData(tx, in.Bucket)
-		if err != nil {
-			return err
-		}
-		// The upload may have been completed or aborted meanwhile.
-		if _, err := getUpload(data, in.Key, in.UploadID); err != nil {
-			return err
-		}
-		parts := data.Bucket(subParts)
-		k := partKey(in.UploadID, in.PartNumber)
-		if prev := parts.Get(k); prev != nil {
-			var p partRecord
-			if err := decodePart(prev, &p); err != nil {
-				return err
+	err = s.commit(&commitReq{
+		fn: func(tx *bolt.Tx, _ *eventBatch) error {
+			old = ""
+			data, err := bucketData(tx, in.Bucket)
+			if err != nil {
+				return refuse(err)
 			}
-			old = p.File
-		}
-		return parts.Put(k, v)
+			// The upload may have been completed or aborted meanwhile.
+			if _, err := getUpload(data, in.Key, in.UploadID); err != nil {
+				return refuse(err)
+			}
+			parts := data.Bucket(subParts)
+			k := partKey(in.UploadID, in.PartNumber)
+			if prev := parts.Get(k); prev != nil {
+				var p partRecord
+				if err := decodePart(prev, &p); err != nil {
+					return refuse(err)
+				}
+				old = p.File
+			}
+			return parts.Put(k, v)
+		},
+		ev:   s.events(ctx),
+		dirs: r.dirs(s),
 	})
 	if err != nil {
-		s.removeFiles([]string{r.id})
+		s.discard(&r)
 		return sluice.PartInfo{}, err
 	}
 	if old != "" {
@@ -250,19 +252,26 @@ func (s *Store) CompleteUpload(ctx context.Context, in *sluice.CompleteUploadInp
 		garbage = nil
 		data, err := bucketData(tx, in.Bucket)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		up, err := getUpload(data, in.Key, in.UploadID)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		all, err := uploadParts(data, in.UploadID)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		rec, err = assemble(up, in.Parts, all)
 		if err != nil {
-			return err
+			return refuse(err)
+		}
+		cur, err := currentObject(data.Bucket(subObjects), in.Key)
+		if err != nil {
+			return refuse(err)
+		}
+		if err := checkConditions(in.Conditions, in.Key, cur); err != nil {
+			return refuse(err)
 		}
 		unused, err := deleteUpload(data, in.UploadID, all)
 		if err != nil {
@@ -277,7 +286,7 @@ func (s *Store) CompleteUpload(ctx context.Context, in *sluice.CompleteUploadInp
 				garbage = append(garbage, f)
 			}
 		}
-		old, err := commitObject(tx, ev, data.Bucket(subObjects), in.Bucket, in.Key, rec, in.Conditions, sluice.EventObjectCreatedComplete)
+		old, err := replaceObject(tx, ev, data, in.Bucket, in.Key, rec, nil, cur, sluice.EventObjectCreatedComplete)
 		garbage = append(garbage, old...)
 		return err
 	})
@@ -343,17 +352,18 @@ func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) e
 		return err
 	}
 	var files []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
+		files = nil
 		data, err := bucketData(tx, bucket)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if _, err := getUpload(data, key, uploadID); err != nil {
-			return err
+			return refuse(err)
 		}
 		parts, err := uploadParts(data, uploadID)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		files, err = deleteUpload(data, uploadID, parts)
 		return err

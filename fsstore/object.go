@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -80,68 +79,102 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 	if err := s.checkBucket(in.Bucket); err != nil {
 		return sluice.ObjectInfo{}, err
 	}
-	r, err := s.receive(ctx, in.Body, in.Size, sluice.MaxPutSize, in.ChecksumAlgorithm)
+	r, err := s.receive(ctx, in.Body, in.Size, sluice.MaxPutSize, s.cfg.InlineMax, in.ChecksumAlgorithm)
 	if err != nil {
 		return sluice.ObjectInfo{}, err
 	}
 	if in.Verify != nil {
 		if err := in.Verify(r.sums); err != nil {
-			s.discard(r)
+			s.discard(&r)
 			return sluice.ObjectInfo{}, err
 		}
-	}
-	if err := s.install(r); err != nil {
-		return sluice.ObjectInfo{}, err
 	}
 	rec := &objectRecord{
 		Size:     r.size,
 		ETag:     quoteETag(r.sums.MD5),
 		Meta:     normalizeMeta(in.Meta),
 		Checksum: r.sums,
-		Files:    []string{r.id},
+		Files:    r.files(),
 	}
 	name := in.EventName
 	if name == "" {
 		name = sluice.EventObjectCreatedPut
 	}
+	body := r.body()
 	var old []string
-	err = s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
-		objs, err := objectIndex(tx, in.Bucket)
-		if err != nil {
+	err = s.commit(&commitReq{
+		fn: func(tx *bolt.Tx, ev *eventBatch) error {
+			data, err := bucketData(tx, in.Bucket)
+			if err != nil {
+				return refuse(err)
+			}
+			old, err = commitObject(tx, ev, data, in.Bucket, in.Key, rec, body, in.Conditions, name)
 			return err
-		}
-		old, err = commitObject(tx, ev, objs, in.Bucket, in.Key, rec, in.Conditions, name)
-		return err
+		},
+		ev:   s.events(ctx),
+		dirs: r.dirs(s),
+		size: len(body),
 	})
 	if err != nil {
-		s.removeFiles(rec.Files)
+		s.discard(&r)
 		return sluice.ObjectInfo{}, err
 	}
+	s.done(&r)
 	s.removeFiles(old)
 	return rec.info(in.Bucket, in.Key), nil
 }
 
-// commitObject records rec under key after checking conditions, and returns
-// the files of the object it replaced. It stamps rec with the commit time so
-// that LastModified follows commit order.
-func commitObject(tx *bolt.Tx, ev *eventBatch, objs *bolt.Bucket, bucket, key string, rec *objectRecord, cond sluice.Conditions, eventName string) ([]string, error) {
-	var cur *objectRecord
-	if v := objs.Get([]byte(key)); v != nil {
-		cur = new(objectRecord)
-		if err := decodeObject(v, cur); err != nil {
-			return nil, fmt.Errorf("decode object %q: %w", key, err)
-		}
+// currentObject returns the record under key, or nil when there is none.
+func currentObject(objs *bolt.Bucket, key string) (*objectRecord, error) {
+	v := objs.Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	cur := new(objectRecord)
+	if err := decodeObject(v, cur); err != nil {
+		return nil, fmt.Errorf("decode object %q: %w", key, err)
+	}
+	return cur, nil
+}
+
+// commitObject checks conditions and then records rec (and body, for an
+// inline object) under key; see replaceObject. Failed checks are refused.
+func commitObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string, rec *objectRecord, body []byte, cond sluice.Conditions, eventName string) ([]string, error) {
+	cur, err := currentObject(data.Bucket(subObjects), key)
+	if err != nil {
+		return nil, refuse(err)
 	}
 	if err := checkConditions(cond, key, cur); err != nil {
-		return nil, err
+		return nil, refuse(err)
 	}
+	return replaceObject(tx, ev, data, bucket, key, rec, body, cur, eventName)
+}
+
+// replaceObject records rec under key in place of cur, with body as its
+// inline bytes when rec has no files, and returns the files of cur for
+// removal after the commit. It stamps rec with the commit time so that
+// LastModified follows commit order.
+func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string, rec *objectRecord, body []byte, cur *objectRecord, eventName string) ([]string, error) {
 	rec.Modified = now()
 	v, err := encodeObject(rec)
 	if err != nil {
+		return nil, refuse(err)
+	}
+	if err := data.Bucket(subObjects).Put([]byte(key), v); err != nil {
 		return nil, err
 	}
-	if err := objs.Put([]byte(key), v); err != nil {
-		return nil, err
+	if len(body) > 0 {
+		inl, err := data.CreateBucketIfNotExists(subInline)
+		if err != nil {
+			return nil, err
+		}
+		if err := inl.Put([]byte(key), body); err != nil {
+			return nil, err
+		}
+	} else if cur != nil && cur.inline() {
+		if err := deleteInline(data, key); err != nil {
+			return nil, err
+		}
 	}
 	if err := ev.add(tx, eventName, bucket, key, rec); err != nil {
 		return nil, err
@@ -152,6 +185,13 @@ func commitObject(tx *bolt.Tx, ev *eventBatch, objs *bolt.Bucket, bucket, key st
 	return cur.Files, nil
 }
 
+func deleteInline(data *bolt.Bucket, key string) error {
+	if inl := data.Bucket(subInline); inl != nil {
+		return inl.Delete([]byte(key))
+	}
+	return nil
+}
+
 func objectIndex(tx *bolt.Tx, bucket string) (*bolt.Bucket, error) {
 	data, err := bucketData(tx, bucket)
 	if err != nil {
@@ -160,50 +200,71 @@ func objectIndex(tx *bolt.Tx, bucket string) (*bolt.Bucket, error) {
 	return data.Bucket(subObjects), nil
 }
 
-func (s *Store) lookup(bucket, key string) (*objectRecord, error) {
+// lookup reads an object's record and, when body is set and the object is
+// inline, a copy of its bytes, in one consistent view.
+func (s *Store) lookup(bucket, key string, body bool) (*objectRecord, []byte, error) {
 	if err := validateKey(key); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var rec objectRecord
+	var data []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		objs, err := objectIndex(tx, bucket)
+		b, err := bucketData(tx, bucket)
 		if err != nil {
 			return err
 		}
-		v := objs.Get([]byte(key))
+		v := b.Bucket(subObjects).Get([]byte(key))
 		if v == nil {
 			return errNoSuchKey(key)
 		}
-		return decodeObject(v, &rec)
+		if err := decodeObject(v, &rec); err != nil {
+			return err
+		}
+		if !body || !rec.inline() || rec.Size == 0 {
+			return nil
+		}
+		var d []byte
+		if inl := b.Bucket(subInline); inl != nil {
+			d = inl.Get([]byte(key))
+		}
+		if int64(len(d)) != rec.Size {
+			return fmt.Errorf("inline body of %q: %w", key, errCorrupt)
+		}
+		data = bytes.Clone(d)
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &rec, nil
+	return &rec, data, nil
 }
 
 // HeadObject returns the object's info, or NoSuchKey.
 func (s *Store) HeadObject(ctx context.Context, bucket, key string) (sluice.ObjectInfo, error) {
-	rec, err := s.lookup(bucket, key)
+	rec, _, err := s.lookup(bucket, key, false)
 	if err != nil {
 		return sluice.ObjectInfo{}, err
 	}
 	return rec.info(bucket, key), nil
 }
 
-// OpenObject returns a snapshot of the object: its info and open handles on
-// its files. A file can disappear between the metadata read and the open
-// only because a newer commit replaced the object, so the lookup is retried.
+// OpenObject returns a snapshot of the object: its info and either a copy
+// of its inline bytes or open handles on its files. A file can disappear
+// between the metadata read and the open only because a newer commit
+// replaced the object, so the lookup is retried.
 func (s *Store) OpenObject(ctx context.Context, bucket, key string) (sluice.Object, error) {
 	var prev []string
 	for {
-		rec, err := s.lookup(bucket, key)
+		rec, data, err := s.lookup(bucket, key, true)
 		if err != nil {
 			return nil, err
 		}
+		if rec.inline() {
+			return &object{info: rec.info(bucket, key), data: data}, nil
+		}
 		files, err := s.openFiles(rec.Files)
 		if err == nil {
-			return &object{info: rec.info(bucket, key), files: files, sizes: partSizes(rec)}, nil
+			return newObject(rec.info(bucket, key), files, partSizes(rec)), nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) || slices.Equal(prev, rec.Files) {
 			return nil, fmt.Errorf("open object %q: %w", key, err)
@@ -241,48 +302,6 @@ func partSizes(rec *objectRecord) []int64 {
 	return sizes
 }
 
-// object is an open snapshot. Its files are read with ReadAt, so several
-// readers may run at once.
-type object struct {
-	info  sluice.ObjectInfo
-	files []*os.File
-	sizes []int64
-}
-
-func (o *object) Info() sluice.ObjectInfo { return o.info }
-
-func (o *object) Reader(offset, length int64) (io.ReadCloser, error) {
-	size := o.info.Size
-	if length < 0 {
-		length = size - offset
-	}
-	if offset < 0 || length < 0 || offset+length > size {
-		return nil, sluice.Errorf(sluice.ErrInvalidRange, "The requested range is not satisfiable").With("ActualObjectSize", fmt.Sprint(size))
-	}
-	var readers []io.Reader
-	var start int64
-	for i, f := range o.files {
-		end := start + o.sizes[i]
-		if length > 0 && offset < end && offset+length > start {
-			from := max(offset, start) - start
-			to := min(offset+length, end) - start
-			readers = append(readers, io.NewSectionReader(f, from, to-from))
-		}
-		start = end
-	}
-	return io.NopCloser(io.MultiReader(readers...)), nil
-}
-
-func (o *object) Close() error {
-	var first error
-	for _, f := range o.files {
-		if err := f.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
 // DeleteObject removes an object; a missing key succeeds without an event.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 	if err := validateKey(key); err != nil {
@@ -290,20 +309,23 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 	}
 	var old []string
 	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
-		objs, err := objectIndex(tx, bucket)
+		old = nil
+		data, err := bucketData(tx, bucket)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
-		v := objs.Get([]byte(key))
-		if v == nil {
-			return nil
-		}
-		var cur objectRecord
-		if err := decodeObject(v, &cur); err != nil {
-			return fmt.Errorf("decode object %q: %w", key, err)
+		objs := data.Bucket(subObjects)
+		cur, err := currentObject(objs, key)
+		if cur == nil || err != nil {
+			return refuse(err)
 		}
 		if err := objs.Delete([]byte(key)); err != nil {
 			return err
+		}
+		if cur.inline() {
+			if err := deleteInline(data, key); err != nil {
+				return err
+			}
 		}
 		old = cur.Files
 		return ev.add(tx, sluice.EventObjectRemovedDelete, bucket, key, &objectRecord{})
@@ -325,15 +347,15 @@ func (s *Store) PutObjectTags(ctx context.Context, bucket, key string, tags []sl
 	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
 		objs, err := objectIndex(tx, bucket)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		v := objs.Get([]byte(key))
 		if v == nil {
-			return errNoSuchKey(key)
+			return refuse(errNoSuchKey(key))
 		}
 		var rec objectRecord
 		if err := decodeObject(v, &rec); err != nil {
-			return fmt.Errorf("decode object %q: %w", key, err)
+			return refuse(fmt.Errorf("decode object %q: %w", key, err))
 		}
 		rec.Meta.Tags = slices.Clone(tags)
 		name := sluice.EventObjectTaggingPut

@@ -24,7 +24,8 @@ type objectRecord struct {
 	Meta     sluice.ObjectMeta
 	Checksum sluice.Checksums
 	// Files are the ids whose concatenation is the object's bytes: one for
-	// a PUT, one per part for a completed multipart upload.
+	// a PUT, one per part for a completed multipart upload, none for an
+	// inline object, whose bytes are under its key in subInline.
 	Files []string
 	Parts []sluice.PartInfo
 }
@@ -336,6 +337,11 @@ func (r *objectRecord) info(bucket, key string) sluice.ObjectInfo {
 		Parts:        r.Parts,
 	}
 }
+
+// inline reports whether the object's bytes are kept in the metadata
+// database: every object written before inlining existed has a file, even
+// an empty one.
+func (r *objectRecord) inline() bool { return len(r.Files) == 0 }
 
 func (r *partRecord) info(number int) sluice.PartInfo {
 	return sluice.PartInfo{

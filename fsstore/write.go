@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,11 +18,61 @@ const copyBufferSize = 256 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-// received is a body written durably to a temp file, not yet in objects/.
+// bodyBufs pool buffers for inline bodies in power-of-two size classes from
+// 4 KiB, so that a small body does not hold a buffer of InlineMax bytes.
+var bodyBufs [12]sync.Pool // 4 KiB .. 8 MiB > maxInlineMax
+
+const minBodyBufShift = 12
+
+func bodyClass(n int) int {
+	return max(bits.Len(uint(n-1)), minBodyBufShift) - minBodyBufShift
+}
+
+// getBodyBuf returns a pooled buffer of at least n bytes.
+func getBodyBuf(n int) *[]byte {
+	c := bodyClass(n)
+	if b, ok := bodyBufs[c].Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 1<<(c+minBodyBufShift))
+	return &b
+}
+
+func putBodyBuf(b *[]byte) { bodyBufs[bodyClass(len(*b))].Put(b) }
+
+// received is a body that was read in full: either kept in memory to be
+// committed inline (buf != nil) or written, fsynced, to a file at its final
+// path objects/xx/<id>. Nothing refers to the id until a commit does.
 type received struct {
 	id   string
+	buf  *[]byte // pooled; the body is (*buf)[:size]
 	size int64
 	sums sluice.Checksums
+}
+
+// body returns the bytes of an inline body, nil for a file.
+func (r *received) body() []byte {
+	if r.buf == nil {
+		return nil
+	}
+	return (*r.buf)[:r.size]
+}
+
+// files returns the file ids the body occupies.
+func (r *received) files() []string {
+	if r.id == "" {
+		return nil
+	}
+	return []string{r.id}
+}
+
+// dirs returns the directory whose entry for the body's file must be
+// durable before a commit refers to it.
+func (r *received) dirs(s *Store) []string {
+	if r.id == "" {
+		return nil
+	}
+	return []string{filepath.Dir(s.objectPath(r.id))}
 }
 
 var (
@@ -29,9 +80,13 @@ var (
 	errEntityTooLarge = sluice.Errorf(sluice.ErrEntityTooLarge, "Your proposed upload exceeds the maximum allowed size")
 )
 
-// receive streams body into a new temp file while hashing it, enforcing
-// size (when >= 0) and max, and fsyncs it. On error nothing is left behind.
-func (s *Store) receive(ctx context.Context, body io.Reader, size, max int64, algorithm string) (received, error) {
+// receive reads body while hashing it, enforcing size (when >= 0) and max.
+// A body of at most inlineMax bytes stays in a pooled buffer (a body of
+// unknown size is buffered up to inlineMax and spills into a file when it
+// grows beyond); a larger one streams into a new file, fsynced. On error
+// nothing is left behind. The caller calls done once the result is
+// committed or abandoned.
+func (s *Store) receive(ctx context.Context, body io.Reader, size, max, inlineMax int64, algorithm string) (received, error) {
 	if size > max {
 		return received{}, errEntityTooLarge.With("ProposedSize", fmt.Sprint(size)).With("MaxSizeAllowed", fmt.Sprint(max))
 	}
@@ -42,13 +97,52 @@ func (s *Store) receive(ctx context.Context, body io.Reader, size, max int64, al
 	if body == nil {
 		body = eofReader{}
 	}
-	id := s.newFileID()
-	path := s.tmpPath(id)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return received{}, fmt.Errorf("create temp file: %w", err)
+	var prefix []byte // bytes read before deciding on a file
+	var r received
+	if inlineMax > 0 && size <= inlineMax {
+		want := inlineMax
+		if size >= 0 {
+			want = size
+		}
+		r.buf = getBodyBuf(int(want) + 1)
+		// One byte more than wanted tells a body that is too long.
+		n, eof, err := readFull(ctx, body, (*r.buf)[:want+1])
+		switch {
+		case err != nil:
+		case eof && size >= 0 && int64(n) != size:
+			err = errIncompleteBody
+		case !eof && size >= 0:
+			err = errIncompleteBody
+		}
+		if err != nil {
+			s.done(&r)
+			return received{}, err
+		}
+		if eof {
+			h.Write((*r.buf)[:n])
+			r.size = int64(n)
+			r.sums = h.sums()
+			return r, nil
+		}
+		prefix = (*r.buf)[:n]
 	}
-	n, err := s.copyBody(ctx, f, h, body, size, max)
+	r.id = s.newFileID()
+	path := s.objectPath(r.id)
+	f, err := s.createFile(path)
+	if err != nil {
+		s.done(&r)
+		return received{}, fmt.Errorf("create object file: %w", err)
+	}
+	var n int64
+	if len(prefix) > 0 {
+		h.Write(prefix)
+		_, err = f.Write(prefix)
+		n = int64(len(prefix))
+	}
+	s.done(&r) // the prefix is in the file now
+	if err == nil {
+		n, err = s.copyBody(ctx, f, h, body, n, size, max)
+	}
 	if err == nil && !s.cfg.NoSync {
 		err = f.Sync()
 	}
@@ -59,10 +153,49 @@ func (s *Store) receive(ctx context.Context, body io.Reader, size, max int64, al
 		os.Remove(path)
 		return received{}, err
 	}
-	return received{id: id, size: n, sums: h.sums()}, nil
+	r.size, r.sums = n, h.sums()
+	return r, nil
 }
 
-func (s *Store) copyBody(ctx context.Context, f *os.File, h *hasher, body io.Reader, size, max int64) (int64, error) {
+// readFull reads into buf until it is full or body ends (eof).
+func readFull(ctx context.Context, body io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		if err := ctx.Err(); err != nil {
+			return n, false, err
+		}
+		m, rerr := body.Read(buf[n:])
+		n += m
+		if rerr == io.EOF {
+			return n, true, nil
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.ErrUnexpectedEOF) {
+				return n, false, errIncompleteBody
+			}
+			return n, false, fmt.Errorf("read body: %w", rerr)
+		}
+	}
+	return n, false, nil
+}
+
+// createFile creates a new object file. Shard directories are made on first
+// use, and their entry in objects/ synced at once: creating all 256 up front
+// costs more than a fresh Open should.
+func (s *Store) createFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(path)
+		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+			if err = syncDir(filepath.Dir(dir), s.cfg.NoSync); err == nil {
+				f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			}
+		}
+	}
+	return f, err
+}
+
+// copyBody streams the rest of body into f; n bytes were written before.
+func (s *Store) copyBody(ctx context.Context, f *os.File, h *hasher, body io.Reader, n, size, max int64) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -70,7 +203,6 @@ func (s *Store) copyBody(ctx context.Context, f *os.File, h *hasher, body io.Rea
 	if size >= 0 {
 		limit = size
 	}
-	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return n, err
@@ -85,7 +217,7 @@ func (s *Store) copyBody(ctx context.Context, f *os.File, h *hasher, body io.Rea
 			}
 			h.Write(buf[:m])
 			if _, err := f.Write(buf[:m]); err != nil {
-				return n, fmt.Errorf("write temp file: %w", err)
+				return n, fmt.Errorf("write object file: %w", err)
 			}
 			n += int64(m)
 		}
@@ -105,33 +237,22 @@ func (s *Store) copyBody(ctx context.Context, f *os.File, h *hasher, body io.Rea
 	return n, nil
 }
 
-// install moves a received temp file into objects/ and makes the rename
-// durable. After it returns the file must be committed or removed.
-func (s *Store) install(r received) error {
-	dst := s.objectPath(r.id)
-	err := os.Rename(s.tmpPath(r.id), dst)
-	if errors.Is(err, fs.ErrNotExist) {
-		// Shard directories are made on first use: creating all 256 up
-		// front costs more than a fresh Open should.
-		if err = os.Mkdir(filepath.Dir(dst), 0o755); err == nil || errors.Is(err, fs.ErrExist) {
-			if err = syncDir(filepath.Dir(filepath.Dir(dst)), s.cfg.NoSync); err == nil {
-				err = os.Rename(s.tmpPath(r.id), dst)
-			}
-		}
+// done returns an inline body's buffer to the pool; the body must no longer
+// be referenced, so call it only after the commit that used it returned.
+func (s *Store) done(r *received) {
+	if r.buf != nil {
+		putBodyBuf(r.buf)
+		r.buf = nil
 	}
-	if err != nil {
-		os.Remove(s.tmpPath(r.id))
-		return fmt.Errorf("install object file: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dst), s.cfg.NoSync); err != nil {
-		os.Remove(dst)
-		return fmt.Errorf("sync objects dir: %w", err)
-	}
-	return nil
 }
 
-// discard removes a received temp file that will not be installed.
-func (s *Store) discard(r received) { os.Remove(s.tmpPath(r.id)) }
+// discard drops a received body that will not be committed.
+func (s *Store) discard(r *received) {
+	s.done(r)
+	if r.id != "" {
+		os.Remove(s.objectPath(r.id))
+	}
+}
 
 type eofReader struct{}
 
