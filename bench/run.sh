@@ -24,7 +24,7 @@ if [[ $servers == *sluice* ]]; then
 	log "building sluice (./cmd/sluice)"
 	go build -o "$bin/sluice" ./cmd/sluice
 	rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	if [[ -n $(git status --porcelain -- . ':!bench' 2>/dev/null) ]]; then
+	if [[ -n $(git status --porcelain -- . ':!bench' ':!*_test.go' 2>/dev/null) ]]; then
 		rev="$rev+dirty"
 	fi
 	sluice_args=(-sluice-bin "$bin/sluice" -sluice-rev "git $rev")

@@ -57,8 +57,10 @@ var serverKinds = map[string]serverKind{
 			return []string{"SLUICE_ACCESS_KEY=" + cfg.AccessKey, "SLUICE_SECRET_KEY=" + cfg.SecretKey}
 		},
 		durability: func(cfg Config) string {
-			d := "started with --log-level warn (no per-request log); before answering a PUT, fsstore fsyncs the object file " +
-				"and its directory and commits the metadata in a bbolt transaction (fdatasync); no flag turns this off"
+			// Said at the level of the contract, not of fsstore's
+			// internals, which change faster than this text would.
+			d := "started with --log-level warn (no per-request log); a PUT is answered only once its data and metadata " +
+				"are fsynced (fsstore default; no flag turns this off)"
 			if cfg.SluiceArgs != "" {
 				d += "; extra args `" + cfg.SluiceArgs + "`"
 			}
