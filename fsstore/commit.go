@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -68,6 +69,8 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*commitReq
 	leading bool // a leader is working or is being handed the lead
+	// groups counts the groups begun, for tests.
+	groups atomic.Int64
 }
 
 // update commits fn in a group with whatever else is being committed and
@@ -142,6 +145,7 @@ func (s *Store) commitGroup() {
 		bytes   int
 		err     error
 	)
+	s.committer.groups.Add(1)
 	tx, err := s.db.Begin(true)
 	for {
 		r := s.committer.next(len(members), bytes)

@@ -1,26 +1,66 @@
 // Package fsstore is Sluice's embedded object store: object bytes live in
-// files on local disk and all metadata (buckets, the object index, bucket
+// files on local disk, or, for small objects, inline in the metadata
+// database, and all metadata (buckets, the object index, bucket
 // configurations, multipart uploads, the event outbox and consumer cursors)
 // lives in one bbolt file beside them.
 //
 // Layout of the data directory:
 //
-//	DIR/meta.db              bbolt: every piece of metadata
+//	DIR/meta.db              bbolt: every piece of metadata, and inline bodies
 //	DIR/objects/xx/<id>      object and part bytes, named by a random id
-//	DIR/tmp/<id>             bytes being received; removed on Open
 //
 // File names never derive from keys, so no key can reach outside DIR.
 //
-// Concurrency: every method of *Store is safe for concurrent use. A write
-// streams its bytes to a temp file, fsyncs it, renames it into objects/ and
-// then commits the metadata (and its event, when recording) in one bbolt
-// transaction; bbolt serializes those transactions, so the last commit wins
-// and readers see the old object or the new one, never a mix. A file is
-// removed only after the transaction that stopped referencing it committed;
-// readers that opened it before keep reading it (POSIX unlink semantics).
-// Files orphaned by a crash are collected by a background pass after Open,
-// which only considers files written by an earlier process (every id carries
-// the epoch of the process that wrote it), so it never races a live write.
+// # Writes
+//
+// A body of at most Config.InlineMax bytes is read into a pooled buffer and
+// stored in the bbolt transaction that commits the object, in a bucket of
+// its own keyed like the object index, so listings never read it; a body of
+// unknown size is buffered up to that threshold and spills into a file when
+// it grows beyond. Such a write touches no file at all. A larger body, and
+// every multipart part, streams straight into a new file at its final path
+// objects/xx/<id> and is fsynced there: nothing refers to the id until a
+// commit does, so a rename would buy nothing, and a crash mid-write leaves
+// only an unreferenced file for the collector (below).
+//
+// Every change (objects, parts, uploads, buckets, events, cursors) then
+// commits through a group commit: the first change to find no commit in
+// flight leads at once (there is no timer), and takes into one bbolt
+// transaction whatever is queued and whatever arrives while it applies
+// them, up to a bound; changes arriving during its fsyncs queue for the next
+// leader. Before the transaction commits, the leader fsyncs once each
+// shard directory holding a new file of the group, so that a file's
+// directory entry is durable before any metadata refers to it. A bbolt
+// commit costs two fdatasyncs; concurrent writers share them, and each
+// caller returns only once its own change is durable. Changes check
+// everything that can fail before they touch the transaction, so that a
+// failed precondition leaves the group alone; a change failing after it
+// wrote rolls the transaction back and the others are applied again
+// without it, so change functions keep their side effects (file removals,
+// waking ReadEvents) until after the commit.
+//
+// # Durability
+//
+// By default an acknowledged write survives an OS crash or power loss. With
+// Config.NoSync no fsync is issued: an acknowledged write still survives
+// the process being killed, because the kernel holds it, but an OS crash or
+// power loss can lose recent writes and damage meta.db.
+//
+// # Concurrency
+//
+// Every method of *Store is safe for concurrent use. bbolt serializes the
+// group transactions, so the last commit wins and readers see the old
+// object or the new one, never a mix. A file is removed only after the
+// transaction that stopped referencing it committed; readers that opened it
+// before keep reading it (POSIX unlink semantics), and OpenObject copies an
+// inline body, so an open Object is a snapshot either way. Its Readers may
+// run concurrently; a reader copied with io.Copy into an http.ResponseWriter
+// lets net/http send the file with sendfile(2).
+//
+// Files orphaned by a crash (written but never committed, or replaced but
+// not yet removed) are collected by a background pass after Open, which
+// only considers files written by an earlier process (every id carries the
+// epoch of the process that wrote it), so it never races a live write.
 package fsstore
 
 import (

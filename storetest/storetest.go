@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) sluice.Store) {
 		{"Ranges", testRanges},
 		{"SnapshotRead", testSnapshotRead},
 		{"ConcurrentPut", testConcurrentPut},
+		{"ConcurrentReaders", testConcurrentReaders},
+		{"ConcurrentMixed", testConcurrentMixed},
 		{"Conditions", testConditions},
 		{"SizeMismatch", testSizeMismatch},
 		{"VerifyError", testVerifyError},

@@ -1,0 +1,213 @@
+package fsstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+)
+
+var scratch = []byte("test-scratch")
+
+// TestGroupCommitIsolation holds a leader inside its commit function while
+// other changes queue, so that they all land in one group, and checks that
+// each caller gets its own result: a refused change and a change that fails
+// or panics after writing leave no trace, and the others (whose functions
+// are re-applied after the rollbacks) commit exactly once.
+func TestGroupCommitIsolation(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+
+	put := func(tx *bolt.Tx, key string) error {
+		b, err := tx.CreateBucketIfNotExists(scratch)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), []byte("x"))
+	}
+	// incr counts its applications in the database, to show that a
+	// re-applied change is counted once.
+	incr := func(tx *bolt.Tx, _ *eventBatch) error {
+		b, err := tx.CreateBucketIfNotExists(scratch)
+		if err != nil {
+			return err
+		}
+		var n uint64
+		if v := b.Get([]byte("count")); v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		return b.Put([]byte("count"), binary.BigEndian.AppendUint64(nil, n+1))
+	}
+	errDomain := errors.New("domain")
+	errDirty := errors.New("dirty")
+	changes := []struct {
+		name string
+		fn   commitFunc
+		want error
+	}{
+		{"incr1", incr, nil},
+		{"refused", func(*bolt.Tx, *eventBatch) error { return refuse(errDomain) }, errDomain},
+		{"a", func(tx *bolt.Tx, _ *eventBatch) error { return put(tx, "a") }, nil},
+		{"dirty", func(tx *bolt.Tx, _ *eventBatch) error {
+			if err := put(tx, "dirty"); err != nil {
+				return err
+			}
+			return errDirty
+		}, errDirty},
+		{"incr2", incr, nil},
+		{"panics", func(tx *bolt.Tx, _ *eventBatch) error {
+			if err := put(tx, "panicked"); err != nil {
+				return err
+			}
+			panic("boom")
+		}, errors.New("panic")},
+		{"b", func(tx *bolt.Tx, _ *eventBatch) error { return put(tx, "b") }, nil},
+	}
+
+	release := make(chan struct{})
+	held := make(chan struct{})
+	leaderDone := make(chan error, 1)
+	go func() {
+		leaderDone <- s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+			return put(tx, "leader")
+		})
+	}()
+	<-held
+	groups := s.committer.groups.Load()
+
+	got := make([]string, len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					got[i] = "panic"
+				}
+			}()
+			if err := s.update(ctx, c.fn); err != nil {
+				got[i] = err.Error()
+			} else {
+				got[i] = "ok"
+			}
+		}()
+	}
+	// Wait (with a deadline) until every change is queued behind the
+	// leader.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.committer.mu.Lock()
+		n := len(s.committer.queue)
+		s.committer.mu.Unlock()
+		if n == len(changes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d changes queued", n, len(changes))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-leaderDone; err != nil {
+		t.Fatalf("leader: %v", err)
+	}
+	wg.Wait()
+	if n := s.committer.groups.Load() - groups; n != 0 {
+		t.Errorf("%d more groups committed, want every change in the leader's", n)
+	}
+
+	want := make([]string, len(changes))
+	for i, c := range changes {
+		switch {
+		case c.want == nil:
+			want[i] = "ok"
+		case c.want.Error() == "panic":
+			want[i] = "panic"
+		default:
+			want[i] = c.want.Error()
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	var keys []string
+	var count uint64
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(scratch)
+		if b == nil {
+			return errors.New("nothing committed")
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if string(k) == "count" {
+				count = binary.BigEndian.Uint64(v)
+			}
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "count", "leader"}, keys); diff != "" {
+		t.Errorf("committed keys (-want +got):\n%s", diff)
+	}
+	if count != 2 {
+		t.Errorf("count = %d after two increments", count)
+	}
+}
+
+// TestGroupCommitMany runs many concurrent changes and checks that each
+// committed exactly once.
+func TestGroupCommitMany(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				err := s.update(context.Background(), func(tx *bolt.Tx, _ *eventBatch) error {
+					b, err := tx.CreateBucketIfNotExists(scratch)
+					if err != nil {
+						return err
+					}
+					return b.Put(fmt.Appendf(nil, "%02d-%03d", w, i), nil)
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(scratch).Stats().KeyN
+		return nil
+	})
+	if n != writers*each {
+		t.Errorf("%d keys committed, want %d", n, writers*each)
+	}
+}
