@@ -19,6 +19,7 @@ import (
 )
 
 func TestEventInvocationRuns(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.serveAsync()
@@ -51,6 +52,7 @@ func TestEventInvocationRuns(t *testing.T) {
 }
 
 func TestRetriesDeadLetterAndRedrive(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.serveAsync()
@@ -97,6 +99,7 @@ func TestRetriesDeadLetterAndRedrive(t *testing.T) {
 }
 
 func TestEventInvokeConfigLimitsRetries(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.serveAsync()
@@ -118,6 +121,7 @@ func TestEventInvokeConfigLimitsRetries(t *testing.T) {
 }
 
 func TestExpiredEventIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t, func(c *Config) { c.MaxEventAge = time.Nanosecond })
 	e.createPy("late")
@@ -140,6 +144,7 @@ func TestExpiredEventIsDeadLettered(t *testing.T) {
 // answers, so closing the service (as a crash would, before the dispatcher
 // ran it) loses nothing: the next start runs it.
 func TestQueueSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.createPy("durable")
@@ -166,6 +171,7 @@ func TestQueueSurvivesRestart(t *testing.T) {
 }
 
 func TestEventForDeletedFunctionIsDropped(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.createPy("gone")

@@ -59,10 +59,12 @@ def handler(event, context):
         return {"done": True}
     if action == "error":
         raise ValueError("boom")
-    if action == "sleep":
+    if action == "hold":
         open(os.path.join(out, event["started"]), "w").close()
-        time.sleep(event["seconds"])
-        return {"slept": event["seconds"]}
+        deadline = time.time() + 30
+        while not os.path.exists(os.path.join(out, event["release"])) and time.time() < deadline:
+            time.sleep(0.01)
+        return {"held": True}
     return {"echo": event, "version": context.function_version, "greeting": os.environ.get("GREETING", ""),
             "client": (context.client_context.custom if context.client_context else None)}
 `
@@ -151,6 +153,7 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	hcfg.Dir = filepath.Join(dir, "host")
 	hcfg.EndpointURL = e.url
 	hcfg.IdleTimeout = time.Minute
+	hcfg.Python = realPython()
 	host, err := NewHost(hcfg, nil, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -317,6 +320,16 @@ func fileLines(path string) int {
 	return strings.Count(string(b), "\n")
 }
 
+// realPython resolves python3 through version-manager shims (pyenv), which
+// cost a shell script per function start.
+var realPython = sync.OnceValue(func() string {
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+})
+
 func requirePython(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("python3"); err != nil {
@@ -325,6 +338,7 @@ func requirePython(t *testing.T) {
 }
 
 func TestInvokeThroughSDK(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.createPy("echo")
@@ -434,6 +448,7 @@ func TestInvokeThroughSDK(t *testing.T) {
 }
 
 func TestThrottling(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	e.createPy("slow")
@@ -443,20 +458,27 @@ func TestThrottling(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	release := filepath.Join(e.out, "started")
+	// The first invocation holds the only slot until the test releases it.
 	var wg sync.WaitGroup
 	wg.Add(1)
-	var slowErr error
+	var held *lambdasdk.InvokeOutput
+	var heldErr error
 	go func() {
 		defer wg.Done()
-		_, slowErr = e.invoke("slow", map[string]any{"action": "sleep", "seconds": 2, "started": "started"})
+		held, heldErr = e.invoke("slow", map[string]any{"action": "hold", "started": "started", "release": "release"})
 	}()
-	waitFor(t, "the slow invocation to start", func() bool { _, err := os.Stat(release); return err == nil })
+	waitFor(t, "the first invocation to start", func() bool {
+		_, err := os.Stat(filepath.Join(e.out, "started"))
+		return err == nil
+	})
 	_, err := e.invoke("slow", map[string]any{})
 	apiError(t, err, "TooManyRequestsException")
+	if err := os.WriteFile(filepath.Join(e.out, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
-	if slowErr != nil {
-		t.Fatal(slowErr)
+	if heldErr != nil || string(held.Payload) != `{"held": true}` {
+		t.Fatalf("held invocation: %v %s", heldErr, held.Payload)
 	}
 
 	// Reserved concurrency 0 turns the function off.
@@ -473,6 +495,7 @@ func TestThrottling(t *testing.T) {
 }
 
 func TestHotReloadDirectory(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	code := filepath.Join(e.dir, "src")
@@ -515,6 +538,7 @@ func TestHotReloadDirectory(t *testing.T) {
 }
 
 func TestRIEEndpoint(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	e := newEnv(t)
 	// The emulator endpoint is unsigned: call the service as the front door
@@ -579,6 +603,7 @@ func (r *recorder) result() *http.Response {
 
 // TestAWSCLI drives the service with aws-cli, as users will.
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("aws-cli not installed")
@@ -638,12 +663,5 @@ func TestAWSCLI(t *testing.T) {
 	_, err = aws("get-function", "--function-name", "missing")
 	if err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Errorf("get-function missing: %v", err)
-	}
-	if _, err := aws("delete-function", "--function-name", "cli"); err != nil {
-		t.Fatal(err)
-	}
-	out, err = aws("list-functions")
-	if err != nil || !strings.Contains(out, `"Functions": []`) {
-		t.Errorf("list-functions after delete: %v %s", err, out)
 	}
 }
