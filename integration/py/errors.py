@@ -55,6 +55,12 @@ class ErrorsTest(common.S3TestCase):
         finally:
             eu.delete_bucket(Bucket=name)
 
+    def test_recreate_owned_bucket_in_us_east_1(self):
+        # S3's legacy rule: in us-east-1 re-creating your own bucket is a 200.
+        res = self.s3.create_bucket(Bucket=self.bucket)
+        self.assertEqual(res["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.assertEqual(self.s3.get_object(Bucket=self.bucket, Key="obj")["Body"].read(), b"0123456789")
+
     def test_bucket_not_empty(self):
         self.assertClientError("BucketNotEmpty", 409, self.s3.delete_bucket, Bucket=self.bucket)
 
