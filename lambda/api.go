@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -672,12 +673,11 @@ func (s *Service) createFunction(w http.ResponseWriter, r *http.Request) error {
 		}
 		ver.EphemeralStorage = in.EphemeralStorage.Size
 	}
+	s.codeMu.Lock()
+	defer s.codeMu.Unlock()
 	if _, exists := s.reg.get(region, ref.Name); exists {
 		return sluice.Errorf(sluice.ErrResourceConflict, "Function already exist: %s", ref.Name)
 	}
-
-	s.codeMu.Lock()
-	defer s.codeMu.Unlock()
 	code, err := s.installCode(r, region, ref.Name, in.Code.ZipFile, in.Code.S3Bucket, in.Code.S3Key, in.Code.S3ObjectVersion)
 	if err != nil {
 		return err
@@ -687,9 +687,7 @@ func (s *Service) createFunction(w http.ResponseWriter, r *http.Request) error {
 	ver.LastModified = now
 	fn := &functionRecord{Region: region, Name: ref.Name, Latest: ver, Tags: in.Tags, Created: now}
 	if err := s.reg.create(fn); err != nil {
-		if !code.Local {
-			_ = s.code.removeUnused(region, ref.Name, nil)
-		}
+		s.gcCode(region, ref.Name)
 		return err
 	}
 	out, arn := &fn.Latest, fn.arn()
@@ -981,13 +979,18 @@ func (s *Service) updateFunctionCode(w http.ResponseWriter, r *http.Request, raw
 	if in.DryRun {
 		cfg := s.configuration(cur, &cur.Latest, cur.arn())
 		cfg.CodeSha256, cfg.CodeSize = code.Sha256, code.Size
-		s.gcCode(region, ref.Name)
+		if !code.Local && !cur.codeDirsInUse()[code.Dir] {
+			os.RemoveAll(code.Dir)
+			os.Remove(code.Zip)
+		}
 		return writeJSON(w, http.StatusOK, cfg)
 	}
+	var previous string
 	fn, err := s.reg.update(region, ref.Name, func(f *functionRecord) error {
 		if in.RevisionId != "" && in.RevisionId != f.Latest.RevisionID {
 			return preconditionFailed()
 		}
+		previous = f.Latest.Code.Dir
 		f.Latest.Code = code
 		if len(in.Architectures) == 1 {
 			f.Latest.Architectures = in.Architectures
@@ -996,7 +999,9 @@ func (s *Service) updateFunctionCode(w http.ResponseWriter, r *http.Request, raw
 		f.Latest.RevisionID = newRevision()
 		return nil
 	})
-	s.gcCode(region, ref.Name)
+	// The code being replaced stays until the next update: invocations
+	// still running on it may load files from it.
+	s.gcCode(region, ref.Name, previous)
 	if err != nil {
 		return err
 	}
@@ -1010,14 +1015,17 @@ func (s *Service) updateFunctionCode(w http.ResponseWriter, r *http.Request, raw
 	return writeJSON(w, http.StatusOK, s.configuration(fn, out, arn))
 }
 
-// gcCode removes code trees no version of the function uses any more.
-// Callers hold codeMu, so no upload of this function is between install and
-// registry update.
-func (s *Service) gcCode(region, name string) {
+// gcCode removes code trees no version of the function uses any more,
+// except those in also. Callers hold codeMu, so no upload of this function
+// is between install and registry update.
+func (s *Service) gcCode(region, name string, also ...string) {
 	fn, ok := s.reg.get(region, name)
 	keep := map[string]bool{}
 	if ok {
 		keep = fn.codeDirsInUse()
+	}
+	for _, d := range also {
+		keep[d] = true
 	}
 	keep[""] = true // keep never empty: an empty set would remove everything
 	if err := s.code.removeUnused(region, name, keep); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/google/go-cmp/cmp"
@@ -372,8 +373,19 @@ func TestAuthErrors(t *testing.T) {
 		t.Errorf("message %q", msg)
 	}
 
-	// Errors carry Lambda's wire shape: header, JSON body, request id.
+	// A request signed an hour ago has an expired signature.
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/2015-03-31/functions/", nil)
+	const emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, emptySHA, "lambda", "us-east-1", time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	status, code, text := rawCall(t, req)
+	if status != 403 || code != "InvalidSignatureException" || !strings.Contains(text, "Signature expired: ") || !strings.Contains(text, " - 15 min.)") {
+		t.Errorf("skewed request: %d %s %s", status, code, text)
+	}
+
+	// Errors carry Lambda's wire shape: header, JSON body, request id.
+	req, _ = http.NewRequest(http.MethodGet, e.url+"/2015-03-31/functions/", nil)
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=nobody/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
 	req.Header.Set("X-Amz-Date", "20240101T000000Z")
 	resp, err := http.DefaultClient.Do(req)
@@ -385,6 +397,50 @@ func TestAuthErrors(t *testing.T) {
 	if resp.StatusCode != 403 || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("X-Amzn-ErrorType") == "" ||
 		resp.Header.Get("X-Amzn-RequestId") == "" || !strings.Contains(string(body), `"Type":"User"`) {
 		t.Errorf("raw error: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+func rawCall(t *testing.T, req *http.Request) (status int, code, body string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), string(b)
+}
+
+// TestRequestLimits checks the body limits before any byte is read, the way
+// a client announcing a huge upload is refused.
+func TestRequestLimits(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name, path string
+		length     int64
+		msg        string
+	}{
+		{"create", "/2015-03-31/functions", maxCodeRequest + 1, "Request must be smaller than 69905067 bytes for the CreateFunction operation"},
+		{"update code", "/2015-03-31/functions/x/code", maxCodeRequest + 1, "Request must be smaller than 69905067 bytes for the UpdateFunctionCode operation"},
+		{"invoke", "/2015-03-31/functions/x/invocations", sluice.MaxSyncPayload + 1, "Request must be smaller than 6291456 bytes for the InvokeFunction operation"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			method := http.MethodPost
+			if strings.HasSuffix(tc.path, "/code") {
+				method = http.MethodPut
+			}
+			req, _ := http.NewRequest(method, "http://sluice"+tc.path, strings.NewReader("{}"))
+			req.ContentLength = tc.length
+			req = req.WithContext(sluice.WithIdentity(req.Context(), sluice.Identity{AccessKey: "test", Region: "us-east-1"}))
+			rec := newRecorder()
+			e.svc.ServeHTTP(rec, req)
+			var body struct{ Message string }
+			_ = json.Unmarshal(rec.body.Bytes(), &body)
+			if rec.status != 413 || rec.header.Get("X-Amzn-ErrorType") != "RequestEntityTooLargeException" || body.Message != tc.msg {
+				t.Errorf("%d %s %q", rec.status, rec.header.Get("X-Amzn-ErrorType"), body.Message)
+			}
+		})
 	}
 }
 

@@ -118,6 +118,15 @@ func TestEventInvokeConfigLimitsRetries(t *testing.T) {
 	if n := fileLines(filepath.Join(e.out, "once.attempts")); n != 1 {
 		t.Errorf("%d attempts with MaximumRetryAttempts 0", n)
 	}
+	// Deleting the function deletes its dead letters: a new function of the
+	// same name starts clean.
+	if _, err := e.client.DeleteFunction(context.Background(), &lambdasdk.DeleteFunctionInput{FunctionName: aws.String("once")}); err != nil {
+		t.Fatal(err)
+	}
+	e.createPy("once")
+	if dls := e.deadLetters("once"); len(dls) != 0 {
+		t.Errorf("dead letters survived the function: %+v", dls)
+	}
 }
 
 func TestExpiredEventIsDeadLettered(t *testing.T) {

@@ -3,9 +3,11 @@ package lambda
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -71,11 +73,7 @@ func lambdaError(err error) *sluice.Error {
 	case sluice.ErrInvalidAccessKeyID:
 		return sluice.Wrap(sluice.ErrUnrecognizedClient, e, "The security token included in the request is invalid.")
 	case sluice.ErrRequestTimeTooSkewed:
-		msg := e.Message
-		if !strings.HasPrefix(msg, "Signature expired") {
-			msg = "Signature expired: " + msg
-		}
-		return sluice.Wrap(sluice.ErrInvalidSignature, e, msg)
+		return sluice.Wrap(sluice.ErrInvalidSignature, e, skewMessage(e))
 	case sluice.ErrExpiredToken:
 		return sluice.Wrap(errExpiredTokenException, e, "The security token included in the request is expired")
 	case sluice.ErrAuthorizationHeaderMalformed, sluice.ErrAuthorizationQueryParamsError, sluice.ErrMissingSecurityHeader:
@@ -93,6 +91,29 @@ func lambdaError(err error) *sluice.Error {
 		return sluice.Wrap(sluice.ErrServiceException, e, internalMessage)
 	}
 	return e
+}
+
+// skewMessage words a clock-skew refusal as Lambda does: "Signature
+// expired: 20240101T000000Z is now earlier than 20240101T001000Z
+// (20240101T002500Z - 15 min.)", or "Signature not yet current: ... is still
+// later than ..." for a request from the future.
+func skewMessage(e *sluice.Error) string {
+	const basic = "20060102T150405Z"
+	req := e.Fields["RequestTime"]
+	now, err := time.Parse(time.RFC3339, e.Fields["ServerTime"])
+	ms, merr := strconv.ParseInt(e.Fields["MaxAllowedSkewMilliseconds"], 10, 64)
+	rt, rerr := time.Parse(basic, req)
+	if err != nil || merr != nil || rerr != nil {
+		return "Signature expired: " + e.Message
+	}
+	skew := time.Duration(ms) * time.Millisecond
+	mins := int(skew / time.Minute)
+	if rt.After(now) {
+		return fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + %d min.)",
+			req, now.Add(skew).UTC().Format(basic), now.UTC().Format(basic), mins)
+	}
+	return fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - %d min.)",
+		req, now.Add(-skew).UTC().Format(basic), now.UTC().Format(basic), mins)
 }
 
 // WriteError renders err in Lambda's REST-JSON error shape: the status, an

@@ -93,8 +93,10 @@ func TestUpdateCodeRemovesUnusedTrees(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(first.Latest.Code.Dir); !os.IsNotExist(err) {
-		t.Errorf("replaced, unpublished code still on disk: %v", err)
+	// Invocations still running on the replaced code may need its files:
+	// it stays until the next update.
+	if _, err := os.Stat(first.Latest.Code.Dir); err != nil {
+		t.Errorf("just-replaced code removed: %v", err)
 	}
 	if _, err := e.client.PublishVersion(ctx, &lambdasdk.PublishVersionInput{FunctionName: aws.String("fn")}); err != nil {
 		t.Fatal(err)
@@ -107,6 +109,28 @@ func TestUpdateCodeRemovesUnusedTrees(t *testing.T) {
 	}
 	if _, err := os.Stat(second.Latest.Code.Dir); err != nil {
 		t.Errorf("code of published version 1 removed: %v", err)
+	}
+	if _, err := os.Stat(first.Latest.Code.Dir); !os.IsNotExist(err) {
+		t.Errorf("code replaced two updates ago still on disk: %v", err)
+	}
+	third, _ := e.svc.reg.get("us-east-1", "fn")
+	dry, err := e.client.UpdateFunctionCode(ctx, &lambdasdk.UpdateFunctionCodeInput{
+		FunctionName: aws.String("fn"), ZipFile: zipOf(t, map[string]string{"app.py": "# dry\n"}), DryRun: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := e.svc.reg.get("us-east-1", "fn")
+	if aws.ToString(dry.CodeSha256) == third.Latest.Code.Sha256 || after.Latest.Code != third.Latest.Code {
+		t.Errorf("DryRun changed the function or reported the old sha")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(third.Latest.Code.Dir))
+	if len(entries) != 4 { // two trees (version 1 = previous $LATEST, current $LATEST) and their zips
+		var names []string
+		for _, en := range entries {
+			names = append(names, en.Name())
+		}
+		t.Errorf("code directory after DryRun: %v", names)
 	}
 }
 
