@@ -178,6 +178,7 @@ func decode(t testing.TB, b []byte) map[string]any {
 var reportRE = regexp.MustCompile(`^REPORT RequestId: (\S+)\tDuration: (\d+\.\d\d) ms\tBilled Duration: (\d+) ms\tMemory Size: (\d+) MB\tMax Memory Used: (\d+) MB\t(Init Duration: (\d+\.\d\d) ms\t)?(Status: .*)?$`)
 
 func TestGoEcho(t *testing.T) {
+	t.Parallel()
 	h, sink := newTestHost(t, nil)
 	spec := goSpec(t, "echo")
 	cc := base64.StdEncoding.EncodeToString([]byte(`{"custom":{"k":"v"}}`))
@@ -280,9 +281,9 @@ func lastLine(b []byte) string {
 }
 
 func TestGoFunctionErrors(t *testing.T) {
+	t.Parallel()
 	h, _ := newTestHost(t, nil)
 	spec := goSpec(t, "errs")
-	spec.Timeout = 300 * time.Millisecond
 
 	tests := []struct {
 		name      string
@@ -304,7 +305,11 @@ func TestGoFunctionErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := decode(t, invoke(t, h, spec, `{}`, InvokeOptions{}).Payload)["pid"]
-			res := invoke(t, h, spec, tt.payload, InvokeOptions{Tail: true})
+			run := *spec
+			if tt.name == "timeout" {
+				run.Timeout = 300 * time.Millisecond
+			}
+			res := invoke(t, h, &run, tt.payload, InvokeOptions{Tail: true})
 			if res.FunctionError != "Unhandled" {
 				t.Fatalf("FunctionError %q, payload %s", res.FunctionError, res.Payload)
 			}
@@ -326,6 +331,7 @@ func TestGoFunctionErrors(t *testing.T) {
 }
 
 func TestOutputBeforeResponseIsInTail(t *testing.T) {
+	t.Parallel()
 	h, sink := newTestHost(t, nil)
 	spec := goSpec(t, "printer")
 	var stdout, stderr []string
@@ -435,6 +441,7 @@ func errorsAs(err error, target **sluice.Error) bool {
 }
 
 func TestIdleInstancesStop(t *testing.T) {
+	t.Parallel()
 	h, _ := newTestHost(t, func(c *HostConfig) { c.IdleTimeout = 100 * time.Millisecond })
 	spec := goSpec(t, "idle")
 	pid := int(decode(t, invoke(t, h, spec, `{}`, InvokeOptions{}).Payload)["pid"].(float64))
@@ -465,6 +472,7 @@ func waitGone(t *testing.T, pid int) {
 }
 
 func TestRecycleAndCodeChange(t *testing.T) {
+	t.Parallel()
 	h, _ := newTestHost(t, nil)
 	dir := t.TempDir()
 	data, err := os.ReadFile(filepath.Join(goHandler(t), "bootstrap"))
@@ -512,6 +520,7 @@ func TestRecycleAndCodeChange(t *testing.T) {
 }
 
 func TestInitFailures(t *testing.T) {
+	t.Parallel()
 	h, _ := newTestHost(t, nil)
 	empty := t.TempDir()
 	script := t.TempDir()
@@ -668,6 +677,7 @@ func markedProcesses(marker string) []int {
 }
 
 func TestNoOrphansWhenHostIsKilled(t *testing.T) {
+	t.Parallel()
 	marker := randomHex(8)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),

@@ -165,6 +165,9 @@ func (h *Host) startInstance(p *fnPool, spec *FunctionSpec, rt runtimeInfo, key 
 	}
 	in.addr = ln.Addr().String()
 	in.out, err = newLogPipe(h.logs, in.group, in.stream)
+	if err == nil {
+		in.out.memory = in.measureMemory
+	}
 	if err != nil {
 		ln.Close()
 		os.RemoveAll(in.tmpDir)
@@ -505,33 +508,42 @@ func (in *instance) initFailed(ctx context.Context, inv *invocation, fail *runti
 }
 
 // finishLog writes END and REPORT and detaches the invocation from the log.
+// Max Memory Used is read from /proc; unless the caller waits for the tail,
+// the log flusher reads it, off the invocation's path.
 func (in *instance) finishLog(inv *invocation, dur, initDur time.Duration, cold bool, status string, now time.Time) {
-	mem := in.measureMemory()
-	report := make([]byte, 0, 192)
-	report = append(report, "REPORT RequestId: "...)
-	report = append(report, inv.id...)
-	report = append(report, "\tDuration: "...)
-	report = strconv.AppendFloat(report, ms(dur), 'f', 2, 64)
-	report = append(report, " ms\tBilled Duration: "...)
-	report = strconv.AppendInt(report, int64(math.Ceil(ms(dur))), 10)
-	report = append(report, " ms\tMemory Size: "...)
-	report = strconv.AppendInt(report, int64(in.memoryMB), 10)
-	report = append(report, " MB\tMax Memory Used: "...)
-	report = strconv.AppendUint(report, (mem+(1<<20)-1)>>20, 10)
-	report = append(report, " MB\t"...)
+	prefix := make([]byte, 0, 128)
+	prefix = append(prefix, "REPORT RequestId: "...)
+	prefix = append(prefix, inv.id...)
+	prefix = append(prefix, "\tDuration: "...)
+	prefix = strconv.AppendFloat(prefix, ms(dur), 'f', 2, 64)
+	prefix = append(prefix, " ms\tBilled Duration: "...)
+	prefix = strconv.AppendInt(prefix, int64(math.Ceil(ms(dur))), 10)
+	prefix = append(prefix, " ms\tMemory Size: "...)
+	prefix = strconv.AppendInt(prefix, int64(in.memoryMB), 10)
+	prefix = append(prefix, " MB\tMax Memory Used: "...)
+	suffix := make([]byte, 0, 64)
+	suffix = append(suffix, " MB\t"...)
 	if cold {
-		report = append(report, "Init Duration: "...)
-		report = strconv.AppendFloat(report, ms(initDur), 'f', 2, 64)
-		report = append(report, " ms\t"...)
+		suffix = append(suffix, "Init Duration: "...)
+		suffix = strconv.AppendFloat(suffix, ms(initDur), 'f', 2, 64)
+		suffix = append(suffix, " ms\t"...)
 	}
 	if status != "" {
-		report = append(report, "Status: "...)
-		report = append(report, status...)
-		report = append(report, '\t')
+		suffix = append(suffix, "Status: "...)
+		suffix = append(suffix, status...)
+		suffix = append(suffix, '\t')
 	}
 	in.out.add("END RequestId: "+inv.id, now)
-	in.out.add(string(report), now)
+	if inv.wantTail || status != "" {
+		in.out.add(reportLine(string(prefix), in.measureMemory(), string(suffix)), now)
+	} else {
+		in.out.addReport(string(prefix), string(suffix), now)
+	}
 	in.out.attribute(nil)
+}
+
+func reportLine(prefix string, mem uint64, suffix string) string {
+	return prefix + strconv.FormatUint((mem+(1<<20)-1)>>20, 10) + suffix
 }
 
 func (in *instance) tail(inv *invocation) []byte {

@@ -2,30 +2,30 @@ package lambda
 
 import (
 	"bytes"
-	"os"
 	"strconv"
+	"syscall"
 )
 
 // treePeakRSS is the sum of the peak resident set sizes (VmHWM) of pid and
 // all its descendants, in bytes: the figure Lambda reports as Max Memory Used.
+// It reads /proc with raw system calls: it runs after every invocation.
 func treePeakRSS(pid int) uint64 {
 	var total uint64
-	var buf [4096]byte
-	seen := 0
+	buf := make([]byte, 8192)
+	path := make([]byte, 0, 64)
 	stack := []int{pid}
-	for len(stack) > 0 && seen < 4096 {
+	for seen := 0; len(stack) > 0 && seen < 4096; seen++ {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		seen++
-		total += peakRSS(p, buf[:])
-		stack = appendChildren(stack, p, buf[:])
+		path = append(strconv.AppendInt(append(path[:0], "/proc/"...), int64(p), 10), "/status"...)
+		total += parseVmHWM(readProc(path, buf))
+		stack = appendChildren(stack, p, buf, path)
 	}
 	return total
 }
 
-// peakRSS reads VmHWM from /proc/PID/status.
-func peakRSS(pid int, buf []byte) uint64 {
-	data := readProc("/proc/"+strconv.Itoa(pid)+"/status", buf)
+// parseVmHWM finds "VmHWM:  1234 kB" in a /proc status file.
+func parseVmHWM(data []byte) uint64 {
 	i := bytes.Index(data, []byte("VmHWM:"))
 	if i < 0 {
 		return 0
@@ -39,24 +39,38 @@ func peakRSS(pid int, buf []byte) uint64 {
 		return 0
 	}
 	kb, err := strconv.ParseUint(string(f[0]), 10, 64)
-	if err != nil {
+	if err != nil || kb > 1<<40 {
 		return 0
 	}
 	return kb << 10
 }
 
 // appendChildren adds the children of every thread of pid.
-func appendChildren(stack []int, pid int, buf []byte) []int {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
-	f, err := os.Open(dir)
+func appendChildren(stack []int, pid int, buf, path []byte) []int {
+	dir := append(strconv.AppendInt(append(path[:0], "/proc/"...), int64(pid), 10), "/task/"...)
+	fd, err := syscall.Open(string(dir), syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return stack
 	}
-	tids, _ := f.Readdirnames(-1)
-	f.Close()
+	var tids []int
+	dents := make([]byte, 4096)
+	for {
+		n, err := syscall.ReadDirent(fd, dents)
+		if err != nil || n <= 0 {
+			break
+		}
+		var names []string
+		_, _, names = syscall.ParseDirent(dents[:n], -1, names)
+		for _, name := range names {
+			if tid, err := strconv.Atoi(name); err == nil {
+				tids = append(tids, tid)
+			}
+		}
+	}
+	syscall.Close(fd)
 	for _, tid := range tids {
-		data := readProc(dir+tid+"/children", buf)
-		for _, field := range bytes.Fields(data) {
+		p := append(strconv.AppendInt(dir, int64(tid), 10), "/children"...)
+		for _, field := range bytes.Fields(readProc(p, buf)) {
 			if c, err := strconv.Atoi(string(field)); err == nil {
 				stack = append(stack, c)
 			}
@@ -65,12 +79,19 @@ func appendChildren(stack []int, pid int, buf []byte) []int {
 	return stack
 }
 
-func readProc(path string, buf []byte) []byte {
-	f, err := os.Open(path)
+func readProc(path []byte, buf []byte) []byte {
+	fd, err := syscall.Open(string(path), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	n, _ := f.Read(buf)
+	defer syscall.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err != nil || m <= 0 {
+			break
+		}
+		n += m
+	}
 	return buf[:n]
 }

@@ -43,9 +43,18 @@ type logPipe struct {
 	seenCh  chan struct{}
 	eof     chan struct{}
 
-	mu      sync.Mutex // guards inv and pending
+	mu      sync.Mutex // guards inv, pending and reports
 	inv     *invocation
 	pending []sluice.LogEvent
+	reports []pendingReport
+	memory  func() uint64 // the instance's peak memory, for REPORT lines
+}
+
+// pendingReport is a REPORT line in pending whose Max Memory Used the
+// flusher fills in.
+type pendingReport struct {
+	idx            int
+	prefix, suffix string
 }
 
 func newLogPipe(flusher *logFlusher, group, stream string) (*logPipe, error) {
@@ -71,51 +80,88 @@ func (lp *logPipe) read() {
 	defer close(lp.eof)
 	defer lp.r.Close()
 	buf := make([]byte, 64<<10)
-	var line []byte
+	sp := lineSplitter{marker: lp.marker, max: maxLogLine}
+	var now time.Time
+	emit := func(line []byte) { lp.emit(line, now) }
+	mark := func() {
+		lp.seen.Add(1)
+		select {
+		case lp.seenCh <- struct{}{}:
+		default:
+		}
+	}
 	for {
 		n, err := lp.r.Read(buf)
 		if n > 0 {
-			now := time.Now()
-			data := buf[:n]
-			for len(data) > 0 {
-				i := bytes.IndexByte(data, '\n')
-				if i < 0 {
-					line = append(line, data...)
-					if len(line) > maxLogLine {
-						// Keep a marker's length back: a marker may be arriving.
-						cut := len(line) - len(lp.marker)
-						lp.emit(line[:cut], now)
-						line = append(line[:0], line[cut:]...)
-					}
-					break
-				}
-				line = append(line, data[:i+1]...)
-				data = data[i+1:]
-				if bytes.HasSuffix(line, lp.marker) {
-					// What precedes the marker is a partial line that goes on.
-					line = line[:len(line)-len(lp.marker)]
-					lp.seen.Add(1)
-					select {
-					case lp.seenCh <- struct{}{}:
-					default:
-					}
-					continue
-				}
-				for len(line)-1 > maxLogLine {
-					lp.emit(line[:maxLogLine], now)
-					line = line[maxLogLine:]
-				}
-				lp.emit(line[:len(line)-1], now)
-				line = line[:0]
-			}
+			now = time.Now()
+			sp.feed(buf[:n], emit, mark)
 		}
 		if err != nil {
-			if len(line) > 0 {
-				lp.emit(line, time.Now())
-			}
+			now = time.Now()
+			sp.flush(emit)
 			return
 		}
 	}
+}
+
+// lineSplitter cuts a byte stream into lines of at most max bytes and
+// recognises the host's drain marker wherever it lands, even in the middle
+// of a line the function had not finished.
+type lineSplitter struct {
+	marker []byte
+	max    int
+	line   []byte
+}
+
+// feed consumes data, calling emit for every complete line (without its
+// newline) and mark for every marker.
+func (s *lineSplitter) feed(data []byte, emit func([]byte), mark func()) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			s.line = append(s.line, data...)
+			if len(s.line) > s.max+len(s.marker) {
+				// Keep a marker's length back: a marker may be arriving.
+				cut := len(s.line) - len(s.marker)
+				for cut > 0 {
+					n := min(cut, s.max)
+					emit(s.line[:n])
+					s.line = s.line[n:]
+					cut -= n
+				}
+				s.line = append([]byte(nil), s.line...)
+			}
+			return
+		}
+		s.line = append(s.line, data[:i+1]...)
+		data = data[i+1:]
+		if bytes.HasSuffix(s.line, s.marker) {
+			// What precedes the marker is a partial line that goes on.
+			s.line = s.line[:len(s.line)-len(s.marker)]
+			mark()
+			continue
+		}
+		line := s.line[:len(s.line)-1]
+		for len(line) > s.max {
+			emit(line[:s.max])
+			line = line[s.max:]
+		}
+		emit(line)
+		s.line = s.line[:0]
+	}
+}
+
+// flush emits an unfinished last line.
+func (s *lineSplitter) flush(emit func([]byte)) {
+	line := s.line
+	for len(line) > s.max {
+		emit(line[:s.max])
+		line = line[s.max:]
+	}
+	if len(line) > 0 {
+		emit(line)
+	}
+	s.line = s.line[:0]
 }
 
 // emit records one line the function printed.
@@ -171,11 +217,30 @@ func (lp *logPipe) startInvocation(inv *invocation, t time.Time) {
 	}
 }
 
+// addReport appends a REPORT line whose memory figure is read when the
+// line is flushed.
+func (lp *logPipe) addReport(prefix, suffix string, t time.Time) {
+	lp.mu.Lock()
+	mark := len(lp.pending) == 0
+	lp.reports = append(lp.reports, pendingReport{idx: len(lp.pending), prefix: prefix, suffix: suffix})
+	lp.pending = append(lp.pending, sluice.LogEvent{Time: t, Message: prefix + "0" + suffix})
+	lp.mu.Unlock()
+	if mark {
+		lp.flusher.mark(lp)
+	}
+}
+
 func (lp *logPipe) takePending() []sluice.LogEvent {
 	lp.mu.Lock()
-	ev := lp.pending
-	lp.pending = nil
+	ev, reports := lp.pending, lp.reports
+	lp.pending, lp.reports = nil, nil
 	lp.mu.Unlock()
+	if len(reports) > 0 && lp.memory != nil {
+		mem := lp.memory()
+		for _, r := range reports {
+			ev[r.idx].Message = reportLine(r.prefix, mem, r.suffix)
+		}
+	}
 	return ev
 }
 

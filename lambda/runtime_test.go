@@ -1,6 +1,7 @@
 package lambda
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -69,6 +72,7 @@ func runErrorCases(t *testing.T, h *Host, cases []errorCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			res := invoke(t, h, tt.spec, tt.payload, InvokeOptions{Tail: true})
 			if res.FunctionError != "Unhandled" {
 				t.Fatalf("FunctionError %q, payload %s", res.FunctionError, res.Payload)
@@ -96,6 +100,7 @@ func runErrorCases(t *testing.T, h *Host, cases []errorCase) {
 }
 
 func TestPythonRuntime(t *testing.T) {
+	t.Parallel()
 	h, sink := newTestHost(t, nil)
 	spec := pySpec(t, "py", "app.handler")
 	spec.Env = map[string]string{"AWS_EXECUTION_ENV": "mine"}
@@ -177,6 +182,7 @@ func TestPythonRuntime(t *testing.T) {
 }
 
 func TestNodeRuntime(t *testing.T) {
+	t.Parallel()
 	h, _ := newTestHost(t, nil)
 	spec := nodeSpec(t, "node", "index.handler")
 	res := invoke(t, h, spec, `{"n":1,"stdout":["raw stdout"],"stderr":["raw stderr"]}`, InvokeOptions{RequestID: "js-1", Tail: true})
@@ -277,6 +283,7 @@ func TestNodeRuntime(t *testing.T) {
 // TestPythonCallsS3 runs a boto3 function against a real Sluice S3 endpoint
 // reached through AWS_ENDPOINT_URL and checks the object it wrote.
 func TestPythonCallsS3(t *testing.T) {
+	t.Parallel()
 	needInterpreter(t, "python3")
 	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
 		t.Skip("boto3 is not installed")
@@ -351,6 +358,7 @@ type hostTestAuth struct{ *sigv4.Verifier }
 func (hostTestAuth) Scope(r *http.Request) (string, string, bool) { return sigv4.Scope(r) }
 
 func TestDeclaredVersionNotedOnce(t *testing.T) {
+	t.Parallel()
 	needInterpreter(t, "python3")
 	var buf strings.Builder
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, nil))
@@ -383,4 +391,192 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// FuzzLineSplitter checks that the log capture keeps every byte a function
+// prints, cuts long lines at the limit and finds every drain marker, however
+// the stream is chunked.
+func FuzzLineSplitter(f *testing.F) {
+	f.Add([]byte("hello\nworld\n"), []byte{3, 0, 7}, uint8(8))
+	f.Add([]byte("partial line without newline"), []byte{1, 1, 1}, uint8(4))
+	f.Add([]byte("\n\n\r\nx"), []byte{0}, uint8(1))
+	f.Add([]byte(strings.Repeat("a", 300)+"\nb"), []byte{50, 120, 200}, uint8(16))
+	marker := []byte("\x00\x1bsluice-drain-0123456789ab\n")
+	f.Fuzz(func(t *testing.T, data []byte, cuts []byte, maxLen uint8) {
+		data = bytes.ReplaceAll(data, marker, nil)
+		limit := int(maxLen%64) + 1
+		// Markers arrive whole (a pipe write under PIPE_BUF is atomic), at
+		// chunk boundaries.
+		var chunks [][]byte
+		rest := data
+		markers := 0
+		for _, c := range cuts {
+			n := min(int(c), len(rest))
+			chunks = append(chunks, rest[:n])
+			rest = rest[n:]
+			chunks = append(chunks, marker)
+			markers++
+		}
+		chunks = append(chunks, rest)
+
+		sp := lineSplitter{marker: marker, max: limit}
+		var pieces [][]byte
+		seen := 0
+		emit := func(b []byte) { pieces = append(pieces, append([]byte(nil), b...)) }
+		for _, c := range chunks {
+			sp.feed(c, emit, func() { seen++ })
+		}
+		sp.flush(emit)
+
+		if seen != markers {
+			t.Fatalf("saw %d markers, sent %d", seen, markers)
+		}
+		var joined []byte
+		for _, p := range pieces {
+			if len(p) > limit {
+				t.Fatalf("piece of %d bytes over the %d limit", len(p), limit)
+			}
+			joined = append(joined, p...)
+		}
+		if want := bytes.ReplaceAll(data, []byte("\n"), nil); !bytes.Equal(joined, want) {
+			t.Fatalf("captured %q, printed %q", joined, want)
+		}
+		longest := 0
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			longest = max(longest, len(l))
+		}
+		if longest <= limit {
+			want := bytes.Split(data, []byte("\n"))
+			if len(want) > 0 && len(want[len(want)-1]) == 0 {
+				want = want[:len(want)-1]
+			}
+			if len(want) != len(pieces) {
+				t.Fatalf("%d lines, want %d: %q", len(pieces), len(want), pieces)
+			}
+			for i := range want {
+				if !bytes.Equal(want[i], pieces[i]) {
+					t.Fatalf("line %d = %q, want %q", i, pieces[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// FuzzRuntimeAPI sends arbitrary requests to an instance's Runtime API: it
+// answers only with the documented statuses and accepts a result only for
+// the invocation in flight, once.
+func FuzzRuntimeAPI(f *testing.F) {
+	f.Add("POST", "/2018-06-01/runtime/invocation/req-1/response", "", []byte(`{"ok":true}`))
+	f.Add("POST", "/2018-06-01/runtime/invocation/req-1/error", "Runtime.Custom", []byte(`not json`))
+	f.Add("POST", "/2018-06-01/runtime/invocation/other/response", "", []byte(`{}`))
+	f.Add("POST", "/2018-06-01/runtime/init/error", "Runtime.ImportModuleError", []byte(`{"errorMessage":"x"}`))
+	f.Add("GET", "/2018-06-01/runtime/invocation/next", "", []byte(nil))
+	f.Add("PUT", "/2018-06-01/runtime/invocation/req-1/response", "", []byte(nil))
+	f.Add("POST", "/2018-06-01/runtime/invocation//response", "", []byte(nil))
+	f.Add("GET", "/", "", []byte(nil))
+	f.Fuzz(func(t *testing.T, method, path, errType string, body []byte) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#%") || len(path) > 512 {
+			return
+		}
+		sink := &logFlusher{wake: make(chan struct{}, 1)}
+		lp := &logPipe{flusher: sink, seenCh: make(chan struct{}, 1), eof: make(chan struct{})}
+		in := &instance{
+			out: lp, invq: make(chan *invocation), readyCh: make(chan struct{}),
+			initErrCh: make(chan struct{}), stopping: make(chan struct{}), exited: make(chan struct{}),
+		}
+		close(in.stopping) // a /next would otherwise wait for an invocation
+		inv := &invocation{id: "req-1", done: make(chan struct{})}
+		in.cur = inv
+		req := httptest.NewRequest(http.MethodGet, "/", bytes.NewReader(body))
+		req.Method = method
+		req.URL.Path = path
+		if errType != "" {
+			req.Header.Set("Lambda-Runtime-Function-Error-Type", errType)
+		}
+		rec := httptest.NewRecorder()
+		in.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 202, 400, 403, 404, 405, 413, 500:
+		default:
+			t.Fatalf("%s %s: status %d", method, path, rec.Code)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%s %s: body %q is not JSON", method, path, rec.Body.Bytes())
+		}
+		answered := false
+		select {
+		case <-inv.done:
+			answered = true
+		default:
+		}
+		isResult := method == "POST" && (path == runtimePrefix+"invocation/req-1/response" || path == runtimePrefix+"invocation/req-1/error")
+		if answered != isResult || answered && in.cur != nil {
+			t.Fatalf("%s %s: answered=%v, cur=%v", method, path, answered, in.cur)
+		}
+		if answered && inv.isError && !json.Valid(inv.result) {
+			t.Fatalf("error document %q is not JSON", inv.result)
+		}
+		if answered && !inv.isError && !inv.tooLarge && !bytes.Equal(inv.result, body) {
+			t.Fatalf("response %q, runtime sent %q", inv.result, body)
+		}
+		if answered {
+			// A second answer for the same invocation is refused.
+			rec := httptest.NewRecorder()
+			in.ServeHTTP(rec, httptest.NewRequest("POST", path, bytes.NewReader(body)))
+			if rec.Code != 400 && rec.Code != 403 {
+				t.Fatalf("second answer: status %d", rec.Code)
+			}
+		}
+	})
+}
+
+func TestParseRuntime(t *testing.T) {
+	tests := []struct {
+		name    string
+		kind    runtimeKind
+		version string
+		wantErr bool
+	}{
+		{"provided.al2023", runtimeProvided, "", false},
+		{"provided.al2", runtimeProvided, "", false},
+		{"go1.x", runtimeGo, "", false},
+		{"python3.13", runtimePython, "3.13", false},
+		{"python3.x", 0, "", true},
+		{"nodejs22.x", runtimeNode, "22", false},
+		{"nodejs.x", 0, "", true},
+		{"java21", 0, "", true},
+		{"", 0, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt, err := parseRuntime(tt.name)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil {
+				if !sluice.IsCode(err, sluice.ErrInvalidParameterValue) {
+					t.Errorf("error code %v", sluice.ErrorCode(err))
+				}
+				return
+			}
+			if rt.kind != tt.kind || rt.version != tt.version {
+				t.Errorf("got kind %d version %q", rt.kind, rt.version)
+			}
+		})
+	}
+}
+
+func TestParseVmHWM(t *testing.T) {
+	status := "Name:\tbootstrap\nVmPeak:\t  1000 kB\nVmHWM:\t    2048 kB\nVmRSS:\t  1024 kB\n"
+	if got := parseVmHWM([]byte(status)); got != 2048<<10 {
+		t.Errorf("parseVmHWM = %d", got)
+	}
+	for _, bad := range []string{"", "VmHWM:", "VmHWM: x kB\n", "VmHWM: 99999999999999999999 kB"} {
+		if got := parseVmHWM([]byte(bad)); got != 0 {
+			t.Errorf("parseVmHWM(%q) = %d", bad, got)
+		}
+	}
+	if got := treePeakRSS(os.Getpid()); got < 1<<20 {
+		t.Errorf("this process's peak RSS %d is implausible", got)
+	}
 }
