@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -79,6 +80,7 @@ var reservedEnv = []string{
 //	/2015-03-31/functions/{F}/code               PUT UpdateFunctionCode
 //	/2015-03-31/functions/{F}/versions           GET ListVersionsByFunction, POST PublishVersion
 //	/2015-03-31/functions/{F}/invocations        POST Invoke
+//	/2015-03-31/functions/{F}/aliases[/{Name}]   POST, GET, PUT, DELETE (aliases)
 //	/2014-11-13/functions/{F}/invoke-async/      POST InvokeAsync (legacy)
 //	/2017-10-31/functions/{F}/concurrency        PUT, DELETE
 //	/2019-09-30/functions/{F}/concurrency        GET
@@ -156,6 +158,16 @@ func (s *Service) route(w http.ResponseWriter, r *http.Request) error {
 			return s.publishVersion(w, r, name)
 		case len(rest) == 2 && rest[1] == "invocations" && m == http.MethodPost:
 			return s.invokeHTTP(w, r, name)
+		case len(rest) == 2 && rest[1] == "aliases" && m == http.MethodPost:
+			return s.createAlias(w, r, name)
+		case len(rest) == 2 && rest[1] == "aliases" && m == http.MethodGet:
+			return s.listAliases(w, r, name)
+		case len(rest) == 3 && rest[1] == "aliases" && m == http.MethodGet:
+			return s.getAlias(w, r, name, rest[2])
+		case len(rest) == 3 && rest[1] == "aliases" && m == http.MethodPut:
+			return s.updateAlias(w, r, name, rest[2])
+		case len(rest) == 3 && rest[1] == "aliases" && m == http.MethodDelete:
+			return s.deleteAlias(w, r, name, rest[2])
 		case len(rest) == 2 && rest[1] == "sluice-dead-letters" && m == http.MethodGet:
 			return s.listDeadLetters(w, r, name)
 		case len(rest) == 3 && rest[1] == "sluice-dead-letters" && rest[2] == "redrive" && m == http.MethodPost:
@@ -1132,6 +1144,9 @@ func (s *Service) deleteFunction(w http.ResponseWriter, r *http.Request, raw str
 	if err != nil {
 		return err
 	}
+	if fn.Aliases[q] != nil {
+		return invalidParam("Deletion of aliases is not supported by DeleteFunction; use DeleteAlias for %s.", qualifiedARN(fn, q))
+	}
 	switch q {
 	case sluice.DefaultQualifier:
 		return invalidParam("$LATEST version cannot be deleted without deleting the function.")
@@ -1154,6 +1169,16 @@ func (s *Service) deleteFunction(w http.ResponseWriter, r *http.Request, raw str
 		i := slices.IndexFunc(f.Versions, func(v versionRecord) bool { return v.Version == q })
 		if i < 0 {
 			return functionNotFound(qualifiedARN(f, q))
+		}
+		var users []string
+		for _, a := range f.Aliases {
+			if a.FunctionVersion == q || a.Weights[q] > 0 {
+				users = append(users, a.Name)
+			}
+		}
+		if len(users) > 0 {
+			slices.Sort(users)
+			return sluice.Errorf(sluice.ErrResourceConflict, "Unable to delete version because the following aliases reference it: %v", users)
 		}
 		f.Versions = slices.Delete(f.Versions, i, i+1)
 		delete(f.EventInvoke, q)
@@ -1192,7 +1217,7 @@ func (s *Service) invokeHTTP(w http.ResponseWriter, r *http.Request, raw string)
 	if invType == sluice.InvokeEvent && len(payload) > sluice.MaxAsyncPayload {
 		return sluice.Errorf(errRequestEntityTooLarge, "%d byte payload is too large for the Event invocation type (limit %d bytes)", len(payload), sluice.MaxAsyncPayload)
 	}
-	fn, ver, err := s.resolve(s.regionOf(r.Context()), raw, r.URL.Query().Get("Qualifier"))
+	fn, ver, q, err := s.resolve(s.regionOf(r.Context()), raw, r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		return err
 	}
@@ -1203,7 +1228,7 @@ func (s *Service) invokeHTTP(w http.ResponseWriter, r *http.Request, raw string)
 	case sluice.InvokeDryRun:
 		return writeNoContent(w)
 	case sluice.InvokeEvent:
-		id, err := s.enqueue(fn, ver, payload)
+		id, err := s.enqueue(fn, q, payload)
 		if err != nil {
 			return err
 		}
@@ -1277,14 +1302,14 @@ func (s *Service) invokeAsyncLegacy(w http.ResponseWriter, r *http.Request, raw 
 	if err != nil {
 		return err
 	}
-	fn, ver, err := s.resolve(s.regionOf(r.Context()), raw, "")
+	fn, _, q, err := s.resolve(s.regionOf(r.Context()), raw, "")
 	if err != nil {
 		return err
 	}
 	if err := validatePayload(payload); err != nil {
 		return err
 	}
-	id, err := s.enqueue(fn, ver, payload)
+	id, err := s.enqueue(fn, q, payload)
 	if err != nil {
 		return err
 	}
@@ -1594,6 +1619,276 @@ func (s *Service) untagResource(w http.ResponseWriter, r *http.Request, arn stri
 		for _, k := range keys {
 			delete(f.Tags, k)
 		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return writeNoContent(w)
+}
+
+// --- aliases ---
+
+type routingConfig struct {
+	AdditionalVersionWeights map[string]float64
+}
+
+type aliasInput struct {
+	Name            string
+	FunctionVersion *string
+	Description     *string
+	RoutingConfig   *routingConfig
+	RevisionId      string
+}
+
+type aliasConfiguration struct {
+	AliasArn        string
+	Name            string
+	FunctionVersion string
+	Description     string
+	RevisionId      string
+	RoutingConfig   *routingConfig `json:",omitempty"`
+}
+
+func aliasOutput(fn *functionRecord, a *aliasRecord) aliasConfiguration {
+	out := aliasConfiguration{
+		AliasArn:        qualifiedARN(fn, a.Name),
+		Name:            a.Name,
+		FunctionVersion: a.FunctionVersion,
+		Description:     a.Description,
+		RevisionId:      a.RevisionID,
+	}
+	if len(a.Weights) > 0 {
+		out.RoutingConfig = &routingConfig{AdditionalVersionWeights: a.Weights}
+	}
+	return out
+}
+
+var aliasNameRE = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
+
+func validateAliasName(n string) error {
+	if n == "" {
+		return validation(nil, "name", "Member must not be null")
+	}
+	if len(n) > 128 {
+		return validation(n, "name", "Member must have length less than or equal to 128")
+	}
+	if !aliasNameRE.MatchString(n) || isVersionNumber(n) {
+		return validation(n, "name", "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+	}
+	return nil
+}
+
+func isVersionNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkAliasTarget validates an alias's version and routing weights
+// against the function's published versions.
+func checkAliasTarget(f *functionRecord, version string, rc *routingConfig) error {
+	if version != sluice.DefaultQualifier && !isVersionNumber(version) {
+		return validation(version, "functionVersion", `Member must satisfy regular expression pattern: (\$LATEST|[0-9]+)`)
+	}
+	if f.version(version) == nil || f.Aliases[version] != nil {
+		return functionNotFound(qualifiedARN(f, version))
+	}
+	if rc == nil {
+		return nil
+	}
+	if len(rc.AdditionalVersionWeights) > 1 {
+		return invalidParam("Number of items in AdditionalVersionWeights cannot be greater than 1")
+	}
+	for v, w := range rc.AdditionalVersionWeights {
+		if w < 0 || w > 1 {
+			return validation(w, "routingConfig.additionalVersionWeights", "Member must have value between 0.0 and 1.0")
+		}
+		if !isVersionNumber(v) || f.version(v) == nil {
+			return invalidParam("Invalid function version %s. Function version %s is not a published version.", v, v)
+		}
+		if v == version {
+			return invalidParam("Invalid function version %s. Function version %s is already included in routing configuration.", v, v)
+		}
+		if version == sluice.DefaultQualifier {
+			return invalidParam("Routing configuration requires a published primary version, not $LATEST.")
+		}
+	}
+	return nil
+}
+
+func (s *Service) createAlias(w http.ResponseWriter, r *http.Request, raw string) error {
+	var in aliasInput
+	if err := decodeBody(r, maxConfigRequest, "CreateAlias", &in); err != nil {
+		return err
+	}
+	if err := validateAliasName(in.Name); err != nil {
+		return err
+	}
+	if in.FunctionVersion == nil {
+		return validation(nil, "functionVersion", "Member must not be null")
+	}
+	if in.Description != nil {
+		if err := validateDescription(*in.Description); err != nil {
+			return err
+		}
+	}
+	ref, region, err := s.name(r, raw)
+	if err != nil {
+		return err
+	}
+	var created *aliasRecord
+	fn, err := s.reg.update(region, ref.Name, func(f *functionRecord) error {
+		if f.Aliases[in.Name] != nil {
+			return sluice.Errorf(sluice.ErrResourceConflict, "Alias already exists: %s", qualifiedARN(f, in.Name))
+		}
+		if err := checkAliasTarget(f, *in.FunctionVersion, in.RoutingConfig); err != nil {
+			return err
+		}
+		a := &aliasRecord{Name: in.Name, FunctionVersion: *in.FunctionVersion, RevisionID: newRevision()}
+		if in.Description != nil {
+			a.Description = *in.Description
+		}
+		if in.RoutingConfig != nil {
+			a.Weights = in.RoutingConfig.AdditionalVersionWeights
+		}
+		if f.Aliases == nil {
+			f.Aliases = map[string]*aliasRecord{}
+		}
+		f.Aliases[in.Name] = a
+		created = a
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, aliasOutput(fn, created))
+}
+
+// aliasOf finds an alias; GetAlias and UpdateAlias word a missing one
+// differently on Lambda, so notFound is the message prefix.
+func (s *Service) aliasOf(r *http.Request, raw, name, notFound string) (*functionRecord, *aliasRecord, error) {
+	ref, region, err := s.name(r, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	fn, ok := s.reg.get(region, ref.Name)
+	if !ok {
+		return nil, nil, functionNotFound(functionARN(region, ref.Name))
+	}
+	a := fn.Aliases[name]
+	if a == nil {
+		return nil, nil, sluice.Errorf(sluice.ErrResourceNotFound, "%s%s", notFound, qualifiedARN(fn, name))
+	}
+	return fn, a, nil
+}
+
+func (s *Service) getAlias(w http.ResponseWriter, r *http.Request, raw, name string) error {
+	fn, a, err := s.aliasOf(r, raw, name, "Cannot find alias arn: ")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, aliasOutput(fn, a))
+}
+
+func (s *Service) listAliases(w http.ResponseWriter, r *http.Request, raw string) error {
+	marker, max, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	ref, region, err := s.name(r, raw)
+	if err != nil {
+		return err
+	}
+	fn, ok := s.reg.get(region, ref.Name)
+	if !ok {
+		return functionNotFound(functionARN(region, ref.Name))
+	}
+	only := r.URL.Query().Get("FunctionVersion")
+	out := struct {
+		Aliases    []aliasConfiguration
+		NextMarker string `json:",omitempty"`
+	}{Aliases: []aliasConfiguration{}}
+	names := slices.Sorted(maps.Keys(fn.Aliases))
+	for i, n := range names {
+		a := fn.Aliases[n]
+		if n <= marker || (only != "" && a.FunctionVersion != only) {
+			continue
+		}
+		if len(out.Aliases) == max {
+			out.NextMarker = encodeMarker(names[i-1])
+			break
+		}
+		out.Aliases = append(out.Aliases, aliasOutput(fn, a))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) updateAlias(w http.ResponseWriter, r *http.Request, raw, name string) error {
+	var in aliasInput
+	if err := decodeBody(r, maxConfigRequest, "UpdateAlias", &in); err != nil {
+		return err
+	}
+	if in.Description != nil {
+		if err := validateDescription(*in.Description); err != nil {
+			return err
+		}
+	}
+	fn, _, err := s.aliasOf(r, raw, name, "Alias not found: ")
+	if err != nil {
+		return err
+	}
+	var updated *aliasRecord
+	fn, err = s.reg.update(fn.Region, fn.Name, func(f *functionRecord) error {
+		a := f.Aliases[name]
+		if a == nil {
+			return sluice.Errorf(sluice.ErrResourceNotFound, "Alias not found: %s", qualifiedARN(f, name))
+		}
+		if in.RevisionId != "" && in.RevisionId != a.RevisionID {
+			return preconditionFailed()
+		}
+		version := a.FunctionVersion
+		if in.FunctionVersion != nil {
+			version = *in.FunctionVersion
+		}
+		rc := in.RoutingConfig
+		if rc == nil && len(a.Weights) > 0 {
+			rc = &routingConfig{AdditionalVersionWeights: a.Weights}
+		}
+		if err := checkAliasTarget(f, version, rc); err != nil {
+			return err
+		}
+		a.FunctionVersion = version
+		if in.Description != nil {
+			a.Description = *in.Description
+		}
+		if in.RoutingConfig != nil {
+			a.Weights = in.RoutingConfig.AdditionalVersionWeights
+		}
+		a.RevisionID = newRevision()
+		updated = a
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, aliasOutput(fn, updated))
+}
+
+func (s *Service) deleteAlias(w http.ResponseWriter, r *http.Request, raw, name string) error {
+	ref, region, err := s.name(r, raw)
+	if err != nil {
+		return err
+	}
+	if _, err := s.reg.update(region, ref.Name, func(f *functionRecord) error {
+		// Deleting an alias that does not exist succeeds, as on Lambda.
+		delete(f.Aliases, name)
+		delete(f.EventInvoke, name)
 		return nil
 	}); err != nil {
 		return err

@@ -534,3 +534,102 @@ func FuzzRoute(f *testing.F) {
 		}
 	})
 }
+
+func TestAliases(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createPy("fn")
+	publish := func(greeting string) string {
+		if _, err := e.client.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String("fn"),
+			Environment:  &types.Environment{Variables: map[string]string{"GREETING": greeting}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.client.PublishVersion(ctx, &lambdasdk.PublishVersionInput{FunctionName: aws.String("fn")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(v.Version)
+	}
+	v1, v2 := publish("one"), publish("two")
+	greeting := func(name string) (string, string) {
+		t.Helper()
+		out, err := e.invoke(name, map[string]any{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Greeting string }
+		if err := json.Unmarshal(out.Payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Greeting, aws.ToString(out.ExecutedVersion)
+	}
+
+	a, err := e.client.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(a.AliasArn) != "arn:aws:lambda:us-east-1:000000000000:function:fn:live" || aws.ToString(a.RevisionId) == "" {
+		t.Errorf("alias %+v", a)
+	}
+	_, err = e.client.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v1)})
+	apiError(t, err, "ResourceConflictException")
+	_, err = e.client.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("x"), FunctionVersion: aws.String("9")})
+	apiError(t, err, "ResourceNotFoundException")
+	_, err = e.client.CreateAlias(ctx, &lambdasdk.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("12"), FunctionVersion: aws.String(v1)})
+	apiError(t, err, "ValidationException")
+
+	if g, v := greeting("fn:live"); g != "one" || v != v1 {
+		t.Errorf("fn:live ran %s on version %s", g, v)
+	}
+	cfg, err := e.client.GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String("fn"), Qualifier: aws.String("live")})
+	if err != nil || aws.ToString(cfg.Version) != v1 || aws.ToString(cfg.FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:fn:live" {
+		t.Errorf("configuration by alias: %v %+v", err, cfg)
+	}
+
+	// Point the alias at 2 but route every invocation to 1.
+	_, err = e.client.UpdateAlias(ctx, &lambdasdk.UpdateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v2), RevisionId: aws.String("stale")})
+	apiError(t, err, "PreconditionFailedException")
+	if _, err := e.client.UpdateAlias(ctx, &lambdasdk.UpdateAliasInput{
+		FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v2),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{v1: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g, v := greeting("fn:live"); g != "one" || v != v1 {
+		t.Errorf("weight 1.0 on version 1: ran %s on %s", g, v)
+	}
+	if _, err := e.client.UpdateAlias(ctx, &lambdasdk.UpdateAliasInput{
+		FunctionName: aws.String("fn"), Name: aws.String("live"),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g, v := greeting("fn:live"); g != "two" || v != v2 {
+		t.Errorf("after clearing the routing: ran %s on %s", g, v)
+	}
+
+	list, err := e.client.ListAliases(ctx, &lambdasdk.ListAliasesInput{FunctionName: aws.String("fn")})
+	if err != nil || len(list.Aliases) != 1 || aws.ToString(list.Aliases[0].FunctionVersion) != v2 {
+		t.Errorf("ListAliases: %v %+v", err, list)
+	}
+	_, err = e.client.DeleteFunction(ctx, &lambdasdk.DeleteFunctionInput{FunctionName: aws.String("fn"), Qualifier: aws.String(v2)})
+	apiError(t, err, "ResourceConflictException")
+	if _, err := e.client.DeleteAlias(ctx, &lambdasdk.DeleteAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.GetAlias(ctx, &lambdasdk.GetAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")})
+	if msg := apiError(t, err, "ResourceNotFoundException"); msg != "Cannot find alias arn: arn:aws:lambda:us-east-1:000000000000:function:fn:live" {
+		t.Errorf("message %q", msg)
+	}
+	_, err = e.client.UpdateAlias(ctx, &lambdasdk.UpdateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")})
+	apiError(t, err, "ResourceNotFoundException")
+	if _, err := e.client.DeleteAlias(ctx, &lambdasdk.DeleteAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")}); err != nil {
+		t.Errorf("deleting a missing alias: %v", err)
+	}
+	_, err = e.invoke("fn:live", map[string]any{})
+	apiError(t, err, "ResourceNotFoundException")
+}

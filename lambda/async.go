@@ -89,7 +89,7 @@ func (q *asyncQueue) signal() {
 }
 
 // enqueue durably queues an Event invocation and returns its request id.
-func (s *Service) enqueue(fn *functionRecord, ver *versionRecord, payload []byte) (string, error) {
+func (s *Service) enqueue(fn *functionRecord, qualifier string, payload []byte) (string, error) {
 	if len(payload) > sluice.MaxAsyncPayload {
 		return "", sluice.Errorf(errRequestEntityTooLarge, "%d byte payload is too large for the Event invocation type (limit %d bytes)", len(payload), sluice.MaxAsyncPayload)
 	}
@@ -101,7 +101,7 @@ func (s *Service) enqueue(fn *functionRecord, ver *versionRecord, payload []byte
 		RequestID: uuid.NewString(),
 		Region:    fn.Region,
 		Function:  fn.Name,
-		Qualifier: ver.Version,
+		Qualifier: qualifier,
 		Payload:   payload,
 		Enqueued:  now,
 		NotBefore: now,
@@ -266,7 +266,7 @@ func (q *asyncQueue) runItem(ctx context.Context, key uint64) {
 	fn, ok := s.reg.get(it.Region, it.Function)
 	var ver *versionRecord
 	if ok {
-		ver = fn.version(it.Qualifier)
+		ver = fn.invocationVersion(it.Qualifier)
 	}
 	if ver == nil {
 		// The function (or version) was deleted after the event was accepted;

@@ -3,6 +3,8 @@ package lambda
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -70,6 +72,16 @@ type destination struct {
 	Destination string `json:"Destination,omitempty"`
 }
 
+// aliasRecord points a name at a version, optionally sending a share of
+// invocations to a second version (RoutingConfig).
+type aliasRecord struct {
+	Name            string             `json:"name"`
+	FunctionVersion string             `json:"functionVersion"`
+	Description     string             `json:"description,omitempty"`
+	Weights         map[string]float64 `json:"weights,omitempty"`
+	RevisionID      string             `json:"revisionId"`
+}
+
 // functionRecord is everything the registry knows about one function.
 type functionRecord struct {
 	Region      string                        `json:"region"`
@@ -80,6 +92,7 @@ type functionRecord struct {
 	Tags        map[string]string             `json:"tags,omitempty"`
 	Concurrency *int                          `json:"concurrency,omitempty"`
 	EventInvoke map[string]*eventInvokeConfig `json:"eventInvoke,omitempty"` // by qualifier
+	Aliases     map[string]*aliasRecord       `json:"aliases,omitempty"`
 	Created     time.Time                     `json:"created"`
 }
 
@@ -90,10 +103,14 @@ func functionARN(region, name string) string {
 	return "arn:aws:lambda:" + region + ":" + sluice.AccountID + ":function:" + name
 }
 
-// version returns the named version ("$LATEST" or a number), or nil.
+// version returns the version a qualifier names ("$LATEST", a number, or
+// an alias's primary version), or nil.
 func (f *functionRecord) version(q string) *versionRecord {
 	if q == "" || q == sluice.DefaultQualifier {
 		return &f.Latest
+	}
+	if a := f.Aliases[q]; a != nil {
+		return f.version(a.FunctionVersion)
 	}
 	for i := range f.Versions {
 		if f.Versions[i].Version == q {
@@ -101,6 +118,24 @@ func (f *functionRecord) version(q string) *versionRecord {
 		}
 	}
 	return nil
+}
+
+// invocationVersion is version, except that an alias with a routing
+// configuration sends each additional version its weight's share of
+// invocations, chosen at random as Lambda does.
+func (f *functionRecord) invocationVersion(q string) *versionRecord {
+	if a := f.Aliases[q]; a != nil && len(a.Weights) > 0 {
+		r := rand.Float64()
+		for _, v := range slices.Sorted(maps.Keys(a.Weights)) {
+			if r < a.Weights[v] {
+				if ver := f.version(v); ver != nil {
+					return ver
+				}
+			}
+			r -= a.Weights[v]
+		}
+	}
+	return f.version(q)
 }
 
 // clone deep-copies f so that an update never mutates a record readers hold.

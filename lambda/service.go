@@ -210,7 +210,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Invoke implements sluice.Invoker: it runs the function and waits.
 func (s *Service) Invoke(ctx context.Context, req *sluice.InvokeRequest) (*sluice.InvokeResult, error) {
-	fn, ver, err := s.resolve(s.regionOf(ctx), req.Function, req.Qualifier)
+	fn, ver, _, err := s.resolve(s.regionOf(ctx), req.Function, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +222,11 @@ func (s *Service) Invoke(ctx context.Context, req *sluice.InvokeRequest) (*sluic
 
 // InvokeAsync implements sluice.Invoker: it durably queues the invocation.
 func (s *Service) InvokeAsync(ctx context.Context, req *sluice.InvokeRequest) (string, error) {
-	fn, ver, err := s.resolve(s.regionOf(ctx), req.Function, req.Qualifier)
+	fn, _, q, err := s.resolve(s.regionOf(ctx), req.Function, req.Qualifier)
 	if err != nil {
 		return "", err
 	}
-	return s.enqueue(fn, ver, req.Payload)
+	return s.enqueue(fn, q, req.Payload)
 }
 
 // regionOf is the region a request acts in: its credential scope's, else the
@@ -329,18 +329,20 @@ func parseFunctionName(s string) (functionRef, error) {
 	return ref, nil
 }
 
-// resolve finds the version a FunctionName and Qualifier name, in region
-// unless the name is an ARN naming another.
-func (s *Service) resolve(region, name, qualifier string) (*functionRecord, *versionRecord, error) {
+// resolve finds the version to invoke for a FunctionName and Qualifier, in
+// region unless the name is an ARN naming another. It also returns the
+// qualifier as asked ("$LATEST", a version or an alias), which async
+// invocations keep so that an alias is resolved when the event runs.
+func (s *Service) resolve(region, name, qualifier string) (*functionRecord, *versionRecord, string, error) {
 	ref, err := parseFunctionName(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if ref.Region != "" {
 		region = ref.Region
 	}
 	if ref.Qualifier != "" && qualifier != "" && ref.Qualifier != qualifier {
-		return nil, nil, invalidParam("The derived qualifier from the function name does not match the specified qualifier.")
+		return nil, nil, "", invalidParam("The derived qualifier from the function name does not match the specified qualifier.")
 	}
 	if qualifier == "" {
 		qualifier = ref.Qualifier
@@ -351,11 +353,14 @@ func (s *Service) resolve(region, name, qualifier string) (*functionRecord, *ver
 		if qualifier != "" {
 			arn += ":" + qualifier
 		}
-		return nil, nil, functionNotFound(arn)
+		return nil, nil, "", functionNotFound(arn)
 	}
-	ver := fn.version(qualifier)
+	if qualifier == "" {
+		qualifier = sluice.DefaultQualifier
+	}
+	ver := fn.invocationVersion(qualifier)
 	if ver == nil {
-		return nil, nil, functionNotFound(fn.arn() + ":" + qualifier)
+		return nil, nil, "", functionNotFound(fn.arn() + ":" + qualifier)
 	}
-	return fn, ver, nil
+	return fn, ver, qualifier, nil
 }
