@@ -70,10 +70,17 @@ func mustJSON(t testing.TB, out string, v any) {
 }
 
 // wantCLIError fails t unless r is a failed run whose stderr names code.
+// aws-cli v1 exits 255 when a service call fails and 1 when an `aws s3`
+// transfer or bucket command reports a failure.
 func wantCLIError(t testing.TB, what string, r cliResult, code string) {
 	t.Helper()
-	if r.Code == 0 {
-		t.Errorf("%s: exit 0, want failure with %s\n%s", what, code, r)
+	wantCLIExit(t, what, r, 255, code)
+}
+
+func wantCLIExit(t testing.TB, what string, r cliResult, exit int, code string) {
+	t.Helper()
+	if r.Code != exit {
+		t.Errorf("%s: exit %d, want %d with %s\n%s", what, r.Code, exit, code, r)
 		return
 	}
 	if !strings.Contains(r.Stderr, code) {
@@ -111,6 +118,10 @@ func TestAWSCLI(t *testing.T) {
 		out = awsOK(t, s, "s3", "ls")
 		if !strings.Contains(out, " "+bucket+"\n") {
 			t.Errorf("s3 ls does not list %s:\n%s", bucket, out)
+		}
+		// us-east-1 keeps S3's legacy rule: re-creating your own bucket succeeds.
+		if r := awsCLI(t, s, "s3", "mb", uri); r.Code != 0 {
+			t.Errorf("s3 mb of an owned bucket in us-east-1: %s", r)
 		}
 		var lb struct {
 			Buckets []struct{ Name, CreationDate string }
@@ -570,7 +581,8 @@ func TestAWSCLI(t *testing.T) {
 		wantCLIError(t, "get-object on a missing key", awsCLI(t, s, "s3api", "get-object", "--bucket", bucket, "--key", "no/such/key", out), "NoSuchKey")
 		// HEAD has no body, so the CLI can only report the status.
 		wantCLIError(t, "head-object on a missing key", awsCLI(t, s, "s3api", "head-object", "--bucket", bucket, "--key", "no/such/key"), "404")
-		wantCLIError(t, "rb of a non-empty bucket", awsCLI(t, s, "s3", "rb", uri), "BucketNotEmpty")
+		wantCLIExit(t, "s3 cp of a missing key", awsCLI(t, s, "s3", "cp", uri+"/no/such/key", out), 1, "404")
+		wantCLIExit(t, "rb of a non-empty bucket", awsCLI(t, s, "s3", "rb", uri), 1, "BucketNotEmpty")
 		wantCLIError(t, "delete-bucket of a missing bucket", awsCLI(t, s, "s3api", "delete-bucket", "--bucket", missing), "NoSuchBucket")
 		wantCLIError(t, "invalid bucket name", awsCLI(t, s, "s3api", "create-bucket", "--bucket", "Bad_Bucket"), "InvalidBucketName")
 	})
