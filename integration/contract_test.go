@@ -267,3 +267,73 @@ func TestAnonymousAndBadAuthOnWire(t *testing.T) {
 	_, err := c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("k2")})
 	wantAPIError(t, "HEAD after a refused PUT", err, "NotFound", 404)
 }
+
+func TestWireDetails(t *testing.T) {
+	s := sharedSluice(t)
+	c := s3Client(s, noRetries())
+	ctx := context.Background()
+	bucket := createBucket(t, c, "wire")
+
+	t.Run("head-bucket names the region", func(t *testing.T) {
+		out, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(out.BucketRegion) != "us-east-1" {
+			t.Errorf("HeadBucket x-amz-bucket-region = %q, want us-east-1", aws.ToString(out.BucketRegion))
+		}
+	})
+
+	t.Run("list and head agree on LastModified", func(t *testing.T) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("lm"), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("lm")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("lm")})
+		if err != nil || len(list.Contents) != 1 {
+			t.Fatalf("list: %v %+v", err, list)
+		}
+		// HTTP dates have second precision; the listing may carry milliseconds.
+		if h, l := aws.ToTime(head.LastModified), aws.ToTime(list.Contents[0].LastModified).Truncate(time.Second); !h.Equal(l) {
+			t.Errorf("HEAD Last-Modified %v, listing %v", h, l)
+		}
+		if aws.ToString(head.ETag) != aws.ToString(list.Contents[0].ETag) {
+			t.Errorf("HEAD ETag %s, listing %s", aws.ToString(head.ETag), aws.ToString(list.Contents[0].ETag))
+		}
+		// If-Modified-Since equal to Last-Modified: not modified.
+		_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("lm"), IfModifiedSince: head.LastModified})
+		if _, status := apiCode(err); status != http.StatusNotModified {
+			t.Errorf("GET If-Modified-Since = Last-Modified: %v, want 304", err)
+		}
+	})
+
+	t.Run("PUT without Content-Length", func(t *testing.T) {
+		// A chunked body with no length: S3 answers 411 MissingContentLength.
+		body := io.MultiReader(strings.NewReader("no "), strings.NewReader("length"))
+		req := signedRequest(t, s, http.MethodPut, s.URL+"/"+bucket+"/chunked", body, signSpec{PayloadHash: "UNSIGNED-PAYLOAD"})
+		resp := do(t, req)
+		if e := resp.errorCode(); resp.Status != http.StatusLengthRequired || e.Code != "MissingContentLength" {
+			t.Errorf("chunked PUT: %d %q, want 411 MissingContentLength\n%s", resp.Status, e.Code, resp.Body)
+		}
+	})
+
+	t.Run("bucket with and without trailing slash", func(t *testing.T) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("slash"), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/" + bucket, "/" + bucket + "/"} {
+			resp := do(t, signedRequest(t, s, http.MethodGet, s.URL+path+"?list-type=2", nil, signSpec{}))
+			var res struct {
+				Name     string
+				KeyCount int
+			}
+			_ = xml.Unmarshal(resp.Body, &res)
+			if resp.Status != http.StatusOK || res.Name != bucket || res.KeyCount < 1 {
+				t.Errorf("GET %s?list-type=2: %d %+v\n%s", path, resp.Status, res, resp.Body)
+			}
+		}
+	})
+}
