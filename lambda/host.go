@@ -274,7 +274,9 @@ func (h *Host) Close() error {
 	h.reaperWG.Wait()
 	for _, p := range pools {
 		p.shutdown()
-		for _, inst := range p.retireAll() {
+		p.retireAll()
+		// Busy instances too: their invocations end as runtime exits.
+		for _, inst := range p.running() {
 			inst.stop()
 		}
 	}
@@ -362,10 +364,11 @@ type fnPool struct {
 
 	mu       sync.Mutex
 	inflight int
-	waiters  []chan struct{} // FIFO of queued invocations; a slot is handed over by closing
-	idle     []*instance     // warm instances, most recently used last
-	live     int             // instances started and not yet stopped
-	gen      uint64          // bumped by Recycle: instances of older generations are not reused
+	waiters  []chan struct{}        // FIFO of queued invocations; a slot is handed over by closing
+	idle     []*instance            // warm instances, most recently used last
+	live     int                    // instances started and not yet stopped
+	all      map[*instance]struct{} // every instance whose process may run, busy or idle
+	gen      uint64                 // bumped by Recycle: instances of older generations are not reused
 	down     bool
 }
 
@@ -535,6 +538,31 @@ func (p *fnPool) retireAll() []*instance {
 	out := p.idle
 	p.idle = nil
 	p.live -= len(out)
+	return out
+}
+
+func (p *fnPool) track(inst *instance) {
+	p.mu.Lock()
+	if p.all == nil {
+		p.all = make(map[*instance]struct{})
+	}
+	p.all[inst] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *fnPool) untrack(inst *instance) {
+	p.mu.Lock()
+	delete(p.all, inst)
+	p.mu.Unlock()
+}
+
+func (p *fnPool) running() []*instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*instance, 0, len(p.all))
+	for inst := range p.all {
+		out = append(out, inst)
+	}
 	return out
 }
 

@@ -721,3 +721,55 @@ func testdataDir(t testing.TB) string {
 	}
 	return dir
 }
+
+func TestCancelAndCloseDuringInvocation(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultHostConfig()
+	cfg.Dir = t.TempDir()
+	h, err := NewHost(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	spec := goSpec(t, "cancelled")
+	spec.Timeout = time.Minute
+	pid := int(decode(t, invoke(t, h, spec, `{}`, InvokeOptions{}).Payload)["pid"].(float64))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := h.Invoke(ctx, spec, []byte(`{"action":"sleep","sleepMs":60000}`), InvokeOptions{}); err != context.DeadlineExceeded {
+		t.Fatalf("invoke with an expiring context: %v", err)
+	}
+	waitGone(t, pid)
+
+	// Close ends a running invocation instead of waiting a minute for it.
+	done := make(chan *sluice.InvokeResult, 1)
+	go func() {
+		res, _ := h.Invoke(context.Background(), spec, []byte(`{"action":"sleep","sleepMs":60000}`), InvokeOptions{})
+		done <- res
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := h.pool("cancelled")
+		p.mu.Lock()
+		n := len(p.all)
+		p.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no instance started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Close took %s", d)
+	}
+	if res := <-done; res != nil && res.FunctionError != "Unhandled" {
+		t.Errorf("invocation cut by Close: %+v", res)
+	}
+}

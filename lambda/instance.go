@@ -46,7 +46,7 @@ type instance struct {
 	tmpDir   string
 
 	cmd  *exec.Cmd
-	pid  int
+	pid  atomic.Int64 // set once the process runs
 	out  *logPipe
 	srv  *http.Server
 	addr string
@@ -127,6 +127,21 @@ func (h *Host) startInstance(p *fnPool, spec *FunctionSpec, rt runtimeInfo, key 
 	if err != nil {
 		return nil, err
 	}
+	// Counted before anything is started, under the lock Close takes, so
+	// Close never misses an instance.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, sluice.Errorf(sluice.ErrServiceException, "the function host is shut down")
+	}
+	h.instances.Add(1)
+	h.mu.Unlock()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			h.instances.Done()
+		}
+	}()
 	version := spec.Version
 	if version == "" {
 		version = sluice.DefaultQualifier
@@ -191,24 +206,38 @@ func (h *Host) startInstance(p *fnPool, spec *FunctionSpec, rt runtimeInfo, key 
 	cmd.Stderr = in.out.w
 	in.cmd = cmd
 	in.started = time.Now()
-	h.instances.Add(1)
+	p.track(in)
 	if err := h.spawner.start(cmd); err != nil {
 		if errors.Is(err, errSpawnerClosed) {
 			in.cleanup()
-			h.instances.Done()
 			return nil, sluice.Errorf(sluice.ErrServiceException, "the function host is shut down")
 		}
 		in.startErr = entrypointError(path, err)
 		in.exitErr = err
 		close(in.exited)
+		handedOver = true
 		go func() {
 			in.cleanup()
 			h.instances.Done()
 		}()
 		return in, nil
 	}
-	in.pid = cmd.Process.Pid
+	in.pid.Store(int64(cmd.Process.Pid))
+	select {
+	case <-in.stopping:
+		// stop ran before the pid was known.
+		killGroup(cmd.Process.Pid)
+	default:
+	}
+	handedOver = true
 	go in.wait()
+	p.mu.Lock()
+	down := p.down
+	p.mu.Unlock()
+	if down {
+		// Close ran while this instance was starting.
+		in.stop()
+	}
 	return in, nil
 }
 
@@ -227,7 +256,7 @@ func entrypointError(path string, err error) *runtimeError {
 func (in *instance) wait() {
 	err := in.cmd.Wait()
 	// Children the function started die with it.
-	killGroup(in.pid)
+	killGroup(int(in.pid.Load()))
 	in.exitErr = err
 	close(in.exited)
 	in.cleanup()
@@ -242,6 +271,7 @@ func (in *instance) cleanup() {
 	in.mu.Lock()
 	in.broken = true
 	in.mu.Unlock()
+	in.pool.untrack(in)
 	close(in.waitDone)
 }
 
@@ -255,7 +285,7 @@ func (in *instance) stop() {
 		select {
 		case <-in.exited:
 		default:
-			killGroup(in.pid)
+			killGroup(int(in.pid.Load()))
 		}
 	})
 }
@@ -397,7 +427,7 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 		}
 	case "timeout":
 		in.measureMemory()
-		killGroup(in.pid)
+		killGroup(int(in.pid.Load()))
 		in.awaitExit()
 		secs := fmt.Sprintf("%.2f", timeout.Seconds())
 		in.out.add(end.UTC().Format("2006-01-02T15:04:05.000Z")+" "+inv.id+" Task timed out after "+secs+" seconds", end)
@@ -413,7 +443,7 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 		res.Payload = errorDoc("Runtime.ExitError", msg)
 		status = "error\tError Type: Runtime.ExitError"
 	case "cancel":
-		killGroup(in.pid)
+		killGroup(int(in.pid.Load()))
 		in.awaitExit()
 		status = "error\tError Type: Runtime.Cancelled"
 	}
@@ -559,8 +589,8 @@ func (in *instance) tail(inv *invocation) []byte {
 // measureMemory samples the process tree's peak resident memory; it keeps the
 // highest figure seen, since processes that already exited take theirs along.
 func (in *instance) measureMemory() uint64 {
-	if in.pid > 0 {
-		if m := treePeakRSS(in.pid); m > in.peakMem.Load() {
+	if pid := int(in.pid.Load()); pid > 0 {
+		if m := treePeakRSS(pid); m > in.peakMem.Load() {
 			in.peakMem.Store(m)
 		}
 	}
