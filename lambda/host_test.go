@@ -773,3 +773,28 @@ func TestCancelAndCloseDuringInvocation(t *testing.T) {
 		t.Errorf("invocation cut by Close: %+v", res)
 	}
 }
+
+// TestMaxMemoryUsedIsMeasured checks REPORT's Max Memory Used against memory
+// the function really touched, both when the caller waits for the tail and
+// when the log flusher fills the figure in.
+func TestMaxMemoryUsedIsMeasured(t *testing.T) {
+	t.Parallel()
+	h, sink := newTestHost(t, nil)
+	spec := goSpec(t, "memory")
+	res := invoke(t, h, spec, `{"action":"alloc","size":41943040}`, InvokeOptions{Tail: true, RequestID: "m1"})
+	m := reportRE.FindStringSubmatch(lastLine(res.LogTail))
+	if m == nil {
+		t.Fatalf("REPORT line %q", lastLine(res.LogTail))
+	}
+	if used, _ := strconv.Atoi(m[5]); used < 40 || used > 400 {
+		t.Errorf("Max Memory Used %d MB after touching 40 MB", used)
+	}
+	invoke(t, h, spec, `{"action":"alloc","size":83886080}`, InvokeOptions{RequestID: "m2"})
+	for _, l := range sink.waitLine(t, "/aws/lambda/memory", "REPORT RequestId: m2") {
+		if m := reportRE.FindStringSubmatch(l); m != nil && m[1] == "m2" {
+			if used, _ := strconv.Atoi(m[5]); used < 80 || used > 800 {
+				t.Errorf("Max Memory Used %d MB after touching 80 MB", used)
+			}
+		}
+	}
+}

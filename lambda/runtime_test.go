@@ -232,9 +232,10 @@ func TestNodeRuntime(t *testing.T) {
 		{"modpkg/index.handler", `{}`, map[string]any{"typeModule": true, "fn": "node-ok"}, ""},
 		{"callback.handler", `{}`, map[string]any{"style": "callback", "requestId": "cb"}, "timer fired after callback"},
 		{"callback.legacy", `{}`, map[string]any{"style": "succeed"}, ""},
+		{"callback.handler", `{"noWait":true}`, map[string]any{"style": "callback", "requestId": "cb"}, "-timer fired after callback"},
 	}
 	for _, tt := range okCases {
-		t.Run(tt.handler, func(t *testing.T) {
+		t.Run(tt.handler+tt.payload, func(t *testing.T) {
 			s := nodeSpec(t, "node-ok", tt.handler)
 			res := invoke(t, h, s, tt.payload, InvokeOptions{RequestID: "cb", Tail: true})
 			if res.FunctionError != "" {
@@ -247,7 +248,12 @@ func TestNodeRuntime(t *testing.T) {
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("result (-want +got):\n%s", d)
 			}
-			if tt.tail != "" {
+			if no, ok := strings.CutPrefix(tt.tail, "-"); ok {
+				// callbackWaitsForEmptyEventLoop = false: the answer does not wait.
+				if strings.Contains(string(res.LogTail), no) {
+					t.Errorf("tail has %q:\n%s", no, res.LogTail)
+				}
+			} else if tt.tail != "" {
 				// callbackWaitsForEmptyEventLoop: the answer waits for the timer.
 				if i, j := strings.Index(string(res.LogTail), tt.tail), strings.Index(string(res.LogTail), "END RequestId"); i < 0 || i > j {
 					t.Errorf("tail lacks %q before END:\n%s", tt.tail, res.LogTail)
