@@ -482,6 +482,46 @@ func TestParseFunctionName(t *testing.T) {
 	}
 }
 
+// FuzzParseFunctionName: any accepted name round-trips through the full
+// ARN it stands for.
+func FuzzParseFunctionName(f *testing.F) {
+	for _, seed := range []string{"thumb", "thumb:3", "123456789012:function:thumb", "function:x:$LATEST",
+		"arn:aws:lambda:eu-west-1:123456789012:function:thumb:prod", "arn:aws-cn:lambda:cn-north-1:123456789012:function:a", "a:b:c", ":::",
+		"000:" + strings.Repeat("0", 120)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, err := parseFunctionName(s)
+		if err != nil {
+			if !sluice.IsCode(err, errValidation) {
+				t.Fatalf("%q: error %v is not a ValidationException", s, err)
+			}
+			return
+		}
+		if ref.Name == "" || len(ref.Name) > 64 {
+			t.Fatalf("%q: name %q", s, ref.Name)
+		}
+		region := ref.Region
+		if region == "" {
+			region = "us-east-1"
+		}
+		arn := functionARN(region, ref.Name)
+		if ref.Qualifier != "" {
+			arn += ":" + ref.Qualifier
+		}
+		if len(arn) > 170 {
+			return // a short name may stand for an ARN longer than Lambda accepts
+		}
+		again, err := parseFunctionName(arn)
+		if err != nil {
+			t.Fatalf("%q -> %q: %v", s, arn, err)
+		}
+		if again.Name != ref.Name || again.Qualifier != ref.Qualifier || again.Region != region {
+			t.Fatalf("%q -> %q -> %+v, want %+v", s, arn, again, ref)
+		}
+	})
+}
+
 // FuzzRoute throws arbitrary methods, paths and bodies at the service: it
 // must always answer with a status and, for errors, Lambda's error shape.
 func FuzzRoute(f *testing.F) {
@@ -490,6 +530,8 @@ func FuzzRoute(f *testing.F) {
 		"/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ax/configuration",
 		"/2019-09-25/functions/x/event-invoke-config", "/2017-03-31/tags/arn:aws:lambda:us-east-1:000000000000:function:x",
 		"/2015-03-31/functions/x/sluice-dead-letters/redrive", "//", "/%zz",
+		"/2015-03-31/functions/?MaxItems=0&Marker=%%%", "/2015-03-31/functions/x/versions?MaxItems=x",
+		"/2015-03-31/functions/x/aliases/live", "/2019-09-30/functions/x/concurrency?Qualifier=$LATEST",
 	} {
 		f.Add("GET", seed, "")
 		f.Add("POST", seed, `{"FunctionName":"x"}`)

@@ -326,6 +326,9 @@ func parseFunctionName(s string) (functionRef, error) {
 	if len(ref.Name) > 64 {
 		return functionRef{}, validation(s, "functionName", "Member must have length less than or equal to 64")
 	}
+	if len(ref.Qualifier) > 128 {
+		return functionRef{}, validation(ref.Qualifier, "qualifier", "Member must have length less than or equal to 128")
+	}
 	return ref, nil
 }
 
