@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -601,11 +602,17 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("serial", func(b *testing.B) {
+		lat := make([]time.Duration, 0, 1<<16)
 		for b.Loop() {
+			start := time.Now()
 			if _, err := h.Invoke(ctx, spec, payload, InvokeOptions{}); err != nil {
 				b.Fatal(err)
 			}
+			lat = append(lat, time.Since(start))
 		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	})
 	b.Run("parallel16", func(b *testing.B) {
 		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
