@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,7 @@ func (authenticator) Scope(r *http.Request) (string, string, bool) { return sigv
 
 var _ frontdoor.Service = (*Service)(nil)
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func openStore(t testing.TB, dir string) *Store {
 	t.Helper()
@@ -92,5 +93,23 @@ func newClient(url string) *cloudwatchlogs.Client {
 		BaseEndpoint: aws.String(url),
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   sdkBodyFix{awshttp.NewBuildableClient()},
 	})
+}
+
+// sdkBodyFix hides the request body's WriteTo from net/http. The SDK
+// closes a request body as soon as response headers arrive; Go 1.26's
+// transport then makes one more read of the body, and the SDK's closed
+// body answers WriteTo with io.EOF, which the transport takes as a write
+// failure and closes the connection under the response still being read.
+// Read after close returns a clean EOF instead.
+type sdkBodyFix struct{ aws.HTTPClient }
+
+type readOnlyBody struct{ io.ReadCloser }
+
+func (c sdkBodyFix) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readOnlyBody{r.Body}
+	}
+	return c.HTTPClient.Do(r)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -62,6 +63,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	cfg.HTTPClient = closedBodySafeClient{cfg.HTTPClient}
 	t := &logTailer{
 		client:   cloudwatchlogs.NewFromConfig(cfg),
 		name:     positional[0],
@@ -217,4 +219,21 @@ func printLogEvent(w io.Writer, e types.FilteredLogEvent) error {
 	msg := strings.TrimRight(aws.ToString(e.Message), "\r\n")
 	_, err := fmt.Fprintf(w, "%s %s %s\n", ts, aws.ToString(e.LogStreamName), msg)
 	return err
+}
+
+// closedBodySafeClient hides the request body's WriteTo from net/http. The
+// SDK closes a request body as soon as the response headers arrive; Go
+// 1.26's transport then reads the body once more, the SDK's closed body
+// answers WriteTo with io.EOF, and the transport takes that for a write
+// failure and closes the connection under the response being read
+// ("use of closed network connection"). Read after close is a clean EOF.
+type closedBodySafeClient struct{ aws.HTTPClient }
+
+type readOnlyRequestBody struct{ io.ReadCloser }
+
+func (c closedBodySafeClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readOnlyRequestBody{r.Body}
+	}
+	return c.HTTPClient.Do(r)
 }
