@@ -1238,6 +1238,9 @@ func (s *Service) invokeHTTP(w http.ResponseWriter, r *http.Request, raw string)
 	}
 	res, err := s.invoke(r.Context(), fn, ver, payload, InvokeOptions{ClientContext: clientCtx, Tail: logType == "Tail"})
 	if err != nil {
+		if r.Context().Err() != nil {
+			return nil // the caller went away; there is no one to answer
+		}
 		return err
 	}
 	writeInvokeResult(w, res, logType == "Tail")

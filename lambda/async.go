@@ -48,28 +48,32 @@ type deadLetter struct {
 }
 
 // asyncQueue dispatches queued invocations. due maps each queued item's
-// key to the time it may run; running holds the keys being run, so no item
-// runs twice at once.
+// key to when it may run and which function it is for; running holds the
+// keys being run, so no item runs twice at once, and busy counts them per
+// function, so that a function at its reserved concurrency does not tie up
+// every dispatcher slot waiting for an instance while other functions'
+// events wait.
 type asyncQueue struct {
 	s    *Service
 	wake chan struct{}
 
 	mu      sync.Mutex
-	due     map[uint64]time.Time
+	due     map[uint64]dueItem
 	running map[uint64]bool
+	busy    map[string]int // running items by regionKey
 	stopped bool
 	loops   sync.WaitGroup
 }
 
 func newAsyncQueue(s *Service) (*asyncQueue, error) {
-	q := &asyncQueue{s: s, wake: make(chan struct{}, 1), due: map[uint64]time.Time{}, running: map[uint64]bool{}}
+	q := &asyncQueue{s: s, wake: make(chan struct{}, 1), due: map[uint64]dueItem{}, running: map[uint64]bool{}, busy: map[string]int{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
 			var it queueItem
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("decode queued invocation: %w", err)
 			}
-			q.due[binary.BigEndian.Uint64(k)] = it.NotBefore
+			q.due[binary.BigEndian.Uint64(k)] = it.due()
 			return nil
 		})
 	})
@@ -77,6 +81,15 @@ func newAsyncQueue(s *Service) (*asyncQueue, error) {
 		return nil, fmt.Errorf("load async queue: %w", err)
 	}
 	return q, nil
+}
+
+type dueItem struct {
+	at       time.Time
+	function string // regionKey
+}
+
+func (it *queueItem) due() dueItem {
+	return dueItem{at: it.NotBefore, function: regionKey(it.Region, it.Function)}
 }
 
 func queueKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
@@ -142,7 +155,7 @@ func (q *asyncQueue) put(items []queueItem, also func(tx *bolt.Tx) error) error 
 	}
 	q.mu.Lock()
 	for i, k := range keys {
-		q.due[k] = items[i].NotBefore
+		q.due[k] = items[i].due()
 	}
 	q.mu.Unlock()
 	q.signal()
@@ -193,25 +206,47 @@ func (q *asyncQueue) dispatch(ctx context.Context, workers *sync.WaitGroup) time
 		if q.running[k] {
 			continue
 		}
-		if at := q.due[k]; at.After(now) {
-			sleep = min(sleep, at.Sub(now))
+		d := q.due[k]
+		if d.at.After(now) {
+			sleep = min(sleep, d.at.Sub(now))
 			continue
 		}
 		if len(q.running) >= q.s.cfg.AsyncParallel {
 			break
 		}
+		if limit := q.functionLimit(d.function); limit > 0 && q.busy[d.function] >= limit {
+			continue // woken again when one of its invocations ends
+		}
 		q.running[k] = true
+		q.busy[d.function]++
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			q.runItem(ctx, k)
 			q.mu.Lock()
 			delete(q.running, k)
+			if q.busy[d.function]--; q.busy[d.function] <= 0 {
+				delete(q.busy, d.function)
+			}
 			q.mu.Unlock()
 			q.signal()
 		}()
 	}
 	return sleep
+}
+
+// functionLimit is the function's reserved concurrency, or 0 for no limit
+// of the dispatcher's own.
+func (q *asyncQueue) functionLimit(key string) int {
+	q.s.reg.mu.RLock()
+	fn := q.s.reg.fns[key]
+	q.s.reg.mu.RUnlock()
+	if fn == nil || fn.Concurrency == nil {
+		return 0
+	}
+	// Reserved concurrency 0 still dispatches one at a time: the attempt is
+	// throttled and rescheduled without spending a retry.
+	return max(*fn.Concurrency, 1)
 }
 
 // wait stops the dispatcher for good and waits for it to finish.
@@ -388,7 +423,7 @@ func (q *asyncQueue) update(key uint64, it *queueItem) {
 		return
 	}
 	q.mu.Lock()
-	q.due[key] = it.NotBefore
+	q.due[key] = it.due()
 	q.mu.Unlock()
 }
 

@@ -231,3 +231,38 @@ func (e *testEnv) signed(method, path string, out any) {
 		e.t.Fatal(err)
 	}
 }
+
+// TestReservedFunctionDoesNotBlockOthers: a function at its reserved
+// concurrency keeps its other events queued instead of tying up every
+// dispatcher slot, so another function's events still run.
+func TestReservedFunctionDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	e := newEnv(t, func(c *Config) { c.AsyncParallel = 2 })
+	e.serveAsync()
+	e.createPy("busy")
+	e.createPy("other")
+	if _, err := e.client.PutFunctionConcurrency(context.Background(), &lambdasdk.PutFunctionConcurrencyInput{
+		FunctionName: aws.String("busy"), ReservedConcurrentExecutions: aws.Int32(1),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	event := func(in *lambdasdk.InvokeInput) { in.InvocationType = types.InvocationTypeEvent }
+	for i := 0; i < 3; i++ {
+		if _, err := e.invoke("busy", map[string]any{"action": "hold", "started": "busy-started", "release": "release"}, event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the first held event", func() bool {
+		_, err := os.Stat(filepath.Join(e.out, "busy-started"))
+		return err == nil
+	})
+	if _, err := e.invoke("other", map[string]any{"action": "write", "file": "other"}, event); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other function's event while busy is held", func() bool { return fileLines(filepath.Join(e.out, "other")) == 1 })
+	if err := os.WriteFile(filepath.Join(e.out, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the queue to drain", func() bool { return e.svc.queue.queued() == 0 })
+}
