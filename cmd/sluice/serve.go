@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/frontdoor"
 	"github.com/sluicehq/sluice/fsstore"
+	"github.com/sluicehq/sluice/lambda"
+	"github.com/sluicehq/sluice/logs"
 	"github.com/sluicehq/sluice/s3api"
 	"github.com/sluicehq/sluice/sigv4"
 )
@@ -26,9 +30,12 @@ import (
 const serveUsage = `Usage: sluice serve [flags]
 
 Runs every Sluice service in one process:
-  - the AWS API (S3 today; Lambda, CloudFront and CloudWatch Logs as they
-    land) on --addr, routed by the service named in each request's SigV4
-    credential scope, as LocalStack does;
+  - the AWS API on --addr: S3, Lambda and CloudWatch Logs (CloudFront as it
+    lands), routed by the service named in each request's SigV4 credential
+    scope, as LocalStack does; functions run as local processes and their
+    output lands in log groups /aws/lambda/NAME;
+  - the AWS runtime interface emulator's endpoint, unsigned:
+    POST /2015-03-31/functions/function/invocations;
   - the edge (CDN) listener on --edge-addr;
   - health at /_sluice/health and Prometheus metrics at /metrics.
 
@@ -57,6 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		&setting{name: "region", env: "SLUICE_REGION", def: sluice.DefaultRegion, usage: "default region"},
 		&setting{name: "log-level", env: "SLUICE_LOG_LEVEL", def: "info", usage: "log level: debug, info, warn, error"},
 		&setting{name: "log-format", env: "SLUICE_LOG_FORMAT", def: "text", usage: "log format: text or json"},
+		&setting{name: "fsync", env: "SLUICE_FSYNC", def: "true", usage: "fsync every write before acknowledging it; false keeps acknowledged writes through a process crash (kill -9) but not through an OS crash or power loss"},
 		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
 	)
 	if err := fs.Parse(args); err != nil {
@@ -91,13 +99,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{fmt.Sprintf("--shutdown-timeout %q: must be a positive duration such as 30s", set.get("shutdown-timeout"))}
 	}
 
+	fsync, err := strconv.ParseBool(set.get("fsync"))
+	if err != nil {
+		return usageError{fmt.Sprintf("--fsync %q: use true or false", set.get("fsync"))}
+	}
+
 	start := time.Now()
+	// Listen first: functions are told the API's real address, which is
+	// only known once bound (--addr may name port 0).
+	apiLn, err := net.Listen("tcp", set.get("addr"))
+	if err != nil {
+		return fmt.Errorf("listen on --addr: %w", err)
+	}
+	defer apiLn.Close()
+	edgeLn, err := net.Listen("tcp", set.get("edge-addr"))
+	if err != nil {
+		return fmt.Errorf("listen on --edge-addr: %w", err)
+	}
+	defer edgeLn.Close()
+
+	// Function processes run in directories of their own: every path handed
+	// down must be absolute.
+	data, err := filepath.Abs(set.get("data"))
+	if err != nil {
+		return fmt.Errorf("--data %q: %w", set.get("data"), err)
+	}
 	storeCfg := fsstore.DefaultConfig()
-	storeCfg.Dir = set.get("data")
+	storeCfg.Dir = data
+	storeCfg.NoSync = !fsync
 	storeCfg.Logger = log.With("component", "fsstore")
 	store, err := fsstore.Open(storeCfg)
 	if err != nil {
-		return fmt.Errorf("open data directory %s: %w", storeCfg.Dir, err)
+		return fmt.Errorf("open data directory %s: %w", data, err)
 	}
 	defer store.Close()
 
@@ -107,6 +140,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+
+	logsCfg := logs.DefaultConfig()
+	logsCfg.Dir = filepath.Join(data, "logs")
+	logStore, err := logs.Open(logsCfg, log.With("component", "logs"))
+	if err != nil {
+		return fmt.Errorf("open log store: %w", err)
+	}
+	defer logStore.Close()
+
+	hostCfg := lambda.DefaultHostConfig()
+	hostCfg.Dir = filepath.Join(data, "lambda", "run")
+	hostCfg.EndpointURL = "http://" + dialable(apiLn.Addr())
+	hostCfg.AccessKey, hostCfg.SecretKey = accessKey, secretKey
+	host, err := lambda.NewHost(hostCfg, logStore, log.With("component", "lambda-host"))
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+
+	fnCfg := lambda.DefaultConfig()
+	fnCfg.Dir = filepath.Join(data, "lambda")
+	fnCfg.Region = set.get("region")
+	functions, err := lambda.New(fnCfg, store, host, log.With("service", "lambda"))
+	if err != nil {
+		return err
+	}
+	defer functions.Close()
 
 	authCfg := sigv4.DefaultConfig()
 	authCfg.Credentials = map[string]string{accessKey: secretKey}
@@ -130,33 +190,41 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	door.Handle("s3", s3)
-
-	apiLn, err := net.Listen("tcp", doorCfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on --addr: %w", err)
-	}
-	edgeLn, err := net.Listen("tcp", set.get("edge-addr"))
-	if err != nil {
-		apiLn.Close()
-		return fmt.Errorf("listen on --edge-addr: %w", err)
-	}
+	door.Handle("lambda", functions)
+	door.Handle("logs", logs.NewService(logStore, log.With("service", "logs")))
 
 	log.Info("sluice ready",
 		"version", versionString(),
 		"api", "http://"+apiLn.Addr().String(),
 		"edge", "http://"+edgeLn.Addr().String(),
-		"data", storeCfg.Dir,
+		"data", data,
 		"region", doorCfg.Region,
+		"fsync", fsync,
 		"startup", time.Since(start).Round(time.Millisecond))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return door.Serve(gctx, apiLn) })
 	g.Go(func() error { return serveEdgePlaceholder(gctx, edgeLn, grace) })
+	g.Go(func() error { return functions.Serve(gctx) })
+	g.Go(func() error { return logStore.Serve(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("sluice stopped", "reason", context.Cause(ctx))
 	}
 	return err
+}
+
+// dialable returns addr with an unspecified IP (0.0.0.0, ::) replaced by
+// loopback, so that local clients such as functions can connect to it.
+func dialable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // serveEdgePlaceholder holds the edge port until distributions exist: every
