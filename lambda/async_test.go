@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,4 +267,72 @@ func TestReservedFunctionDoesNotBlockOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the queue to drain", func() bool { return e.svc.queue.queued() == 0 })
+}
+
+// TestQueueSurvivesKill9: a process with an event in flight is killed with
+// SIGKILL (no Close, no flush); the next process on the same directory runs
+// the event again, as Lambda's at-least-once delivery allows.
+func TestQueueSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	e := newEnv(t)
+	e.createPy("survivor")
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperQueueProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "SLUICE_LAMBDA_HELPER=1", "HELPER_LAMBDA_DIR="+e.cfg.Dir,
+		"HELPER_HOST_DIR="+filepath.Join(e.dir, "host2"), "HELPER_PYTHON="+realPython())
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := filepath.Join(e.out, "started")
+	waitFor(t, "the helper's event to start", func() bool { _, err := os.Stat(started); return err == nil })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if err := os.Remove(started); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.out, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	e.open()
+	if n := e.svc.queue.queued(); n != 1 {
+		t.Fatalf("%d events queued after the kill, want 1; helper said:\n%s", n, out.String())
+	}
+	e.serveAsync()
+	waitFor(t, "the event to run again", func() bool { _, err := os.Stat(started); return err == nil })
+	waitFor(t, "the queue to drain", func() bool { return e.svc.queue.queued() == 0 })
+}
+
+// TestHelperQueueProcess is the process TestQueueSurvivesKill9 kills.
+func TestHelperQueueProcess(t *testing.T) {
+	if os.Getenv("SLUICE_LAMBDA_HELPER") == "" {
+		t.Skip("helper process for TestQueueSurvivesKill9")
+	}
+	hcfg := DefaultHostConfig()
+	hcfg.Dir = os.Getenv("HELPER_HOST_DIR")
+	hcfg.Python = os.Getenv("HELPER_PYTHON")
+	host, err := NewHost(hcfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Dir = os.Getenv("HELPER_LAMBDA_DIR")
+	svc, err := New(cfg, nil, host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.InvokeAsync(context.Background(), &sluice.InvokeRequest{
+		Function: "survivor", Payload: []byte(`{"action":"hold","started":"started","release":"release"}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Serve(context.Background()) // until killed
 }
