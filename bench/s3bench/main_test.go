@@ -173,8 +173,8 @@ func TestRenderReportRatios(t *testing.T) {
 	cfg.Ops, cfg.Sizes, cfg.Concurrency = []string{"PUT"}, []int{4096}, []int{1}
 	c := cell{op: "PUT", size: 4096, conc: 1}
 	results := []result{
-		{server: "sluice", cell: c, ops: 500, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 8 * time.Millisecond, mean: 2 * time.Millisecond, serverCPU: 100 * time.Millisecond},
-		{server: "versitygw", cell: c, ops: 1000, elapsed: time.Second, p50: time.Millisecond, p99: 4 * time.Millisecond, mean: 500 * time.Microsecond, serverCPU: -1},
+		{server: "sluice", cell: c, ops: 500, elapsed: time.Second, p50: 2 * time.Millisecond, p99: 8 * time.Millisecond, mean: 2 * time.Millisecond, busy: time.Second, serverCPU: 100 * time.Millisecond},
+		{server: "versitygw", cell: c, ops: 1000, elapsed: time.Second, p50: time.Millisecond, p99: 4 * time.Millisecond, mean: 500 * time.Microsecond, busy: 500 * time.Millisecond, serverCPU: -1},
 	}
 	got := renderReport(cfg, env{}, results)
 	rows := map[string]string{}
@@ -233,14 +233,17 @@ func FuzzParseProcStatCPU(f *testing.F) {
 
 func TestResultMergePoolsSlices(t *testing.T) {
 	c := cell{op: "GET", size: 4096, conc: 2}
-	a := result{server: "sluice", cell: c, elapsed: time.Second, serverCPU: 30 * time.Millisecond,
+	a := result{server: "sluice", cell: c, elapsed: time.Second, busy: time.Second, serverCPU: 30 * time.Millisecond,
 		lat: []time.Duration{1 * time.Millisecond, 3 * time.Millisecond}}
-	b := result{server: "sluice", cell: c, elapsed: 2 * time.Second, serverCPU: 50 * time.Millisecond, errors: 1, firstErr: "HTTP 500",
+	b := result{server: "sluice", cell: c, elapsed: 2 * time.Second, busy: 3 * time.Second, serverCPU: 50 * time.Millisecond, errors: 1, firstErr: "HTTP 500",
 		lat: []time.Duration{2 * time.Millisecond, 10 * time.Millisecond}}
 	got := a.merge(b)
 	if got.ops != 4 || got.elapsed != 3*time.Second || got.serverCPU != 80*time.Millisecond || got.errors != 1 || got.firstErr != "HTTP 500" {
 		t.Errorf("merge = ops %d, elapsed %s, cpu %s, errors %d %q; want 4, 3s, 80ms, 1 \"HTTP 500\"",
 			got.ops, got.elapsed, got.serverCPU, got.errors, got.firstErr)
+	}
+	if f := got.inFlight(); f < 0.66 || f > 0.67 {
+		t.Errorf("pooled in-flight share = %.3f, want 4s busy / (3s × 2 clients) = 0.667", f)
 	}
 	if got.p50 != 2*time.Millisecond || got.p99 != 10*time.Millisecond || got.mean != 4*time.Millisecond {
 		t.Errorf("merge percentiles = p50 %s p99 %s mean %s, want 2ms 10ms 4ms", got.p50, got.p99, got.mean)

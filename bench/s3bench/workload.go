@@ -35,6 +35,10 @@ type result struct {
 	// serverCPU is the CPU time (user+system) the server process used
 	// during the window, or -1 when it could not be read.
 	serverCPU time.Duration
+	// busy is the time, summed over workers, during which a worker had a
+	// request outstanding inside the window, including the tail of a
+	// request started during the warm-up.
+	busy time.Duration
 	// lat holds every recorded latency, so that slices of one cell can be
 	// pooled before percentiles are taken.
 	lat []time.Duration
@@ -46,6 +50,7 @@ func (r result) merge(o result) result {
 	r.ops = len(r.lat)
 	r.p50, r.p99, r.mean = percentiles(r.lat)
 	r.elapsed += o.elapsed
+	r.busy += o.busy
 	if r.serverCPU < 0 || o.serverCPU < 0 {
 		r.serverCPU = -1
 	} else {
@@ -81,7 +86,7 @@ func (r result) inFlight() float64 {
 	if r.elapsed <= 0 || r.cell.conc == 0 {
 		return 0
 	}
-	return float64(r.mean) * float64(r.ops) / (float64(r.elapsed) * float64(r.cell.conc))
+	return float64(r.busy) / (float64(r.elapsed) * float64(r.cell.conc))
 }
 
 func (r result) mibPerSec() float64 { return r.opsPerSec() * float64(r.cell.size) / (1 << 20) }
@@ -155,6 +160,7 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, 
 
 	type workerOut struct {
 		lat      []time.Duration
+		busy     time.Duration
 		errors   int
 		firstErr string
 	}
@@ -201,6 +207,9 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, 
 				}
 				if !t0.Before(windowStart) {
 					out.lat = append(out.lat, lat)
+					out.busy += lat
+				} else if end := t0.Add(lat); end.After(windowStart) {
+					out.busy += end.Sub(windowStart)
 				}
 			}
 		})
@@ -223,6 +232,7 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, 
 	var all []time.Duration
 	for _, o := range outs {
 		all = append(all, o.lat...)
+		r.busy += o.busy
 		r.errors += o.errors
 		if r.firstErr == "" {
 			r.firstErr = o.firstErr
