@@ -451,7 +451,7 @@ func checkAlive(targets []*target, c cell) error {
 	for _, t := range targets {
 		select {
 		case <-t.srv.exited:
-			return fmt.Errorf("%s exited during %s (%v); log tail:\n%s", t.srv.kind.name, c, t.srv.waitErr, t.srv.logTail(20))
+			return fmt.Errorf("%s exited during %s (%s); log tail:\n%s", t.srv.kind.name, c, t.srv.exitReason(), t.srv.logTail(20))
 		default:
 		}
 	}

@@ -179,7 +179,7 @@ func (s *server) stop() error {
 	pgid := s.cmd.Process.Pid
 	select {
 	case <-s.exited:
-		return fmt.Errorf("%s exited early: %v", s.kind.name, s.waitErr)
+		return fmt.Errorf("%s exited early: %s", s.kind.name, s.exitReason())
 	default:
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -193,6 +193,16 @@ func (s *server) stop() error {
 	// Children the server may have left in its group.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	return nil
+}
+
+// exitReason describes how the server process ended, once it has.
+func (s *server) exitReason() string {
+	if s.waitErr != nil {
+		return s.waitErr.Error()
+	}
+	// Servers exit 0 only when asked to: someone outside the bench sent
+	// SIGINT or SIGTERM.
+	return "exit status 0: it was sent SIGINT/SIGTERM by a process other than the bench"
 }
 
 // cpuTime returns the CPU time (user + system) the server process has used
@@ -263,7 +273,7 @@ func (s *server) waitReady(ctx context.Context, cl *client, timeout time.Duratio
 	for {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("%s exited before becoming ready (%v); log tail:\n%s", s.kind.name, s.waitErr, s.logTail(20))
+			return fmt.Errorf("%s exited before becoming ready (%s); log tail:\n%s", s.kind.name, s.exitReason(), s.logTail(20))
 		default:
 		}
 		last = s.probe(ctx, cl)
