@@ -48,13 +48,18 @@ var supportedRuntimes = []string{
 	"nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x",
 }
 
+// deprecatedRuntimes are ones Lambda itself no longer lets functions be
+// created or updated with.
+var deprecatedRuntimes = []string{
+	"nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs4.3-edge",
+	"python2.7", "python3.6", "python3.7", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "ruby2.5",
+}
+
 // otherRuntimes are valid on AWS but not runnable here.
 var otherRuntimes = []string{
-	"nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs4.3-edge",
-	"python2.7", "python3.6", "python3.7",
 	"java8", "java8.al2", "java11", "java17", "java21", "java25",
-	"dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet8", "dotnet10",
-	"ruby2.5", "ruby2.7", "ruby3.2", "ruby3.3", "ruby3.4",
+	"dotnetcore3.1", "dotnet6", "dotnet8", "dotnet10",
+	"ruby2.7", "ruby3.2", "ruby3.3", "ruby3.4",
 }
 
 var (
@@ -488,11 +493,15 @@ func validateRuntime(rt string) error {
 	if slices.Contains(supportedRuntimes, rt) {
 		return nil
 	}
+	if slices.Contains(deprecatedRuntimes, rt) {
+		return invalidParam("The runtime parameter of %s is no longer supported for creating or updating AWS Lambda functions. "+
+			"We recommend you use a supported runtime while creating or updating functions.", rt)
+	}
 	if slices.Contains(otherRuntimes, rt) {
 		return invalidParam("The runtime parameter of %s is not supported by Sluice, which runs functions as local processes. Supported runtimes: %s.",
 			rt, strings.Join(supportedRuntimes, ", "))
 	}
-	all := append(slices.Clone(supportedRuntimes), otherRuntimes...)
+	all := slices.Concat(supportedRuntimes, otherRuntimes, deprecatedRuntimes)
 	return validation(rt, "runtime", "Member must satisfy enum value set: ["+strings.Join(all, ", ")+"]")
 }
 

@@ -126,6 +126,7 @@ func TestCreateFunctionErrors(t *testing.T) {
 		{"exists", func(in *lambdasdk.CreateFunctionInput) { in.FunctionName = aws.String("exists") }, "ResourceConflictException", "Function already exist: exists"},
 		{"unknown runtime", func(in *lambdasdk.CreateFunctionInput) { in.Runtime = "cobol85" }, "ValidationException", "at 'runtime' failed to satisfy constraint"},
 		{"runtime not run here", func(in *lambdasdk.CreateFunctionInput) { in.Runtime = types.RuntimeJava21 }, "InvalidParameterValueException", "java21 is not supported by Sluice"},
+		{"deprecated runtime", func(in *lambdasdk.CreateFunctionInput) { in.Runtime = types.RuntimePython37 }, "InvalidParameterValueException", "python3.7 is no longer supported"},
 		{"timeout 0", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(0) }, "ValidationException", "Value '0' at 'timeout' failed to satisfy constraint: Member must have value greater than or equal to 1"},
 		{"timeout 901", func(in *lambdasdk.CreateFunctionInput) { in.Timeout = aws.Int32(901) }, "ValidationException", "Member must have value less than or equal to 900"},
 		{"memory 64", func(in *lambdasdk.CreateFunctionInput) { in.MemorySize = aws.Int32(64) }, "ValidationException", "Value '64' at 'memorySize'"},
