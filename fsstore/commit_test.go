@@ -75,7 +75,7 @@ func TestGroupCommitIsolation(t *testing.T) {
 	}
 
 	release := make(chan struct{})
-	held := make(chan struct{})
+	held := make(chan struct{}, 1) // the leader's function may run more than once
 	leaderDone := make(chan error, 1)
 	go func() {
 		leaderDone <- s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {

@@ -13,12 +13,13 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// putMany writes keys concurrently with a few writers.
+// putMany writes keys concurrently with 16 writers, as many as a busy
+// server might.
 func putMany(t *testing.T, s sluice.Store, bucket string, keys []string) {
 	t.Helper()
 	var wg sync.WaitGroup
 	next := make(chan string)
-	for range 4 {
+	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
