@@ -12,7 +12,7 @@ mkdir -p "$bin"
 
 log() { printf '%s run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-servers=versitygw,sluice
+servers=versitygw,sluice,sluice-nofsync
 for arg in "$@"; do
 	case $arg in
 	-servers=* | --servers=*) servers=${arg#*=} ;;

@@ -57,13 +57,17 @@ type Config struct {
 	Out         string // markdown report path; "" to skip writing
 	PerfDir     string // when set, record `perf` CPU profiles of each server here
 	ReadyWait   time.Duration
+
+	// defaultServers is set when -servers was not given, so that a server
+	// this build cannot run may be left out instead of failing the run.
+	defaultServers bool
 }
 
 // DefaultConfig measures the issue's grid: PUT and GET, 4 KiB and 1 MiB,
 // 1 and 32 clients, 5 s per cell after 1 s of warm-up.
 func DefaultConfig() Config {
 	return Config{
-		Servers:     []string{"versitygw", "sluice"},
+		Servers:     []string{"versitygw", "sluice", "sluice-nofsync"},
 		SluiceBin:   ".bench/bin/sluice",
 		VersityBin:  ".bench/bin/versitygw",
 		Ops:         []string{"PUT", "GET"},
@@ -89,7 +93,7 @@ func (c Config) Validate() error {
 	}
 	for _, s := range c.Servers {
 		if _, ok := serverKinds[s]; !ok {
-			return fmt.Errorf("-servers: unknown server %q (want sluice, versitygw)", s)
+			return fmt.Errorf("-servers: unknown server %q (want versitygw, sluice, sluice-nofsync)", s)
 		}
 	}
 	if len(c.Ops) == 0 {
@@ -155,7 +159,7 @@ func main() {
 func parseFlags(args []string) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("s3bench", flag.ContinueOnError)
-	servers := fs.String("servers", strings.Join(cfg.Servers, ","), "servers to measure, in run order (sluice, versitygw)")
+	servers := fs.String("servers", strings.Join(cfg.Servers, ","), "servers to measure, in run order (versitygw, sluice, sluice-nofsync)")
 	fs.StringVar(&cfg.SluiceBin, "sluice-bin", cfg.SluiceBin, "sluice binary")
 	fs.StringVar(&cfg.SluiceArgs, "sluice-args", cfg.SluiceArgs, "extra arguments for `sluice serve`")
 	fs.StringVar(&cfg.SluiceRev, "sluice-rev", cfg.SluiceRev, "sluice revision label for the report")
@@ -185,6 +189,7 @@ func parseFlags(args []string) (Config, error) {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.Servers = splitList(*servers)
+	cfg.defaultServers = !flagSet(fs, "servers")
 	cfg.Ops = splitList(strings.ToUpper(*ops))
 	var err error
 	if cfg.Sizes, err = parseSizes(*sizes); err != nil {
@@ -199,6 +204,12 @@ func parseFlags(args []string) (Config, error) {
 		cfg.Concurrency = append(cfg.Concurrency, n)
 	}
 	return cfg, cfg.Validate()
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func splitList(s string) []string {
@@ -283,6 +294,13 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	logf("work dir %s", workDir)
 
+	if slices.Contains(cfg.Servers, "sluice-nofsync") && !sluiceHasFsyncFlag(ctx, cfg.SluiceBin) {
+		if !cfg.defaultServers {
+			return errors.New("sluice-nofsync: this sluice build has no `serve --fsync` flag")
+		}
+		logf("leaving out sluice-nofsync: this sluice build has no `serve --fsync` flag")
+		cfg.Servers = slices.DeleteFunc(slices.Clone(cfg.Servers), func(s string) bool { return s == "sluice-nofsync" })
+	}
 	env := describeEnv(ctx, cfg, workDir)
 	bodies := map[int]body{}
 	for _, size := range cfg.Sizes {

@@ -141,6 +141,25 @@ func TestParseFlags(t *testing.T) {
 					cmp.Diff([]string{"versitygw"}, c.Servers)
 			},
 		},
+		{
+			name: "default servers may drop sluice-nofsync, explicit ones may not",
+			check: func(c Config) string {
+				if !c.defaultServers {
+					return "defaultServers = false without -servers"
+				}
+				return cmp.Diff([]string{"versitygw", "sluice", "sluice-nofsync"}, c.Servers)
+			},
+		},
+		{
+			name: "explicit servers",
+			args: []string{"-servers=sluice-nofsync,versitygw"},
+			check: func(c Config) string {
+				if c.defaultServers {
+					return "defaultServers = true with -servers"
+				}
+				return ""
+			},
+		},
 		{name: "unknown server", args: []string{"-servers=minio"}, wantErr: "-servers"},
 		{name: "unknown op", args: []string{"-ops=DELETE"}, wantErr: "-ops"},
 		{name: "bad concurrency", args: []string{"-concurrency=0"}, wantErr: "-concurrency"},

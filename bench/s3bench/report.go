@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -50,7 +51,7 @@ func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 	}
 	for _, s := range cfg.Servers {
 		switch s {
-		case "sluice":
+		case "sluice", "sluice-nofsync":
 			e.sluiceVer = cfg.SluiceRev
 			if e.sluiceVer == "" {
 				e.sluiceVer = binaryVersion(ctx, cfg.SluiceBin, "version")
@@ -144,6 +145,10 @@ func ext4Journal(dir string) string {
 func renderReport(cfg Config, e env, results []result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# S3 benchmark: sluice vs versitygw (posix)\n\n")
+	if slices.Contains(cfg.Servers, "sluice-nofsync") {
+		fmt.Fprintf(&b, "sluice-nofsync rows have versitygw's durability (page cache, no fsync): compare PUTs there like for like; "+
+			"sluice rows show the cost of sluice's default fsync of every write.\n\n")
+	}
 	fmt.Fprintf(&b, "- run: %s, %s × %d CPUs shared by the client and the server, Linux %s, data on %s, client built with %s\n",
 		e.when.Format(time.RFC3339), e.cpu, e.cpus, e.kernel, e.fsType, e.goVersion)
 	fmt.Fprintf(&b, "- load average (1/5/15 min): %s at start, %s at end\n", e.loadStart, e.loadEnd)
@@ -159,7 +164,7 @@ func renderReport(cfg Config, e env, results []result) string {
 	for _, s := range cfg.Servers {
 		kind := serverKinds[s]
 		ver := e.versityVer
-		if s == "sluice" {
+		if strings.HasPrefix(s, "sluice") {
 			ver = e.sluiceVer
 		}
 		fmt.Fprintf(&b, "- %s (%s): %s\n", s, ver, kind.durability(cfg))

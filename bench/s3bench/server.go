@@ -38,36 +38,10 @@ type serverKind struct {
 }
 
 var serverKinds = map[string]serverKind{
-	"sluice": {
-		name: "sluice",
-		bin:  func(cfg Config) string { return cfg.SluiceBin },
-		args: func(cfg Config, addr, dataDir string) ([]string, error) {
-			// The edge listener is unused here but must not collide with
-			// a sluice already running on its default port.
-			edge, err := freeAddr()
-			if err != nil {
-				return nil, err
-			}
-			// Per-request logging off, as versitygw's --quiet: the bench
-			// measures storage, not log formatting.
-			args := []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", dataDir, "--log-level", "warn"}
-			return append(args, strings.Fields(cfg.SluiceArgs)...), nil
-		},
-		env: func(cfg Config) []string {
-			return []string{"SLUICE_ACCESS_KEY=" + cfg.AccessKey, "SLUICE_SECRET_KEY=" + cfg.SecretKey}
-		},
-		durability: func(cfg Config) string {
-			// Said at the level of the contract, not of fsstore's
-			// internals, which change faster than this text would.
-			d := "started with --log-level warn (no per-request log); a PUT is answered only once its data and metadata " +
-				"are fsynced (fsstore default; no flag turns this off)"
-			if cfg.SluiceArgs != "" {
-				d += "; extra args `" + cfg.SluiceArgs + "`"
-			}
-			return d
-		},
-		health: "/_sluice/health",
-	},
+	"sluice": sluiceKind("sluice", true),
+	// sluice-nofsync has versitygw's durability: acknowledged writes are in
+	// the page cache, so the PUT rows compare like with like.
+	"sluice-nofsync": sluiceKind("sluice-nofsync", false),
 	"versitygw": {
 		name: "versitygw",
 		bin:  func(cfg Config) string { return cfg.VersityBin },
@@ -86,6 +60,57 @@ var serverKinds = map[string]serverKind{
 				"(no option to turn it on; --enable-odirect bypasses the cache but is not a flush); metadata in xattrs"
 		},
 	},
+}
+
+// sluiceKind describes `sluice serve`, with or without its default fsync of
+// every write.
+func sluiceKind(name string, fsync bool) serverKind {
+	return serverKind{
+		name: name,
+		bin:  func(cfg Config) string { return cfg.SluiceBin },
+		args: func(cfg Config, addr, dataDir string) ([]string, error) {
+			// The edge listener is unused here but must not collide with
+			// a sluice already running on its default port.
+			edge, err := freeAddr()
+			if err != nil {
+				return nil, err
+			}
+			// Per-request logging off, as versitygw's --quiet: the bench
+			// measures storage, not log formatting.
+			args := []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", dataDir, "--log-level", "warn"}
+			if !fsync {
+				args = append(args, "--fsync=false")
+			}
+			return append(args, strings.Fields(cfg.SluiceArgs)...), nil
+		},
+		env: func(cfg Config) []string {
+			return []string{"SLUICE_ACCESS_KEY=" + cfg.AccessKey, "SLUICE_SECRET_KEY=" + cfg.SecretKey}
+		},
+		durability: func(cfg Config) string {
+			// Said at the level of the contract, not of fsstore's
+			// internals, which change faster than this text would.
+			d := "started with --log-level warn (no per-request log); default durability: a PUT is answered only once " +
+				"its data and metadata are fsynced"
+			if !fsync {
+				d = "started with --log-level warn --fsync=false: a PUT is answered once its data and metadata are in the " +
+					"page cache (survives kill -9, not power loss), the same durability as versitygw"
+			}
+			if cfg.SluiceArgs != "" {
+				d += "; extra args `" + cfg.SluiceArgs + "`"
+			}
+			return d
+		},
+		health: "/_sluice/health",
+	}
+}
+
+// sluiceHasFsyncFlag says whether this sluice build has `serve --fsync`,
+// which sluice-nofsync needs.
+func sluiceHasFsyncFlag(ctx context.Context, bin string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "serve", "-h").CombinedOutput()
+	return strings.Contains(string(out), "-fsync")
 }
 
 // server is one running server process.
