@@ -676,3 +676,44 @@ func TestAliases(t *testing.T) {
 	_, err = e.invoke("fn:live", map[string]any{})
 	apiError(t, err, "ResourceNotFoundException")
 }
+
+func TestWriteErrorMapping(t *testing.T) {
+	svc := &Service{log: testLogger(t)}
+	skewed := sluice.Errorf(sluice.ErrRequestTimeTooSkewed, "too large")
+	skewed.Fields = map[string]string{"RequestTime": "20240101T003000Z", "ServerTime": "2024-01-01T00:00:00Z", "MaxAllowedSkewMilliseconds": "900000"}
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		msg    string
+	}{
+		{"bad signature", sluice.Errorf(sluice.ErrSignatureDoesNotMatch, "x"), 403, "InvalidSignatureException", "The request signature we calculated does not match"},
+		{"unknown key", sluice.Errorf(sluice.ErrInvalidAccessKeyID, "x"), 403, "UnrecognizedClientException", "The security token included in the request is invalid."},
+		{"future request", skewed, 403, "InvalidSignatureException", "Signature not yet current: 20240101T003000Z is still later than 20240101T001500Z (20240101T000000Z + 15 min.)"},
+		{"malformed auth", sluice.Errorf(sluice.ErrAuthorizationHeaderMalformed, "bad header"), 400, "IncompleteSignatureException", "bad header"},
+		{"denied", sluice.Errorf(sluice.ErrAccessDenied, "no"), 403, "AccessDeniedException", "no"},
+		{"plain error", io.ErrUnexpectedEOF, 500, "ServiceException", internalMessage},
+		{"store code", sluice.Errorf(sluice.ErrNoSuchKey, "gone"), 500, "ServiceException", internalMessage},
+		{"throttle", throttled(), 429, "TooManyRequestsException", "Rate Exceeded."},
+		{"lambda code", functionNotFound("arn:x"), 404, "ResourceNotFoundException", "Function not found: arn:x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, "http://sluice/2015-03-31/functions/", nil)
+			req = req.WithContext(sluice.WithRequestInfo(req.Context(), sluice.RequestInfo{ID: "REQ1"}))
+			rec := newRecorder()
+			svc.WriteError(rec, req, tc.err)
+			var body map[string]string
+			if err := json.Unmarshal(rec.body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if rec.status != tc.status || rec.header.Get("X-Amzn-ErrorType") != tc.code || rec.header.Get("X-Amzn-RequestId") != "REQ1" {
+				t.Errorf("status %d type %q id %q", rec.status, rec.header.Get("X-Amzn-ErrorType"), rec.header.Get("X-Amzn-RequestId"))
+			}
+			if !strings.HasPrefix(body["Message"], tc.msg) || body["message"] != body["Message"] {
+				t.Errorf("body %v, want message %q", body, tc.msg)
+			}
+		})
+	}
+}
