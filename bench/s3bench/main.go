@@ -455,7 +455,7 @@ func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]
 			if r.errors > 0 {
 				status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
 			}
-			logf("%-9s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  in flight %3.0f%%%s",
+			logf("%-14s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  in flight %3.0f%%%s",
 				r.server, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
 			r.lat = nil
 			results = append(results, r)
