@@ -16,6 +16,7 @@ package s3api
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -493,6 +494,17 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom passes a body through to the underlying writer's ReadFrom, so
+// that a GET streaming an object file goes out with sendfile rather than
+// through a user-space buffer.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.wrote = true
+	if w.head {
+		return io.Copy(io.Discard, src)
+	}
+	return io.Copy(w.ResponseWriter, src)
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
