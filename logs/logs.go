@@ -65,6 +65,9 @@ type Config struct {
 	RetentionInterval time.Duration
 	// Now is the clock (ingestion times, retention); tests may pin it.
 	Now func() time.Time
+	// NoSync skips fsync on commit: for tests and throwaway data only, a
+	// crash may then lose or corrupt the file.
+	NoSync bool
 }
 
 // DefaultConfig returns the defaults; the caller sets Dir.
@@ -199,6 +202,7 @@ func Open(cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	db.NoSync = cfg.NoSync
 	s := &Store{cfg: cfg, db: db, log: log, groups: map[string]*group{}, pending: map[string][]pendingEvent{}}
 	if err := s.load(); err != nil {
 		db.Close()

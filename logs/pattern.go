@@ -293,7 +293,7 @@ func compileJSONPattern(s string) (func(string) bool, error) {
 	}
 	return func(msg string) bool {
 		trimmed := strings.TrimSpace(msg)
-		if !strings.HasPrefix(trimmed, "{") && !strings.HasPrefix(trimmed, "[") {
+		if !strings.HasPrefix(trimmed, "{") {
 			return false
 		}
 		dec := json.NewDecoder(strings.NewReader(trimmed))
