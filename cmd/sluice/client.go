@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -51,7 +53,7 @@ func clientConfig(fs *flag.FlagSet) func() (aws.Config, error) {
 			Region:       cmp.Or(*region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), sluice.DefaultRegion),
 			BaseEndpoint: aws.String(ep),
 			Credentials:  credentials.NewStaticCredentialsProvider(ak, sk, token),
-			HTTPClient:   awshttp.NewBuildableClient().WithTimeout(clientTimeout),
+			HTTPClient:   closedBodySafeClient{awshttp.NewBuildableClient().WithTimeout(clientTimeout)},
 		}, nil
 	}
 }
@@ -86,4 +88,21 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// closedBodySafeClient hides the request body's WriteTo from net/http. The
+// SDK closes a request body as soon as the response headers arrive; Go
+// 1.26's transport then reads the body once more, the SDK's closed body
+// answers WriteTo with io.EOF, and the transport takes that for a write
+// failure and closes the connection under the response being read
+// ("use of closed network connection"). Read after close is a clean EOF.
+type closedBodySafeClient struct{ aws.HTTPClient }
+
+type readOnlyRequestBody struct{ io.ReadCloser }
+
+func (c closedBodySafeClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readOnlyRequestBody{r.Body}
+	}
+	return c.HTTPClient.Do(r)
 }

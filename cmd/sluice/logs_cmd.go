@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -63,7 +62,6 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cfg.HTTPClient = closedBodySafeClient{cfg.HTTPClient}
 	t := &logTailer{
 		client:   cloudwatchlogs.NewFromConfig(cfg),
 		name:     positional[0],
@@ -221,19 +219,3 @@ func printLogEvent(w io.Writer, e types.FilteredLogEvent) error {
 	return err
 }
 
-// closedBodySafeClient hides the request body's WriteTo from net/http. The
-// SDK closes a request body as soon as the response headers arrive; Go
-// 1.26's transport then reads the body once more, the SDK's closed body
-// answers WriteTo with io.EOF, and the transport takes that for a write
-// failure and closes the connection under the response being read
-// ("use of closed network connection"). Read after close is a clean EOF.
-type closedBodySafeClient struct{ aws.HTTPClient }
-
-type readOnlyRequestBody struct{ io.ReadCloser }
-
-func (c closedBodySafeClient) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = readOnlyRequestBody{r.Body}
-	}
-	return c.HTTPClient.Do(r)
-}
