@@ -83,6 +83,7 @@ type interpreters struct {
 
 	pyOnce, nodeOnce sync.Once
 	pyVersion, nodeV string
+	pyExec           string   // sys.executable of python, once probed
 	noted            sync.Map // function name + runtime → struct{}
 }
 
@@ -90,7 +91,12 @@ func (in *interpreters) localVersion(kind runtimeKind) string {
 	switch kind {
 	case runtimePython:
 		in.pyOnce.Do(func() {
-			in.pyVersion = probeVersion(in.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])")
+			// Also learn the real interpreter behind python3: version
+			// managers (pyenv) put a shell-script shim on PATH that costs
+			// every cold start tens of milliseconds.
+			out := probeVersion(in.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)")
+			in.pyVersion, in.pyExec, _ = strings.Cut(out, "\n")
+			in.pyExec = strings.TrimSpace(in.pyExec)
 		})
 		return in.pyVersion
 	case runtimeNode:
@@ -101,6 +107,16 @@ func (in *interpreters) localVersion(kind runtimeKind) string {
 		return in.nodeV
 	}
 	return ""
+}
+
+// pythonExec is the interpreter to start Python functions with: the real
+// executable behind the configured python3 when it could be learned.
+func (in *interpreters) pythonExec() string {
+	in.localVersion(runtimePython)
+	if in.pyExec != "" {
+		return in.pyExec
+	}
+	return in.python
 }
 
 func probeVersion(path string, args ...string) string {
@@ -124,7 +140,7 @@ func (in *interpreters) noteVersion(log *slog.Logger, function string, rt runtim
 	if _, seen := in.noted.LoadOrStore(function+"\x00"+rt.name, struct{}{}); seen {
 		return
 	}
-	lang, path := "Python", in.python
+	lang, path := "Python", in.pythonExec()
 	if rt.kind == runtimeNode {
 		lang, path = "Node.js", in.node
 	}
@@ -181,7 +197,7 @@ func (h *Host) command(spec *FunctionSpec, rt runtimeInfo) (string, []string, er
 			return "", nil, sluice.Errorf(sluice.ErrServiceException, "python3 is not installed on this machine: runtime %s cannot run", rt.name)
 		}
 		h.interp.noteVersion(h.log, spec.Name, rt)
-		return h.interp.python, []string{"-X", "utf8", filepath.Join(h.interp.runtimeDir, "bootstrap.py")}, nil
+		return h.interp.pythonExec(), []string{"-X", "utf8", filepath.Join(h.interp.runtimeDir, "bootstrap.py")}, nil
 	case runtimeNode:
 		if h.interp.node == "" {
 			return "", nil, sluice.Errorf(sluice.ErrServiceException, "node is not installed on this machine: runtime %s cannot run", rt.name)
