@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,20 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/fsstore"
 )
+
+var benchSizes = flag.String("fsstore.sizes", "4096,1048576", "comma-separated body sizes of BenchmarkPutObject and BenchmarkGetObject")
+
+func sizes(b *testing.B) []int {
+	var out []int
+	for _, f := range strings.Split(*benchSizes, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("-fsstore.sizes: %v", err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
 
 var benchInlineMax = flag.Int64("fsstore.inlinemax", fsstore.DefaultInlineMax, "InlineMax of the stores BenchmarkPutObject and BenchmarkGetObject use")
 
@@ -30,7 +46,7 @@ func benchConfig(dir string, noSync bool) fsstore.Config {
 // BenchmarkPutObject writes new keys from 1 and 32 concurrent writers, with
 // and without fsync. The 32-writer cases show what group commit shares.
 func BenchmarkPutObject(b *testing.B) {
-	for _, size := range []int{4 << 10, 1 << 20} {
+	for _, size := range sizes(b) {
 		for _, noSync := range []bool{false, true} {
 			for _, writers := range []int{1, 32} {
 				mode := "sync"
@@ -88,7 +104,7 @@ func runWriters(b *testing.B, writers int, op func() error) {
 // readers, into io.Discard and through a real HTTP server whose handler
 // copies the reader into a plain http.ResponseWriter, as s3api does.
 func BenchmarkGetObject(b *testing.B) {
-	for _, size := range []int{4 << 10, 1 << 20} {
+	for _, size := range sizes(b) {
 		s, err := fsstore.Open(benchConfig(b.TempDir(), true))
 		if err != nil {
 			b.Fatal(err)
