@@ -17,7 +17,7 @@ import (
 // straight to ServeHTTP so that the numbers measure s3api and the store.
 func benchServer(b *testing.B) (*Server, sluice.Store) {
 	b.Helper()
-	st, err := fsstore.Open(fsstore.Config{Dir: b.TempDir(), NoSync: true})
+	st, err := fsstore.Open(testStoreConfig(b.TempDir()))
 	if err != nil {
 		b.Fatal(err)
 	}

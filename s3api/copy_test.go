@@ -448,7 +448,9 @@ func TestCopySourceAuthorization(t *testing.T) {
 // completed upload ObjectCreated:CompleteMultipartUpload, tagging
 // ObjectTagging:Put / ObjectTagging:Delete.
 func TestRecordedEvents(t *testing.T) {
-	st, err := fsstore.Open(fsstore.Config{Dir: t.TempDir(), NoSync: true, RecordEvents: true})
+	cfg := testStoreConfig(t.TempDir())
+	cfg.RecordEvents = true
+	st, err := fsstore.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // objects; fuzz bodies may add or remove more.
 func fuzzServer(f *testing.F) *Server {
 	f.Helper()
-	st, err := fsstore.Open(fsstore.Config{Dir: f.TempDir(), NoSync: true})
+	st, err := fsstore.Open(testStoreConfig(f.TempDir()))
 	if err != nil {
 		f.Fatal(err)
 	}

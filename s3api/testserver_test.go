@@ -44,7 +44,7 @@ func newTestServer(t testing.TB) *testServer {
 
 func newTestServerConfig(t testing.TB, cfg Config) *testServer {
 	t.Helper()
-	st, err := fsstore.Open(fsstore.Config{Dir: t.TempDir(), NoSync: true})
+	st, err := fsstore.Open(testStoreConfig(t.TempDir()))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -208,3 +208,12 @@ func wantError(t testing.TB, resp rawResp, status int, code string) s3Error {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+// testStoreConfig is the store `sluice serve` runs, inline small bodies
+// included, without fsync to keep tests fast.
+func testStoreConfig(dir string) fsstore.Config {
+	cfg := fsstore.DefaultConfig()
+	cfg.Dir = dir
+	cfg.NoSync = true
+	return cfg
+}
