@@ -218,4 +218,3 @@ func printLogEvent(w io.Writer, e types.FilteredLogEvent) error {
 	_, err := fmt.Fprintf(w, "%s %s %s\n", ts, aws.ToString(e.LogStreamName), msg)
 	return err
 }
-
