@@ -54,23 +54,24 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// dataFiles lists the regular files in subdirectories of dir. Top-level
-// files are the store's metadata; everything below holds object bytes or
-// bytes in flight, so once every object and upload is deleted none may
-// remain: a file there then is an orphan of an interrupted write.
+// dataFiles lists the files holding object bytes, or bytes in flight:
+// everything under the store's objects/ and tmp/ directories. Once every
+// object and upload is deleted none may remain: a file there then is an
+// orphan of an interrupted write. (Metadata databases, and the lambda and
+// logs directories beside them, are not object data.)
 func dataFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var found []string
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if strings.ContainsRune(filepath.ToSlash(rel), '/') {
+	for _, sub := range []string{"objects", "tmp"} {
+		_ = filepath.WalkDir(filepath.Join(dir, sub), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			rel, _ := filepath.Rel(dir, path)
 			found = append(found, filepath.ToSlash(rel))
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	return found
 }
 
