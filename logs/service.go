@@ -51,6 +51,18 @@ type Service struct {
 	ops   map[string]func(ctx context.Context, body []byte) (any, error)
 }
 
+// handler adapts an operation that takes its decoded request to the
+// operation table's shape.
+func handler[T any](op func(context.Context, *T) (any, error)) func(context.Context, []byte) (any, error) {
+	return func(ctx context.Context, body []byte) (any, error) {
+		var req T
+		if err := decode(body, &req); err != nil {
+			return nil, err
+		}
+		return op(ctx, &req)
+	}
+}
+
 // NewService returns the API for store.
 func NewService(store *Store, log *slog.Logger) *Service {
 	if log == nil {
@@ -58,17 +70,17 @@ func NewService(store *Store, log *slog.Logger) *Service {
 	}
 	s := &Service{store: store, log: log}
 	s.ops = map[string]func(context.Context, []byte) (any, error){
-		"CreateLogGroup":        s.createLogGroup,
-		"DeleteLogGroup":        s.deleteLogGroup,
-		"DescribeLogGroups":     s.describeLogGroups,
-		"CreateLogStream":       s.createLogStream,
-		"DeleteLogStream":       s.deleteLogStream,
-		"DescribeLogStreams":    s.describeLogStreams,
-		"PutLogEvents":          s.putLogEvents,
-		"GetLogEvents":          s.getLogEvents,
-		"FilterLogEvents":       s.filterLogEvents,
-		"PutRetentionPolicy":    s.putRetentionPolicy,
-		"DeleteRetentionPolicy": s.deleteRetentionPolicy,
+		"CreateLogGroup":        handler(s.createLogGroup),
+		"DeleteLogGroup":        handler(s.deleteLogGroup),
+		"DescribeLogGroups":     handler(s.describeLogGroups),
+		"CreateLogStream":       handler(s.createLogStream),
+		"DeleteLogStream":       handler(s.deleteLogStream),
+		"DescribeLogStreams":    handler(s.describeLogStreams),
+		"PutLogEvents":          handler(s.putLogEvents),
+		"GetLogEvents":          handler(s.getLogEvents),
+		"FilterLogEvents":       handler(s.filterLogEvents),
+		"PutRetentionPolicy":    handler(s.putRetentionPolicy),
+		"DeleteRetentionPolicy": handler(s.deleteRetentionPolicy),
 	}
 	return s
 }
@@ -273,11 +285,7 @@ type groupRequest struct {
 	RetentionInDays    *int32  `json:"retentionInDays"`
 }
 
-func (s *Service) createLogGroup(ctx context.Context, body []byte) (any, error) {
-	var req groupRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) createLogGroup(ctx context.Context, req *groupRequest) (any, error) {
 	name, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -285,11 +293,7 @@ func (s *Service) createLogGroup(ctx context.Context, body []byte) (any, error) 
 	return empty{}, s.store.CreateLogGroup(ctx, name)
 }
 
-func (s *Service) deleteLogGroup(ctx context.Context, body []byte) (any, error) {
-	var req groupRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) deleteLogGroup(ctx context.Context, req *groupRequest) (any, error) {
 	name, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -297,11 +301,7 @@ func (s *Service) deleteLogGroup(ctx context.Context, body []byte) (any, error) 
 	return empty{}, s.store.DeleteLogGroup(ctx, name)
 }
 
-func (s *Service) putRetentionPolicy(ctx context.Context, body []byte) (any, error) {
-	var req groupRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) putRetentionPolicy(ctx context.Context, req *groupRequest) (any, error) {
 	name, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -319,11 +319,7 @@ func (s *Service) putRetentionPolicy(ctx context.Context, body []byte) (any, err
 	return empty{}, s.store.PutRetentionPolicy(ctx, name, *req.RetentionInDays)
 }
 
-func (s *Service) deleteRetentionPolicy(ctx context.Context, body []byte) (any, error) {
-	var req groupRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) deleteRetentionPolicy(ctx context.Context, req *groupRequest) (any, error) {
 	name, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -349,11 +345,7 @@ type logGroupOut struct {
 	LogGroupArn       string `json:"logGroupArn"`
 }
 
-func (s *Service) describeLogGroups(ctx context.Context, body []byte) (any, error) {
-	var req describeGroupsRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) describeLogGroups(ctx context.Context, req *describeGroupsRequest) (any, error) {
 	limit, err := checkLimit(req.Limit, 50)
 	if err != nil {
 		return nil, err
@@ -432,11 +424,7 @@ type streamRequest struct {
 	LogStreamName *string `json:"logStreamName"`
 }
 
-func (s *Service) createLogStream(ctx context.Context, body []byte) (any, error) {
-	var req streamRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) createLogStream(ctx context.Context, req *streamRequest) (any, error) {
 	g, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -448,11 +436,7 @@ func (s *Service) createLogStream(ctx context.Context, body []byte) (any, error)
 	return empty{}, s.store.CreateLogStream(ctx, g, st)
 }
 
-func (s *Service) deleteLogStream(ctx context.Context, body []byte) (any, error) {
-	var req streamRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) deleteLogStream(ctx context.Context, req *streamRequest) (any, error) {
 	g, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -484,11 +468,7 @@ type logStreamOut struct {
 	StoredBytes         int64  `json:"storedBytes"`
 }
 
-func (s *Service) describeLogStreams(ctx context.Context, body []byte) (any, error) {
-	var req describeStreamsRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) describeLogStreams(ctx context.Context, req *describeStreamsRequest) (any, error) {
 	gname, err := groupFrom(req.LogGroupName, req.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
@@ -592,11 +572,7 @@ type rejectedInfo struct {
 	ExpiredLogEventEndIndex  *int `json:"expiredLogEventEndIndex,omitempty"`
 }
 
-func (s *Service) putLogEvents(ctx context.Context, body []byte) (any, error) {
-	var req putEventsRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) putLogEvents(ctx context.Context, req *putEventsRequest) (any, error) {
 	gname, err := checkGroupName("logGroupName", req.LogGroupName)
 	if err != nil {
 		return nil, err
@@ -721,11 +697,7 @@ func parseStreamToken(tok string) (dir byte, p Pos, err error) {
 	return tok[0], p, nil
 }
 
-func (s *Service) getLogEvents(ctx context.Context, body []byte) (any, error) {
-	var req getEventsRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) getLogEvents(ctx context.Context, req *getEventsRequest) (any, error) {
 	gname, err := groupFrom(req.LogGroupName, req.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
@@ -827,11 +799,7 @@ type searchedLogStream struct {
 	SearchedCompletely bool   `json:"searchedCompletely"`
 }
 
-func (s *Service) filterLogEvents(ctx context.Context, body []byte) (any, error) {
-	var req filterEventsRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) filterLogEvents(ctx context.Context, req *filterEventsRequest) (any, error) {
 	gname, err := groupFrom(req.LogGroupName, req.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
