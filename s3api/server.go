@@ -73,7 +73,11 @@ type Server struct {
 }
 
 // New builds a Server. A zero Config field takes its DefaultConfig value.
-func New(cfg Config, store sluice.Store, log *slog.Logger) (*Server, error) {
+// Option attaches an optional collaborator to a Server, such as the
+// validator of notification configurations.
+type Option func(*Server)
+
+func New(cfg Config, store sluice.Store, log *slog.Logger, opts ...Option) (*Server, error) {
 	def := DefaultConfig()
 	if cfg.Region == "" {
 		cfg.Region = def.Region
@@ -96,7 +100,11 @@ func New(cfg Config, store sluice.Store, log *slog.Logger) (*Server, error) {
 	for i, d := range cfg.BaseDomains {
 		cfg.BaseDomains[i] = strings.ToLower(d)
 	}
-	return &Server{cfg: cfg, store: store, log: log}, nil
+	s := &Server{cfg: cfg, store: store, log: log}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s, nil
 }
 
 // handlerFunc is the shape of every operation. A handler that already wrote
@@ -304,13 +312,13 @@ var bucketSubresources = []subresource{
 	}},
 	{"object-lock", getPut("ObjectLockConfiguration", "BucketObjectLockConfiguration")},
 	{"replication", map[string]operation{
-		"GET":    notImpl("GetBucketReplication", "s3:GetReplicationConfiguration"),
-		"PUT":    notImpl("PutBucketReplication", "s3:PutReplicationConfiguration"),
-		"DELETE": notImpl("DeleteBucketReplication", "s3:PutReplicationConfiguration"),
+		"GET":    op("GetBucketReplication", "s3:GetReplicationConfiguration", false, (*Server).getBucketReplication),
+		"PUT":    op("PutBucketReplication", "s3:PutReplicationConfiguration", false, (*Server).putBucketReplication),
+		"DELETE": op("DeleteBucketReplication", "s3:PutReplicationConfiguration", false, (*Server).deleteBucketReplication),
 	}},
 	{"notification", map[string]operation{
-		"GET": notImpl("GetBucketNotificationConfiguration", "s3:GetBucketNotification"),
-		"PUT": notImpl("PutBucketNotificationConfiguration", "s3:PutBucketNotification"),
+		"GET": op("GetBucketNotificationConfiguration", "s3:GetBucketNotification", false, (*Server).getBucketNotification),
+		"PUT": op("PutBucketNotificationConfiguration", "s3:PutBucketNotification", false, (*Server).putBucketNotification),
 	}},
 	{"accelerate", getPut("BucketAccelerateConfiguration", "AccelerateConfiguration")},
 	{"requestPayment", getPut("BucketRequestPayment", "BucketRequestPayment")},
