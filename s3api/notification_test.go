@@ -66,8 +66,12 @@ func filter(rules ...types.FilterRule) *types.NotificationConfigurationFilter {
 	return &types.NotificationConfigurationFilter{Key: &types.S3KeyFilter{FilterRules: rules}}
 }
 
-func prefix(v string) types.FilterRule { return types.FilterRule{Name: types.FilterRuleNamePrefix, Value: aws.String(v)} }
-func suffix(v string) types.FilterRule { return types.FilterRule{Name: types.FilterRuleNameSuffix, Value: aws.String(v)} }
+func prefix(v string) types.FilterRule {
+	return types.FilterRule{Name: types.FilterRuleNamePrefix, Value: aws.String(v)}
+}
+func suffix(v string) types.FilterRule {
+	return types.FilterRule{Name: types.FilterRuleNameSuffix, Value: aws.String(v)}
+}
 
 func TestNotificationRoundTrip(t *testing.T) {
 	ts := newNotificationServer(t, WithNotifications(notify.Validator{Functions: functionSet{fnA: true, fnB: true}}))
