@@ -1,51 +1,132 @@
 #!/usr/bin/env bash
-# Builds sluice, installs versitygw if missing, and runs the S3 benchmark
-# against both. Extra arguments go to s3bench (e.g. -servers=versitygw,
-# -duration=2s, -perf=.bench/perf). See bench/README.md.
+# Runs the benchmarks against peer servers. See bench/README.md.
+#
+#   bash bench/run.sh                 both benches (S3, then Lambda)
+#   bash bench/run.sh s3 [ARGS]       S3: sluice vs versitygw; ARGS go to s3bench
+#   bash bench/run.sh lambda [ARGS]   Lambda: sluice vs AWS's runtime interface
+#                                     emulator; ARGS go to lambdabench
+#   bash bench/run.sh all             both, default arguments
+#   bash bench/run.sh ARGS            (no mode word) the S3 bench with ARGS, as
+#                                     before the Lambda bench existed
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$PWD
 bin=$root/.bench/bin
 versitygw_version=v1.8.0
+rie_src=$root/.bench/src/aws-lambda-runtime-interface-emulator
 mkdir -p "$bin"
 
 log() { printf '%s run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-servers=versitygw,sluice,sluice-nofsync
-for arg in "$@"; do
-	case $arg in
-	-servers=* | --servers=*) servers=${arg#*=} ;;
-	esac
-done
+mode=
+case ${1:-} in
+s3 | lambda | all)
+	mode=$1
+	shift
+	;;
+esac
+if [[ -z $mode ]]; then
+	if [[ $# -gt 0 ]]; then mode=s3; else mode=all; fi
+fi
+if [[ $mode == all && $# -gt 0 ]]; then
+	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS' or 'run.sh lambda ARGS'" >&2
+	exit 2
+fi
 
-sluice_args=()
-if [[ $servers == *sluice* ]]; then
-	log "building sluice (./cmd/sluice)"
-	go build -o "$bin/sluice" ./cmd/sluice
+sluice_rev() {
+	local rev
 	rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	if [[ -n $(git status --porcelain -- . ':!bench' ':!*_test.go' 2>/dev/null) ]]; then
 		rev="$rev+dirty"
 	fi
-	sluice_args=(-sluice-bin "$bin/sluice" -sluice-rev "git $rev")
-fi
+	echo "$rev"
+}
 
-versity_args=()
-if [[ $servers == *versitygw* ]]; then
-	# `go install` stamps no version into the binary, so a marker file
-	# records which version is installed.
-	if [[ ! -x $bin/versitygw || $(cat "$bin/versitygw.version" 2>/dev/null) != "$versitygw_version" ]]; then
-		log "installing versitygw $versitygw_version into $bin (first time only; compiles a large module, a few minutes on 2 cores)"
-		GOBIN=$bin go install -v "github.com/versity/versitygw/cmd/versitygw@$versitygw_version" 2>&1 |
-			awk '{ n++; if (n % 25 == 0) { printf "  ... %d packages built (%s)\n", n, $0; fflush() } }' >&2
-		echo "$versitygw_version" >"$bin/versitygw.version"
-		log "versitygw installed"
+built_sluice=
+build_sluice() {
+	if [[ -z $built_sluice ]]; then
+		log "building sluice (./cmd/sluice)"
+		go build -o "$bin/sluice" ./cmd/sluice
+		built_sluice=1
 	fi
-	versity_args=(-versitygw-bin "$bin/versitygw" -versitygw-rev "$versitygw_version")
-fi
+}
 
-log "building s3bench"
-go build -o "$bin/s3bench" ./bench/s3bench
-mkdir -p "$root/.bench/run"
-log "running the benchmark (about 2 minutes with the default grid)"
-exec "$bin/s3bench" "${sluice_args[@]}" "${versity_args[@]}" -workdir "$root/.bench/run" -out "$root/bench/results/s3-latest.md" "$@"
+run_s3() {
+	local servers=versitygw,sluice,sluice-nofsync arg
+	for arg in "$@"; do
+		case $arg in
+		-servers=* | --servers=*) servers=${arg#*=} ;;
+		esac
+	done
+
+	local sluice_args=()
+	if [[ $servers == *sluice* ]]; then
+		build_sluice
+		sluice_args=(-sluice-bin "$bin/sluice" -sluice-rev "git $(sluice_rev)")
+	fi
+
+	local versity_args=()
+	if [[ $servers == *versitygw* ]]; then
+		# `go install` stamps no version into the binary, so a marker file
+		# records which version is installed.
+		if [[ ! -x $bin/versitygw || $(cat "$bin/versitygw.version" 2>/dev/null) != "$versitygw_version" ]]; then
+			log "installing versitygw $versitygw_version into $bin (first time only; compiles a large module, a few minutes on 2 cores)"
+			GOBIN=$bin go install -v "github.com/versity/versitygw/cmd/versitygw@$versitygw_version" 2>&1 |
+				awk '{ n++; if (n % 25 == 0) { printf "  ... %d packages built (%s)\n", n, $0; fflush() } }' >&2
+			echo "$versitygw_version" >"$bin/versitygw.version"
+			log "versitygw installed"
+		fi
+		versity_args=(-versitygw-bin "$bin/versitygw" -versitygw-rev "$versitygw_version")
+	fi
+
+	log "building s3bench"
+	go build -o "$bin/s3bench" ./bench/s3bench
+	mkdir -p "$root/.bench/run"
+	log "running the S3 benchmark (about 2 minutes with the default grid)"
+	"$bin/s3bench" "${sluice_args[@]}" "${versity_args[@]}" -workdir "$root/.bench/run" -out "$root/bench/results/s3-latest.md" "$@"
+}
+
+run_lambda() {
+	build_sluice
+	log "building the echo function (bench/lambdabench/echo) into .bench/lambda/echo/bootstrap"
+	mkdir -p "$root/.bench/lambda/echo"
+	go build -o "$root/.bench/lambda/echo/bootstrap" ./bench/lambdabench/echo
+
+	# The emulator is built from its public source, which is never part of
+	# this repository: it must already be checked out under .bench/src.
+	local rie_args=()
+	if [[ -f $rie_src/go.mod ]]; then
+		local rie_rev
+		rie_rev=$(git -C "$rie_src" rev-parse --short HEAD 2>/dev/null || echo unknown)
+		log "building aws-lambda-rie from $rie_src (git $rie_rev)"
+		local out
+		if out=$(cd "$rie_src" && GOWORK=off go build -o "$bin/aws-lambda-rie" ./cmd/aws-lambda-rie 2>&1); then
+			rie_args=(-rie-bin "$bin/aws-lambda-rie" -rie-rev "git $rie_rev")
+		else
+			printf '%s\n' "$out" >&2
+			log "building aws-lambda-rie failed (a module the Go proxy would not serve?); measuring sluice only"
+			rie_args=(-rie-bin "" -rie-note "building aws-lambda-rie (git $rie_rev) failed: $(printf '%s' "$out" | tail -n 1)")
+		fi
+	else
+		log "no emulator source in $rie_src: measuring sluice only. To compare with the emulator, first run"
+		log "  git clone https://github.com/aws/aws-lambda-runtime-interface-emulator $rie_src"
+		rie_args=(-rie-bin "" -rie-note "its source was not checked out under .bench/src (see bench/README.md)")
+	fi
+
+	log "building lambdabench"
+	go build -o "$bin/lambdabench" ./bench/lambdabench
+	mkdir -p "$root/.bench/run-lambda"
+	log "running the Lambda benchmark (about 2 minutes with the defaults)"
+	"$bin/lambdabench" -sluice-bin "$bin/sluice" -sluice-rev "git $(sluice_rev)" -echo-bin "$root/.bench/lambda/echo/bootstrap" \
+		"${rie_args[@]}" -workdir "$root/.bench/run-lambda" -out "$root/bench/results/lambda-latest.md" "$@"
+}
+
+case $mode in
+s3) run_s3 "$@" ;;
+lambda) run_lambda "$@" ;;
+all)
+	run_s3
+	run_lambda
+	;;
+esac

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// target is one way of invoking the echo function: a host process and an
+// endpoint on it.
+type target struct {
+	name  string // "rie", "sluice-invoke", "sluice-rie"
+	label string // for the report
+	host  *proc
+	iv    *invoker
+	// function is the function's name on Sluice, whose log group holds the
+	// REPORT lines; empty for the emulator, which prints them to stdout.
+	function string
+	admin    *admin
+	// crashed says why the host died during the run, when it was allowed to
+	// (the emulator given concurrent invocations on request).
+	crashed string
+}
+
+// sliceMark locates one measured slice in the host's logs, so that the
+// REPORT lines of its invocations can be read afterwards.
+type sliceMark struct {
+	from, to       time.Time // window start, end of the last invocation
+	logFrom, logTo int64     // the emulator's stdout offsets at the same moments
+}
+
+// result is what one cell measured on one target, pooled over its slices.
+type result struct {
+	target   string
+	callers  int
+	lat      []time.Duration
+	elapsed  time.Duration
+	busy     time.Duration // summed over callers: time with a request outstanding in the window
+	cpu      time.Duration // host tree CPU in the window, -1 when unknown
+	errors   int
+	firstErr string
+	marks    []sliceMark
+	// durations are the host's REPORT Duration figures (ms) of the
+	// window's invocations, read after the run.
+	durations []float64
+	// colds counts the window's REPORT lines with an Init Duration: the
+	// invocations that had to start an instance.
+	colds    int
+	serial   bool   // callers were serialized in the client (the emulator)
+	crashed  string // the host died in this cell
+	p50, p99 time.Duration
+}
+
+func (r *result) merge(o result) {
+	r.lat = append(r.lat, o.lat...)
+	r.elapsed += o.elapsed
+	r.busy += o.busy
+	if r.cpu < 0 || o.cpu < 0 {
+		r.cpu = -1
+	} else {
+		r.cpu += o.cpu
+	}
+	r.errors += o.errors
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+	r.marks = append(r.marks, o.marks...)
+	if r.crashed == "" {
+		r.crashed = o.crashed
+	}
+}
+
+func (r result) ops() int { return len(r.lat) }
+
+func (r result) opsPerSec() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ops()) / r.elapsed.Seconds()
+}
+
+// cpuPerOp is the host's CPU time (server and function processes) per
+// invocation in the window, or -1 when unknown.
+func (r result) cpuPerOp() time.Duration {
+	if r.cpu < 0 || r.ops() == 0 {
+		return -1
+	}
+	return r.cpu / time.Duration(r.ops())
+}
+
+// inFlight is the share of the window during which the callers had a
+// request outstanding. Well below 1 means the caller goroutines were
+// starved of CPU between requests, and invokes/s understates the host.
+func (r result) inFlight() float64 {
+	if r.elapsed <= 0 || r.callers == 0 {
+		return 0
+	}
+	return float64(r.busy) / (float64(r.elapsed) * float64(r.callers))
+}
+
+// runSlice runs callers goroutines invoking back to back for warmup +
+// duration. Invocations started in the warm-up are not recorded; the
+// throughput is the number started inside the window over the time from
+// the window's start until the last of them finished, so none is cut in
+// half. The host's CPU is sampled when the window opens and at the end.
+func runSlice(ctx context.Context, t *target, callers int, warmup, duration time.Duration) result {
+	start := time.Now()
+	windowStart := start.Add(warmup)
+	windowEnd := windowStart.Add(duration)
+
+	type atOpen struct {
+		cpu    time.Duration
+		logOff int64
+	}
+	opened := make(chan atOpen, 1)
+	timer := time.AfterFunc(warmup, func() {
+		d, err := treeCPU(t.host.pid())
+		if err != nil {
+			d = -1
+		}
+		opened <- atOpen{cpu: d, logOff: t.host.logSize()}
+	})
+	defer timer.Stop()
+
+	type callerOut struct {
+		lat      []time.Duration
+		busy     time.Duration
+		errors   int
+		firstErr string
+	}
+	outs := make([]callerOut, callers)
+	var wg sync.WaitGroup
+	for w := range callers {
+		wg.Go(func() {
+			out := &outs[w]
+			out.lat = make([]time.Duration, 0, 8192)
+			for {
+				t0 := time.Now()
+				if !t0.Before(windowEnd) || ctx.Err() != nil {
+					return
+				}
+				_, err := t.iv.invoke(ctx)
+				lat := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						return // interrupted, not a host error
+					}
+					out.errors++
+					if out.firstErr == "" {
+						out.firstErr = err.Error()
+					}
+					if !t.host.alive() {
+						return
+					}
+				}
+				if !t0.Before(windowStart) {
+					out.lat = append(out.lat, lat)
+					out.busy += lat
+				} else if end := t0.Add(lat); end.After(windowStart) {
+					out.busy += end.Sub(windowStart)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	end := time.Now()
+	r := result{target: t.name, callers: callers, elapsed: end.Sub(windowStart), cpu: -1, serial: t.iv.serial != nil}
+	mark := sliceMark{from: windowStart, to: end}
+	select {
+	case o := <-opened:
+		if c, err := treeCPU(t.host.pid()); err == nil && o.cpu >= 0 {
+			r.cpu = c - o.cpu
+		}
+		mark.logFrom, mark.logTo = o.logOff, t.host.logSize()
+	default: // interrupted, or the host died, before the window opened
+	}
+	r.marks = []sliceMark{mark}
+	for _, o := range outs {
+		r.lat = append(r.lat, o.lat...)
+		r.busy += o.busy
+		r.errors += o.errors
+		if r.firstErr == "" {
+			r.firstErr = o.firstErr
+		}
+	}
+	return r
+}
+
+// runGrid runs every number of callers on every target. A cell's window is
+// cut into cfg.Rounds slices and the targets take turns slice by slice (A B
+// C, C B A, ...), so that load drifting in from elsewhere on the machine
+// hits them alike; each target's slices are pooled. The first slice of a
+// cell has the full warm-up (which also starts the instances that number of
+// callers needs), later ones a short re-warm.
+func runGrid(ctx context.Context, cfg Config, targets []*target) ([]result, error) {
+	var results []result
+	for _, callers := range cfg.Callers {
+		pooled := make([]*result, len(targets))
+		for round := range cfg.Rounds {
+			order := make([]int, len(targets))
+			for i := range order {
+				order[i] = i
+			}
+			if round%2 == 1 {
+				slices.Reverse(order)
+			}
+			warmup := cfg.Warmup
+			if round > 0 {
+				warmup = cfg.Warmup / 4
+			}
+			slice := cfg.Duration / time.Duration(cfg.Rounds)
+			for _, i := range order {
+				t := targets[i]
+				if t.crashed != "" {
+					continue
+				}
+				if ctx.Err() != nil {
+					return nil, errors.New("interrupted")
+				}
+				useSerial := t.name == "rie" && callers > 1 && cfg.rieSerial
+				if useSerial {
+					t.iv.serial = &sync.Mutex{}
+				}
+				r := runSlice(ctx, t, callers, warmup, slice)
+				t.iv.serial = nil
+				if ctx.Err() != nil {
+					return nil, errors.New("interrupted")
+				}
+				if !t.host.alive() {
+					reason := fmt.Sprintf("%s died (%s): %s", t.host.name, t.host.exitReason(), firstPanicLine(t.host.logTail(60)))
+					if t.name != "rie" || cfg.rieSerial {
+						return nil, fmt.Errorf("%s, %d callers: %s; log tail:\n%s", t.name, callers, reason, t.host.logTail(20))
+					}
+					t.crashed = reason
+					r.crashed = reason
+				}
+				if pooled[i] == nil {
+					pooled[i] = &r
+				} else {
+					pooled[i].merge(r)
+				}
+			}
+		}
+		for _, r := range pooled {
+			if r == nil {
+				continue
+			}
+			r.p50, r.p99 = percentiles(r.lat)
+			status := ""
+			if r.errors > 0 {
+				status = fmt.Sprintf("  %d errors, first: %s", r.errors, r.firstErr)
+			}
+			logf("%-14s callers=%-2d %8.0f invokes/s  p50 %6.3f ms  p99 %6.3f ms  host CPU %s/invoke  in flight %3.0f%%%s",
+				r.target, r.callers, r.opsPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
+			results = append(results, *r)
+		}
+	}
+	return results, nil
+}
+
+// collectDurations reads the REPORT lines of every measured slice: from
+// Sluice's log groups through the CloudWatch Logs API, from the emulator's
+// stdout by offset.
+func collectDurations(ctx context.Context, targets []*target, results []result) error {
+	byName := map[string]*target{}
+	for _, t := range targets {
+		byName[t.name] = t
+	}
+	for i := range results {
+		r := &results[i]
+		t := byName[r.target]
+		r.durations, r.colds = nil, 0
+		for _, m := range r.marks {
+			var lines []string
+			if t.function != "" {
+				// REPORT lines carry the time the invocation ended, at
+				// millisecond resolution.
+				l, err := t.admin.reportLines(ctx, t.function, m.from.Truncate(time.Millisecond), m.to.Add(time.Millisecond))
+				if err != nil {
+					return err
+				}
+				lines = l
+			} else if m.logTo > m.logFrom {
+				b, err := t.host.logRange(m.logFrom, m.logTo)
+				if err != nil {
+					return fmt.Errorf("read %s output: %w", t.name, err)
+				}
+				lines = strings.Split(string(b), "\n")
+			}
+			for _, l := range lines {
+				if rep, ok := parseReport(l); ok {
+					r.durations = append(r.durations, rep.duration)
+					if rep.hasInit {
+						r.colds++
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// report is what the bench reads from one REPORT line.
+type report struct {
+	duration float64 // ms
+	initDur  float64 // ms, when hasInit
+	hasInit  bool
+}
+
+// parseReport reads Duration and Init Duration from a Lambda REPORT line
+// ("REPORT RequestId: ID\tDuration: 1.23 ms\tBilled Duration: 2 ms\t...").
+// Sluice and the emulator both print this shape; the emulator puts Init
+// Duration before Duration, Sluice after Max Memory Used, so fields are
+// found by name.
+func parseReport(line string) (report, bool) {
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "REPORT RequestId:") {
+		return report{}, false
+	}
+	var rep report
+	found := false
+	for _, f := range strings.Split(line, "\t") {
+		name, val, ok := strings.Cut(strings.TrimSpace(f), ": ")
+		if !ok || (name != "Duration" && name != "Init Duration") {
+			continue
+		}
+		num, ok := strings.CutSuffix(val, " ms")
+		if !ok {
+			return report{}, false
+		}
+		v, err := strconv.ParseFloat(num, 64)
+		if err != nil || !(v >= 0 && v <= 1e9) { // also refuses NaN
+			return report{}, false
+		}
+		if name == "Duration" {
+			rep.duration, found = v, true
+		} else {
+			rep.initDur, rep.hasInit = v, true
+		}
+	}
+	return rep, found
+}
+
+// firstPanicLine finds the line a Go program's crash starts with.
+func firstPanicLine(log string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return "no panic message in its output"
+}
+
+// percentiles returns the exact p50 and p99 (nearest rank) of the samples.
+func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return nearestRank(s, 50), nearestRank(s, 99)
+}
+
+// nearestRank is the smallest sample such that at least p% of the samples
+// are less than or equal to it.
+func nearestRank[T any](sorted []T, p int) T {
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}
+
+// floatPercentile is nearestRank over unsorted float samples; ok is false
+// when there are none.
+func floatPercentile(v []float64, p int) (float64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return nearestRank(s, p), true
+}
+
+// fmtCPU prints a per-invocation CPU time in µs, or "?" when unknown.
+func fmtCPU(d time.Duration) string {
+	if d < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
