@@ -99,7 +99,10 @@ type Server struct {
 	auth     Authenticator
 	log      *slog.Logger
 	services map[string]Service
-	healthy  atomic.Bool
+	// signed are Sluice's own endpoints (path prefix → handler), served to
+	// verified callers whatever service their credential scope names.
+	signed  map[string]http.Handler
+	healthy atomic.Bool
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -118,6 +121,7 @@ func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Regist
 		auth:     auth,
 		log:      log,
 		services: make(map[string]Service),
+		signed:   make(map[string]http.Handler),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_api_requests_total",
 			Help: "AWS API requests by service and HTTP status.",
@@ -143,6 +147,16 @@ func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Regist
 
 // Handle registers svc for the credential-scope service name.
 func (s *Server) Handle(name string, svc Service) { s.services[name] = svc }
+
+// HandleSigned serves requests whose path starts with prefix (which must
+// start with "/_sluice/", a path no bucket can have) with h, once their
+// signature is verified. Anonymous callers are refused with AccessDenied.
+func (s *Server) HandleSigned(prefix string, h http.Handler) {
+	if !strings.HasPrefix(prefix, "/_sluice/") {
+		panic("frontdoor: signed endpoint outside /_sluice/: " + prefix)
+	}
+	s.signed[prefix] = h
+}
 
 // Serve accepts connections on ln until ctx is done, then stops accepting,
 // lets in-flight requests finish (up to ShutdownTimeout) and returns.
@@ -259,7 +273,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ri.Principal = identity.AccessKey
 	ctx = sluice.WithIdentity(sluice.WithRequestInfo(ctx, ri), identity)
+	if h := s.signedHandler(r.URL.Path); h != nil {
+		if identity.Anonymous {
+			svc.WriteError(rec, r, sluice.Errorf(sluice.ErrAccessDenied, "Access Denied"))
+			return
+		}
+		h.ServeHTTP(rec, r.WithContext(ctx))
+		return
+	}
 	svc.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+// signedHandler returns the handler of the signed endpoint path belongs to.
+func (s *Server) signedHandler(path string) http.Handler {
+	if !strings.HasPrefix(path, "/_sluice/") {
+		return nil
+	}
+	for prefix, h := range s.signed {
+		if strings.HasPrefix(path, prefix) {
+			return h
+		}
+	}
+	return nil
 }
 
 // rieInvokePath is the AWS Lambda runtime interface emulator's endpoint.

@@ -453,3 +453,40 @@ func TestEmptyBodyExpectContinue(t *testing.T) {
 		}
 	}
 }
+
+func TestSignedEndpoints(t *testing.T) {
+	cfg := sigv4.DefaultConfig()
+	cfg.Credentials = map[string]string{"test": "test"}
+	verifier, err := sigv4.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	door, err := New(DefaultConfig(), adapter{verifier}, slog.New(slog.DiscardHandler), reg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	door.Handle("s3", &echoService{name: "s3"})
+	door.HandleSigned("/_sluice/events/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "internal %s as %s", r.URL.Path, sluice.IdentityFrom(r.Context()).AccessKey)
+	}))
+	srv := httptest.NewServer(door)
+	defer srv.Close()
+
+	resp, body := do(t, signed(t, "GET", srv.URL+"/_sluice/events/dead-letters", "s3", "test"))
+	if resp.StatusCode != 200 || body != "internal /_sluice/events/dead-letters as test" {
+		t.Errorf("signed: %d %q", resp.StatusCode, body)
+	}
+	resp, body = do(t, mustGet(t, srv.URL+"/_sluice/events/dead-letters"))
+	if resp.StatusCode != http.StatusForbidden || body != string(sluice.ErrAccessDenied) {
+		t.Errorf("anonymous: %d %q, want 403 AccessDenied", resp.StatusCode, body)
+	}
+	resp, body = do(t, signed(t, "GET", srv.URL+"/_sluice/events/x", "s3", "wrong"))
+	if resp.StatusCode != http.StatusForbidden || body != string(sluice.ErrSignatureDoesNotMatch) {
+		t.Errorf("bad signature: %d %q", resp.StatusCode, body)
+	}
+	resp, body = do(t, signed(t, "GET", srv.URL+"/_sluice/other", "s3", "test"))
+	if !strings.Contains(body, `"service":"s3"`) {
+		t.Errorf("unregistered /_sluice path should reach the service: %d %q", resp.StatusCode, body)
+	}
+}

@@ -220,6 +220,22 @@ func (s *Service) Invoke(ctx context.Context, req *sluice.InvokeRequest) (*sluic
 	return s.invoke(ctx, fn, ver, req.Payload, InvokeOptions{ClientContext: req.ClientContext, Tail: req.Tail})
 }
 
+// FunctionExists reports whether name (a name or ARN, qualifier included)
+// resolves to a function version, as configurations that name functions
+// (S3 notifications) must check.
+func (s *Service) FunctionExists(ctx context.Context, name string) (bool, error) {
+	_, _, _, err := s.resolve(s.regionOf(ctx), name, "")
+	if err == nil {
+		return true, nil
+	}
+	// A name that is not found, or is not a function name at all, is no
+	// function; only a failure of the registry itself is an error.
+	if code := sluice.ErrorCode(err); code != sluice.ErrInternal && code != sluice.ErrServiceException {
+		return false, nil
+	}
+	return false, err
+}
+
 // InvokeAsync implements sluice.Invoker: it durably queues the invocation.
 func (s *Service) InvokeAsync(ctx context.Context, req *sluice.InvokeRequest) (string, error) {
 	fn, _, q, err := s.resolve(s.regionOf(ctx), req.Function, req.Qualifier)

@@ -136,8 +136,8 @@ var supportedEvents = map[string]bool{
 	"s3:ObjectAcl:Put":                                 true,
 }
 
-// FunctionChecker tells whether a Lambda function exists. The lambda
-// service satisfies it through an adapter (see LambdaAPIChecker).
+// FunctionChecker tells whether a Lambda function exists; *lambda.Service
+// implements it.
 type FunctionChecker interface {
 	FunctionExists(ctx context.Context, arn string) (bool, error)
 }

@@ -14,8 +14,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -686,26 +684,3 @@ func writeJSONError(w http.ResponseWriter, err error) {
 	}
 	writeJSON(w, http.StatusInternalServerError, map[string]string{"__type": string(sluice.ErrServiceException), "message": "internal error"})
 }
-
-// LambdaAPIChecker adapts the Lambda API handler (lambda.Service) to
-// FunctionChecker by asking it GetFunction in process, as the account.
-type LambdaAPIChecker struct{ API http.Handler }
-
-// FunctionExists implements FunctionChecker.
-func (c LambdaAPIChecker) FunctionExists(ctx context.Context, arn string) (bool, error) {
-	ctx = sluice.WithIdentity(ctx, sluice.Identity{AccessKey: "sluice-notify", Service: "lambda", Region: sluice.RequestInfoFrom(ctx).Region})
-	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/2015-03-31/functions/"+url.PathEscape(arn), nil)
-	rec := httptest.NewRecorder()
-	c.API.ServeHTTP(rec, req)
-	switch rec.Code {
-	case http.StatusOK:
-		return true, nil
-	case http.StatusNotFound, http.StatusBadRequest:
-		return false, nil
-	}
-	return false, fmt.Errorf("GetFunction %s answered %d", arn, rec.Code)
-}
-
-var (
-	_ FunctionChecker = LambdaAPIChecker{}
-)

@@ -127,7 +127,7 @@ func newStack(t *testing.T, withLambda bool, mutate func(*notify.Config)) *stack
 	s.cfg.MinBackoff, s.cfg.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	s.cfg.WebhookTimeout = 5 * time.Second
 	if withLambda {
-		s.cfg.Functions = notify.LambdaAPIChecker{API: s.functions}
+		s.cfg.Functions = s.functions
 	}
 	if mutate != nil {
 		mutate(&s.cfg)

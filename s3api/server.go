@@ -70,13 +70,16 @@ type Server struct {
 	store    sluice.Store
 	log      *slog.Logger
 	policies policyCache
+	// notifications validates notification configurations; nil leaves
+	// PutBucketNotificationConfiguration NotImplemented.
+	notifications NotificationValidator
 }
 
-// New builds a Server. A zero Config field takes its DefaultConfig value.
 // Option attaches an optional collaborator to a Server, such as the
 // validator of notification configurations.
 type Option func(*Server)
 
+// New builds a Server. A zero Config field takes its DefaultConfig value.
 func New(cfg Config, store sluice.Store, log *slog.Logger, opts ...Option) (*Server, error) {
 	def := DefaultConfig()
 	if cfg.Region == "" {

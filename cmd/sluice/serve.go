@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/fsstore"
 	"github.com/sluicehq/sluice/lambda"
 	"github.com/sluicehq/sluice/logs"
+	"github.com/sluicehq/sluice/notify"
 	"github.com/sluicehq/sluice/s3api"
 	"github.com/sluicehq/sluice/sigv4"
 )
@@ -127,6 +128,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	storeCfg := fsstore.DefaultConfig()
 	storeCfg.Dir = data
 	storeCfg.NoSync = !fsync
+	// Every committed change lands in the store's outbox, in the same
+	// transaction; the notifier (and later consumers) read it from there.
+	storeCfg.RecordEvents = true
 	storeCfg.Logger = log.With("component", "fsstore")
 	store, err := fsstore.Open(storeCfg)
 	if err != nil {
@@ -134,12 +138,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 
-	s3cfg := s3api.DefaultConfig()
-	s3cfg.Region = set.get("region")
-	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"))
-	if err != nil {
-		return err
-	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	logsCfg := logs.DefaultConfig()
 	logsCfg.Dir = filepath.Join(data, "logs")
@@ -168,6 +168,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer functions.Close()
 
+	notifyCfg := notify.DefaultConfig()
+	notifyCfg.Dir = filepath.Join(data, "notify")
+	notifyCfg.NoSync = !fsync
+	notifyCfg.Registerer = reg
+	notifyCfg.Functions = functions
+	notifier, err := notify.New(notifyCfg, store, store, functions, log.With("component", "notify"))
+	if err != nil {
+		return err
+	}
+	defer notifier.Close()
+
+	s3cfg := s3api.DefaultConfig()
+	s3cfg.Region = set.get("region")
+	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"), s3api.WithNotifications(notifier))
+	if err != nil {
+		return err
+	}
+
 	authCfg := sigv4.DefaultConfig()
 	authCfg.Credentials = map[string]string{accessKey: secretKey}
 	// SigV2 does not sign the Host: resolve virtual-hosted buckets exactly as
@@ -177,9 +195,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	doorCfg := frontdoor.DefaultConfig()
 	doorCfg.Addr = set.get("addr")
@@ -192,6 +207,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	door.Handle("s3", s3)
 	door.Handle("lambda", functions)
 	door.Handle("logs", logs.NewService(logStore, log.With("service", "logs")))
+	door.HandleSigned("/_sluice/events/", notifier.Handler())
 
 	log.Info("sluice ready",
 		"version", versionString(),
@@ -207,6 +223,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Go(func() error { return serveEdgePlaceholder(gctx, edgeLn, grace) })
 	g.Go(func() error { return functions.Serve(gctx) })
 	g.Go(func() error { return logStore.Serve(gctx) })
+	g.Go(func() error { return notifier.Serve(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("sluice stopped", "reason", context.Cause(ctx))
