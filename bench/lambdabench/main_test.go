@@ -476,3 +476,19 @@ func TestRenderReportRatiosAgainstEmulator(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSignInvoke is what SigV4 signing costs a caller per invocation,
+// which the Invoke API rows pay and the emulator rows do not.
+func BenchmarkSignInvoke(b *testing.B) {
+	iv := newInvoker("http://127.0.0.1:1/2015-03-31/functions/echo/invocations", newTransport(1), DefaultConfig(), true, echoPayload(128))
+	ctx := context.Background()
+	for b.Loop() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, iv.url, bytes.NewReader(iv.payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := iv.signer.SignHTTP(ctx, iv.creds, req, iv.hash, "lambda", iv.region, time.Now().UTC()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
