@@ -280,9 +280,10 @@ func waitObjects(t testing.TB, s *sluiceServer, bucket string, keys []string, d 
 	}
 }
 
-// TestFunctionsAsyncSurvivesKill queues Event invocations whose handlers are
-// still running when sluice is SIGKILLed; after a restart on the same data
-// every event's effect appears (at least once).
+// TestFunctionsAsyncSurvivesKill queues Event invocations, SIGKILLs sluice
+// while they run (their effect held back by a gate file the test creates
+// only after the kill), restarts it on the same data and expects every
+// event's effect: each event ran (again) after the restart, at least once.
 func TestFunctionsAsyncSurvivesKill(t *testing.T) {
 	t.Parallel()
 	s := startSluice(t)
@@ -294,16 +295,35 @@ func TestFunctionsAsyncSurvivesKill(t *testing.T) {
 	name := fnName("async-kill")
 	createFunctionAPI(t, s, name, "python3.12", "app.handler", code.Python, 30)
 
+	gate := t.TempDir()
+	entered := filepath.Join(gate, "entered")
+	if err := os.Mkdir(entered, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	release := filepath.Join(gate, "release")
 	var keys []string
 	for i := range 5 {
 		key := fmt.Sprintf("event-%d-%s", i, randSuffix(6))
 		keys = append(keys, key)
-		r := invokeAPI(t, s, name, "Event", map[string]any{"mode": "s3put", "seconds": 2, "bucket": bucket, "key": key})
+		r := invokeAPI(t, s, name, "Event", map[string]any{"mode": "s3put", "seconds": 2, "bucket": bucket, "key": key,
+			"entered_dir": entered, "release": release})
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("Event invoke %d: %d %s, want 202", i, r.Status, r.Body)
 		}
 	}
+	// Kill with events running, not merely queued.
+	if err := poll(30*time.Second, func() error {
+		if des, _ := os.ReadDir(entered); len(des) == 0 {
+			return errors.New("no event has started")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	s.kill(t)
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s.restart(t)
 	waitObjects(t, s, bucket, keys, 60*time.Second)
 }

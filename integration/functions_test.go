@@ -513,7 +513,7 @@ func TestFunctionsBoto3(t *testing.T) {
 	t.Parallel()
 	s := startSluice(t)
 	code := functionCode(t)
-	r := runPython(t, s, "functions_boto3.py", "GO_ZIP="+code.Go, "PY_ZIP="+code.Python, "GATE_DIR="+t.TempDir())
+	r := runPython(t, s, "functions_boto3.py", "GO_ZIP="+code.Go, "PY_ZIP="+code.Python, "NODE_ZIP="+code.Node, "GATE_DIR="+t.TempDir())
 	if r.Code != 0 {
 		t.Errorf("python3 py/functions_boto3.py: %s", r)
 	}

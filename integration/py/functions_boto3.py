@@ -170,6 +170,36 @@ class Functions(S3TestCase):
         self.assertNotIn("FunctionError", resp)
         self.assertEqual(json.loads(resp["Payload"].read()), {"released": True})
 
+    def test_init_errors(self):
+        # Errors before the handler runs are shaped as the official runtimes shape them.
+        cases = [
+            ("python3.12", "missing_module.handler", os.environ["PY_ZIP"], "Runtime.ImportModuleError"),
+            ("python3.12", "app.no_such_function", os.environ["PY_ZIP"], "Runtime.HandlerNotFound"),
+            ("nodejs20.x", "index.no_such_function", os.environ["NODE_ZIP"], "Runtime.HandlerNotFound"),
+            ("nodejs20.x", "missing_module.handler", os.environ["NODE_ZIP"], "Runtime.ImportModuleError"),
+        ]
+        for runtime, handler, zip_path, want in cases:
+            with self.subTest(runtime=runtime, handler=handler):
+                name = "b3-init-" + secrets.token_hex(4)
+                self.lam.create_function(FunctionName=name, Runtime=runtime, Handler=handler, Role=ROLE,
+                                         Code={"ZipFile": read(zip_path)}, Timeout=10)
+                resp = self.lam.invoke(FunctionName=name, Payload=b"{}")
+                self.assertEqual((resp["StatusCode"], resp.get("FunctionError")), (200, "Unhandled"))
+                doc = json.loads(resp["Payload"].read())
+                self.assertEqual(doc.get("errorType"), want, doc)
+                self.assertTrue(doc.get("errorMessage"), doc)
+
+    def test_client_context(self):
+        # Node hands the decoded Client-Context to the handler as context.clientContext.
+        ctx = {"custom": {"tenant": "t-1"}, "env": {"locale": "en"}}
+        encoded = base64.b64encode(json.dumps(ctx).encode()).decode()
+        name = "b3-ctx-" + secrets.token_hex(4)
+        self.lam.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler", Role=ROLE,
+                                 Code={"ZipFile": read(os.environ["NODE_ZIP"])}, Timeout=10)
+        resp = self.lam.invoke(FunctionName=name, Payload=b'{"mode":"echo"}', ClientContext=encoded)
+        body = json.loads(resp["Payload"].read())
+        self.assertEqual(body.get("client_context", {}).get("custom"), ctx["custom"], body)
+
     def test_errors(self):
         missing = "b3-missing-" + secrets.token_hex(4)
         with self.assertRaises(ClientError) as cm:

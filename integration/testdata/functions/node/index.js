@@ -15,6 +15,7 @@ function echo(event, context, runtime) {
     remaining_ms: context.getRemainingTimeInMillis(),
     log_group: context.logGroupName,
     log_stream: context.logStreamName,
+    client_context: context.clientContext,
   };
 }
 

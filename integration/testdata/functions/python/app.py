@@ -56,8 +56,13 @@ def handler(event, context):
     if mode == "oversize":
         return "x" * (7 << 20)
     if mode == "s3put":
-        # Optional work before the effect, so that an asynchronous event is
-        # still running when the test interrupts Sluice.
+        # Optionally announce the start and hold the effect back until the
+        # test releases it, so that an asynchronous event is seen running
+        # when the test interrupts Sluice and cannot finish before that.
+        if event.get("entered_dir"):
+            open(os.path.join(event["entered_dir"], event["key"]), "w").close()
+        if event.get("release"):
+            _wait_for(event["release"])
         time.sleep(float(event.get("seconds", 0)))
         _s3().put_object(Bucket=event["bucket"], Key=event["key"],
                          Body=json.dumps({"request_id": context.aws_request_id}).encode())
