@@ -160,13 +160,21 @@ func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key s
 	if err != nil {
 		return nil, refuse(err)
 	}
-	if err := data.Bucket(subObjects).Put([]byte(key), v); err != nil {
+	objs := data.Bucket(subObjects)
+	appending := cur == nil && sortsLast(objs, key)
+	if appending {
+		objs.FillPercent = appendFillPercent
+	}
+	if err := objs.Put([]byte(key), v); err != nil {
 		return nil, err
 	}
 	if len(body) > 0 {
 		inl, err := data.CreateBucketIfNotExists(subInline)
 		if err != nil {
 			return nil, err
+		}
+		if appending {
+			inl.FillPercent = appendFillPercent
 		}
 		if err := inl.Put([]byte(key), body); err != nil {
 			return nil, err
@@ -183,6 +191,22 @@ func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key s
 		return nil, nil
 	}
 	return cur.Files, nil
+}
+
+// appendFillPercent is the fill factor of the object index and the inline
+// bodies while keys are appended at their end (sequence numbers,
+// timestamps): a node that splits then leaves a full page behind, where
+// bbolt's default of one half would leave pages half empty that no later
+// key ever lands in. That halves the pages of such a bucket, and with them
+// the branch entries every later commit reads and rewrites. bbolt applies a
+// bucket's fill factor at commit, to that transaction only.
+const appendFillPercent = 1.0
+
+// sortsLast reports whether key sorts after every key in b, that is,
+// whether putting it appends.
+func sortsLast(b *bolt.Bucket, key string) bool {
+	last, _ := b.Cursor().Last()
+	return last == nil || string(last) < key
 }
 
 func deleteInline(data *bolt.Bucket, key string) error {
