@@ -10,17 +10,18 @@ package frontdoor
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,6 +104,10 @@ type Server struct {
 	// verified callers whatever service their credential scope names.
 	signed  map[string]http.Handler
 	healthy atomic.Bool
+	// observers holds the metric children of each service label, so that
+	// a request costs no label lookup. Written only by New and Handle,
+	// before Serve.
+	observers map[string]*observer
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -142,11 +147,57 @@ func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Regist
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
+	s.observers = map[string]*observer{unknownService: s.newObserver(unknownService)}
 	return s, nil
 }
 
 // Handle registers svc for the credential-scope service name.
-func (s *Server) Handle(name string, svc Service) { s.services[name] = svc }
+func (s *Server) Handle(name string, svc Service) {
+	s.services[name] = svc
+	s.observers[name] = s.newObserver(name)
+}
+
+// unknownService labels the metrics of requests for services Sluice does
+// not offer.
+const unknownService = "unknown"
+
+// minStatus and maxStatus bound the status codes an observer caches.
+const (
+	minStatus = 100
+	maxStatus = 599
+)
+
+// observer is one service label's metric children: its duration
+// histogram's, and its request counter's per status, made on first use.
+type observer struct {
+	service  string
+	requests *prometheus.CounterVec
+	duration prometheus.Observer
+	byStatus [maxStatus - minStatus + 1]atomic.Pointer[prometheus.Counter]
+}
+
+func (s *Server) newObserver(service string) *observer {
+	return &observer{service: service, requests: s.requests, duration: s.duration.WithLabelValues(service)}
+}
+
+// observe counts one request answered with status after elapsed.
+func (o *observer) observe(status int, elapsed time.Duration) {
+	o.duration.Observe(elapsed.Seconds())
+	if status < minStatus || status > maxStatus {
+		o.requests.WithLabelValues(o.service, strconv.Itoa(status)).Inc()
+		return
+	}
+	slot := &o.byStatus[status-minStatus]
+	c := slot.Load()
+	if c == nil {
+		// Racing first uses store the same child: a CounterVec keeps
+		// one counter per label set.
+		counter := o.requests.WithLabelValues(o.service, strconv.Itoa(status))
+		c = &counter
+		slot.Store(c)
+	}
+	(*c).Inc()
+}
 
 // HandleSigned serves requests whose path starts with prefix (which must
 // start with "/_sluice/", a path no bucket can have) with h, once their
@@ -208,8 +259,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := newRequestID()
 	hostID := newHostID()
-	w.Header().Set("x-amz-request-id", id)
-	w.Header().Set("x-amz-id-2", hostID)
+	// Canonical keys, assigned directly: Set would canonicalize them anew
+	// on every request.
+	hdr := w.Header()
+	hdr["X-Amz-Request-Id"] = []string{id}
+	hdr["X-Amz-Id-2"] = []string{hostID}
 
 	if s.serveInternal(w, r) {
 		return
@@ -220,8 +274,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serviceName, region = unsignedService(r), s.cfg.Region
 	}
 	ri := sluice.RequestInfo{ID: id, HostID: hostID, SourceIP: sourceIP(r), Region: region}
-	ctx := sluice.WithRequestInfo(r.Context(), ri)
-	r = r.WithContext(ctx)
+	// withInfo is r as a service sees it when it answers before
+	// verification succeeded; a verified request gets its context once,
+	// with the identity, below. Copies of r share the body Verify installs.
+	withInfo := func() *http.Request { return r.WithContext(sluice.WithRequestInfo(r.Context(), ri)) }
 
 	rec := &statusRecorder{ResponseWriter: w}
 	s.inflight.Inc()
@@ -232,15 +288,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		label := serviceName
-		if _, ok := s.services[label]; !ok {
-			label = "unknown"
+		obs, ok := s.observers[serviceName]
+		if !ok {
+			obs = s.observers[unknownService]
 		}
-		s.requests.WithLabelValues(label, fmt.Sprint(status)).Inc()
-		s.duration.WithLabelValues(label).Observe(elapsed.Seconds())
+		obs.observe(status, elapsed)
 		level := slog.LevelInfo
 		if status >= 500 && status != http.StatusNotImplemented {
 			level = slog.LevelError
+		}
+		ctx := r.Context()
+		if !s.log.Enabled(ctx, level) {
+			return // spare building the attributes
 		}
 		s.log.LogAttrs(ctx, level, "request",
 			slog.String("request_id", id),
@@ -261,7 +320,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	identity, err := s.auth.Verify(r)
 	if err != nil {
-		svc.WriteError(rec, r, err)
+		svc.WriteError(rec, withInfo(), err)
 		return
 	}
 	if identity.Service == "" {
@@ -271,17 +330,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Anonymous and SigV2 requests name no region.
 		identity.Region = region
 	}
-	ri.Principal = identity.AccessKey
-	ctx = sluice.WithIdentity(sluice.WithRequestInfo(ctx, ri), identity)
-	if h := s.signedHandler(r.URL.Path); h != nil {
+	var h http.Handler = svc
+	if signed := s.signedHandler(r.URL.Path); signed != nil {
 		if identity.Anonymous {
-			svc.WriteError(rec, r, sluice.Errorf(sluice.ErrAccessDenied, "Access Denied"))
+			svc.WriteError(rec, withInfo(), sluice.Errorf(sluice.ErrAccessDenied, "Access Denied"))
 			return
 		}
-		h.ServeHTTP(rec, r.WithContext(ctx))
-		return
+		h = signed
 	}
-	svc.ServeHTTP(rec, r.WithContext(ctx))
+	ri.Principal = identity.AccessKey
+	r = r.WithContext(sluice.WithIdentity(sluice.WithRequestInfo(r.Context(), ri), identity))
+	h.ServeHTTP(rec, r)
 }
 
 // signedHandler returns the handler of the signed endpoint path belongs to.
@@ -372,17 +431,31 @@ func writeUnknownService(w http.ResponseWriter, requestID, service string) {
 	_ = xml.NewEncoder(w).Encode(body)
 }
 
+// Request ids must be unique, not secret: they come from math/rand/v2,
+// whose per-thread generator costs a fraction of crypto/rand.
+
+const upperHexDigits = "0123456789ABCDEF"
+
 // newRequestID returns 16 upper-case hex digits, the shape of S3 request ids.
 func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return strings.ToUpper(hex.EncodeToString(b[:]))
+	var b [16]byte
+	v := rand.Uint64()
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = upperHexDigits[v&15]
+		v >>= 4
+	}
+	return string(b[:])
 }
 
+// newHostID returns 24 random bytes in base64, the shape of x-amz-id-2.
 func newHostID() string {
 	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return base64.StdEncoding.EncodeToString(b[:])
+	binary.LittleEndian.PutUint64(b[0:], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[16:], rand.Uint64())
+	var out [32]byte
+	base64.StdEncoding.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 func sourceIP(r *http.Request) string {
