@@ -153,14 +153,22 @@ func TestParseProcStat(t *testing.T) {
 			want: statFields{ppid: 77, cpu: 175 * clockTick},
 		},
 		{
+			name: "reaped children count",
+			stat: "1234 (sluice) S 77 1234 1234 0 -1 4194560 1 0 0 0 150 25 40 2 20 0 8 0 100 0 0",
+			want: statFields{ppid: 77, cpu: 217 * clockTick},
+		},
+		{
 			name: "command with spaces and parentheses",
 			stat: "99 (a (b) c) R 1 99 99 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5 0 0",
 			want: statFields{ppid: 1, cpu: 7 * clockTick},
 		},
 		{name: "truncated", stat: "1 (x) S 1 1 1", wantErr: true},
+		{name: "no child times", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 1 1", wantErr: true},
 		{name: "no command", stat: "1 x S 1", wantErr: true},
 		{name: "garbage utime", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 zz 4 0 0", wantErr: true},
 		{name: "absurd stime", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 1 99999999999999999 0 0", wantErr: true},
+		{name: "negative cutime", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 1 1 -5 0", wantErr: true},
+		{name: "negative ppid", stat: "1 (x) S -3 1 1 0 -1 0 0 0 0 0 1 1 0 0", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,6 +218,28 @@ func TestTreeCPUOfThisProcess(t *testing.T) {
 	}
 	if _, err := treeCPU(1 << 30); err == nil {
 		t.Error("treeCPU of a pid that cannot exist: no error")
+	}
+}
+
+// A child that exited and was reaped keeps counting in its parent's tree, as
+// function instances Sluice stopped mid-window must.
+func TestTreeCPUKeepsReapedChildren(t *testing.T) {
+	before, err := treeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("cannot run sh: %v", err)
+	}
+	child := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	after, err := treeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /proc counts in 10 ms ticks, rusage in microseconds.
+	if got := after - before; got < child-2*clockTick {
+		t.Errorf("tree CPU grew by %v while a reaped child used %v", got, child)
 	}
 }
 

@@ -249,38 +249,49 @@ const clockTick = 10 * time.Millisecond
 // statFields holds what the bench reads from one /proc/PID/stat line.
 type statFields struct {
 	ppid int
-	cpu  time.Duration // utime + stime
+	// cpu is the process's own user + system time plus that of its
+	// children it has waited for: an instance that exits mid-window and is
+	// reaped moves its time into its parent's figure instead of losing it.
+	cpu time.Duration
 }
 
-// parseProcStat reads ppid (field 4), utime and stime (fields 14 and 15)
-// from a /proc/PID/stat line. The command name (field 2) may contain spaces
-// and parentheses, so fields are counted from the last ')'.
+// parseProcStat reads ppid (field 4) and utime, stime, cutime, cstime
+// (fields 14 to 17) from a /proc/PID/stat line. The command name (field 2)
+// may contain spaces and parentheses, so fields are counted from the last
+// ')'.
 func parseProcStat(stat string) (statFields, error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
 		return statFields{}, errors.New("proc stat: no command name")
 	}
 	f := strings.Fields(stat[i+1:])
-	// f[0] is field 3 (state): ppid (4) is f[1], utime (14) f[11], stime (15) f[12].
-	if len(f) < 13 {
-		return statFields{}, fmt.Errorf("proc stat: %d fields after the command name, want at least 13", len(f))
+	// f[0] is field 3 (state): ppid (4) is f[1], utime (14) f[11], stime
+	// (15) f[12], cutime (16) f[13], cstime (17) f[14].
+	if len(f) < 15 {
+		return statFields{}, fmt.Errorf("proc stat: %d fields after the command name, want at least 15", len(f))
 	}
-	ppid, err0 := strconv.Atoi(f[1])
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	// 2^40 ticks is over 300 years of CPU: anything larger is garbage, and
-	// bounding it keeps the conversion to Duration from overflowing.
-	if err0 != nil || err1 != nil || err2 != nil || ppid < 0 || utime > 1<<40 || stime > 1<<40 {
-		return statFields{}, fmt.Errorf("proc stat: bad ppid %q, utime %q or stime %q", f[1], f[11], f[12])
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil || ppid < 0 {
+		return statFields{}, fmt.Errorf("proc stat: bad ppid %q", f[1])
 	}
-	return statFields{ppid: ppid, cpu: time.Duration(utime+stime) * clockTick}, nil
+	var ticks uint64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		// 2^40 ticks is over 300 years of CPU: anything larger is garbage,
+		// and bounding it keeps the conversion to Duration from overflowing.
+		if err != nil || n > 1<<40 {
+			return statFields{}, fmt.Errorf("proc stat: bad CPU time %q", v)
+		}
+		ticks += n
+	}
+	return statFields{ppid: ppid, cpu: time.Duration(ticks) * clockTick}, nil
 }
 
 // treeCPU is the CPU time (user + system) used so far by root and every
-// live descendant: for sluice that is the server plus its function
-// instances, for the emulator the emulator plus its bootstrap. Work done by
-// descendants that already exited is not counted; instances live for the
-// whole warm phase.
+// descendant: for sluice that is the server plus its function instances, for
+// the emulator the emulator plus its bootstrap. A descendant that exited
+// counts once its parent has reaped it (both hosts reap theirs at once); one
+// exited but not yet reaped is missed until then.
 func treeCPU(root int) (time.Duration, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
