@@ -8,12 +8,6 @@ import (
 	"strings"
 )
 
-// canonicalForm is one rendering of the canonical request.
-type canonicalForm struct {
-	request string
-	sts     string
-}
-
 const upperHex = "0123456789ABCDEF"
 
 // uriEncode appends s to b percent-encoded per SigV4: everything but
@@ -40,7 +34,10 @@ func uriEncode(b []byte, s string, keepSlash bool) []byte {
 //
 // Other services sign the escaped path, normalised, encoded a second time;
 // AWS's own test suite signs it encoded once, so that form is the fallback.
-func canonicalURIs(r *http.Request, service string) []string {
+//
+// It returns the forms in an array, n of them, so that the common case
+// allocates nothing.
+func canonicalURIs(r *http.Request, service string) (uris [2]string, n int) {
 	escaped := r.URL.EscapedPath()
 	if escaped == "" {
 		escaped = "/"
@@ -50,19 +47,31 @@ func canonicalURIs(r *http.Request, service string) []string {
 		decoded = "/"
 	}
 	if isS3(service) {
-		primary := string(uriEncode(make([]byte, 0, len(decoded)+16), decoded, true))
+		primary := encodePath(decoded)
 		if escaped != primary {
-			return []string{primary, escaped}
+			return [2]string{primary, escaped}, 2
 		}
-		return []string{primary}
+		return [2]string{primary}, 1
 	}
-	norm := normalizePath(escaped)
-	primary := string(uriEncode(make([]byte, 0, len(norm)+16), norm, true))
-	single := string(uriEncode(nil, normalizePath(decoded), true))
+	primary := encodePath(normalizePath(escaped))
+	single := encodePath(normalizePath(decoded))
 	if single != primary {
-		return []string{primary, single}
+		return [2]string{primary, single}, 2
 	}
-	return []string{primary}
+	return [2]string{primary}, 1
+}
+
+// encodePath is uriEncode of a path, keeping slashes; a path that needs
+// no escaping is returned as it is.
+func encodePath(p string) string {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+			return string(uriEncode(make([]byte, 0, len(p)+16), p, true))
+		}
+	}
+	return p
 }
 
 // normalizePath removes empty, "." and ".." segments, keeping a trailing
@@ -95,7 +104,7 @@ func normalizePath(p string) string {
 // for clients that form-encode.
 func canonicalQueries(raw string, presigned bool) []string {
 	if raw == "" {
-		return []string{""}
+		return noQuery
 	}
 	q := canonicalQuery(raw, presigned, false)
 	if strings.IndexByte(raw, '+') >= 0 {
@@ -103,6 +112,10 @@ func canonicalQueries(raw string, presigned bool) []string {
 	}
 	return []string{q}
 }
+
+// noQuery is the canonical query forms of a request without a query;
+// callers do not modify it.
+var noQuery = []string{""}
 
 type queryPair struct{ k, v string }
 
@@ -225,8 +238,8 @@ func appendHeaderValue(b []byte, v string) []byte {
 	return b
 }
 
-func buildCanonical(r *http.Request, s *signed, uri, query string) canonicalForm {
-	b := make([]byte, 0, 512)
+// appendCanonical appends the canonical request to b.
+func appendCanonical(b []byte, r *http.Request, s *signed, uri, query string) []byte {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
 	b = append(b, uri...)
@@ -236,6 +249,11 @@ func buildCanonical(r *http.Request, s *signed, uri, query string) canonicalForm
 	for _, name := range s.signedHeaders {
 		b = append(b, name...)
 		b = append(b, ':')
+		if strings.EqualFold(name, "host") {
+			b = appendHeaderValue(b, r.Host)
+			b = append(b, '\n')
+			continue
+		}
 		for i, v := range headerValues(r, name) {
 			if i > 0 {
 				b = append(b, ',')
@@ -252,6 +270,5 @@ func buildCanonical(r *http.Request, s *signed, uri, query string) canonicalForm
 		b = append(b, name...)
 	}
 	b = append(b, '\n')
-	b = append(b, s.payloadHash...)
-	return canonicalForm{request: string(b)}
+	return append(b, s.payloadHash...)
 }

@@ -13,7 +13,16 @@ type credential struct {
 }
 
 func (c credential) scope() string {
-	return c.date + "/" + c.region + "/" + c.service + "/aws4_request"
+	return string(c.appendScope(make([]byte, 0, len(c.date)+len(c.region)+len(c.service)+16)))
+}
+
+func (c credential) appendScope(b []byte) []byte {
+	b = append(b, c.date...)
+	b = append(b, '/')
+	b = append(b, c.region...)
+	b = append(b, '/')
+	b = append(b, c.service...)
+	return append(b, "/aws4_request"...)
 }
 
 var errCredential = errors.New(`the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`)

@@ -120,7 +120,7 @@ func New(cfg Config) (*Verifier, error) {
 		domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
 	}
 	cfg.VirtualHostDomains = domains
-	return &Verifier{cfg: cfg, creds: creds, keys: keyCache{m: make(map[scopeKey][]byte)}}, nil
+	return &Verifier{cfg: cfg, creds: creds, keys: keyCache{m: make(map[scopeKey]*signingKey)}}, nil
 }
 
 const (
@@ -248,7 +248,7 @@ func (v *Verifier) verifyHeader(r *http.Request, auth string) (sluice.Identity, 
 	if rawDate == "" || err != nil {
 		return sluice.Identity{}, sluice.Errorf(sluice.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header")
 	}
-	s.amzDate = t.UTC().Format(amzDateLayout)
+	s.amzDate = formatAmzDate(t, rawDate)
 	if s.cred.date != s.amzDate[:8] {
 		return sluice.Identity{}, headerMalformed("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
@@ -272,10 +272,20 @@ func (v *Verifier) verifyHeader(r *http.Request, auth string) (sluice.Identity, 
 	if err := checkSignature(r, &s, key); err != nil {
 		return sluice.Identity{}, err
 	}
-	if err := v.installBody(r, &s, key); err != nil {
+	if err := v.installBody(r, &s, key.key); err != nil {
 		return sluice.Identity{}, err
 	}
 	return sluice.Identity{AccessKey: s.accessKey, Service: s.cred.service, Region: s.cred.region}, nil
+}
+
+// formatAmzDate renders t as it enters the string to sign: raw itself when
+// it already is in that form (the usual X-Amz-Date), sparing a new string.
+func formatAmzDate(t time.Time, raw string) string {
+	var buf [len(amzDateLayout) + 8]byte
+	if b := t.UTC().AppendFormat(buf[:0], amzDateLayout); string(b) == raw {
+		return raw
+	}
+	return t.UTC().Format(amzDateLayout)
 }
 
 func (v *Verifier) verifyPresigned(r *http.Request) (sluice.Identity, error) {
@@ -354,7 +364,7 @@ func (v *Verifier) verifyPresigned(r *http.Request) (sluice.Identity, error) {
 	if err := checkSignature(r, &s, key); err != nil {
 		return sluice.Identity{}, err
 	}
-	if err := v.installBody(r, &s, key); err != nil {
+	if err := v.installBody(r, &s, key.key); err != nil {
 		return sluice.Identity{}, err
 	}
 	return sluice.Identity{AccessKey: cred.accessKey, Service: cred.service, Region: cred.region}, nil
@@ -422,34 +432,64 @@ type bufferedBody struct {
 // (how a path was escaped, whether '+' in a query is a space), so on a
 // mismatch the alternatives that name the same request are tried before
 // giving up; the first form is the one reported.
-func checkSignature(r *http.Request, s *signed, key []byte) error {
-	provided, err := hex.DecodeString(s.signature)
-	if err != nil || len(provided) != sha256.Size {
-		provided = nil
-	}
-	scope := s.cred.scope()
-	var first *canonicalForm
-	for i, uri := range canonicalURIs(r, s.cred.service) {
-		for j, query := range canonicalQueries(r.URL.RawQuery, s.presigned) {
-			cf := buildCanonical(r, s, uri, query)
-			sts := stringToSign(s.amzDate, scope, cf.request)
-			if provided != nil && hmac.Equal(hmacBytes(key, sts), provided) {
+//
+// The canonical request and the string to sign are built in pooled
+// buffers and hashed there; only a mismatch renders them as strings, for
+// the error.
+func checkSignature(r *http.Request, s *signed, key *signingKey) error {
+	var provided [sha256.Size]byte
+	valid := decodeHexString(provided[:], s.signature)
+	uris, n := canonicalURIs(r, s.cred.service)
+	queries := canonicalQueries(r.URL.RawQuery, s.presigned)
+	st := key.get()
+	defer key.put(st)
+	for _, uri := range uris[:n] {
+		for _, query := range queries {
+			st.canon = appendCanonical(st.canon[:0], r, s, uri, query)
+			sum := sha256.Sum256(st.canon)
+			if valid && hmac.Equal(st.sign(s.amzDate, s.cred, &sum), provided[:]) {
 				return nil
-			}
-			if i == 0 && j == 0 {
-				cf.sts = sts
-				first = &cf
 			}
 		}
 	}
+	first := string(appendCanonical(nil, r, s, uris[0], queries[0]))
 	e := sluice.Errorf(sluice.ErrSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	e.Fields = map[string]string{
 		"AWSAccessKeyId":    s.accessKey,
-		"StringToSign":      first.sts,
-		"CanonicalRequest":  first.request,
+		"StringToSign":      stringToSign(s.amzDate, s.cred.scope(), first),
+		"CanonicalRequest":  first,
 		"SignatureProvided": s.signature,
 	}
 	return e
+}
+
+// decodeHexString decodes s, which must be exactly 2*len(dst) hex digits,
+// into dst, without converting it to bytes first.
+func decodeHexString(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := fromHexDigit(s[2*i])
+		lo, ok2 := fromHexDigit(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func stringToSign(amzDate, scope, canonicalRequest string) string {
