@@ -446,8 +446,11 @@ func (p *fnPool) takeIdle(key, version string, limit int) *instance {
 		inst := p.idle[i]
 		switch {
 		case inst.gen != p.gen || !inst.alive():
-		case inst.key == key && found == nil:
-			found = inst
+		case inst.key == key:
+			// Every warm instance of this code stays; the newest is taken.
+			if found == nil {
+				found = inst
+			}
 			continue
 		case inst.version != version:
 			continue

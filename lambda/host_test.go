@@ -433,6 +433,38 @@ func TestConcurrencyLimit(t *testing.T) {
 	})
 }
 
+// TestWarmInstancesAreReused keeps four callers busy for many rounds: the
+// warm instances serve them all, none is stopped and restarted.
+func TestWarmInstancesAreReused(t *testing.T) {
+	h, _ := newTestHost(t, nil)
+	spec := goSpec(t, "warm-pool")
+	spec.Concurrency = 4
+	const callers, rounds = 4, 25
+	pids := map[float64]bool{}
+	var mu sync.Mutex
+	for range rounds {
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := h.Invoke(context.Background(), spec, []byte(`{}`), InvokeOptions{Queue: true})
+				if err != nil || res.FunctionError != "" {
+					t.Errorf("invoke: %v %s", err, res.Payload)
+					return
+				}
+				mu.Lock()
+				pids[decode(t, res.Payload)["pid"].(float64)] = true
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	if len(pids) > callers {
+		t.Errorf("%d distinct instance processes served %d callers over %d rounds; warm instances were thrown away", len(pids), callers, rounds)
+	}
+}
+
 func errorsAs(err error, target **sluice.Error) bool {
 	e, ok := err.(*sluice.Error)
 	if ok {
