@@ -1,0 +1,457 @@
+package replicate
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/s3api"
+)
+
+// plan is one target of one event, with what the rule or tag that named it
+// allows.
+type plan struct {
+	Target
+	deletes      bool
+	storageClass string
+}
+
+// permanentError marks a failure retrying cannot fix.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// handle applies one event to every target of its bucket. It returns an
+// error only when ctx ends.
+func (r *Replicator) handle(ctx context.Context, ev sluice.Event) error {
+	created := strings.HasPrefix(ev.Name, "ObjectCreated:") || strings.HasPrefix(ev.Name, "ObjectTagging:")
+	removed := strings.HasPrefix(ev.Name, "ObjectRemoved:")
+	if !created && !removed {
+		return nil
+	}
+	var obj sluice.Object
+	var tags []sluice.Tag
+	if created {
+		o, err := r.store.OpenObject(ctx, ev.Bucket, ev.Key)
+		if sluice.IsCode(err, sluice.ErrNoSuchKey) || sluice.IsCode(err, sluice.ErrNoSuchBucket) {
+			return nil // deleted since: the removal event follows
+		}
+		if err != nil {
+			return r.retryLater(ctx, ev, fmt.Errorf("open source %s/%s: %w", ev.Bucket, ev.Key, err))
+		}
+		defer o.Close()
+		if unquote(o.Info().ETag) != ev.ETag {
+			return nil // overwritten since: the newer event follows and wins
+		}
+		obj, tags = o, o.Info().Meta.Tags
+	}
+	plans, err := r.plans(ctx, ev.Bucket, ev.Key, tags, removed)
+	if err != nil {
+		if sluice.IsCode(err, sluice.ErrNoSuchBucket) {
+			return nil
+		}
+		return r.retryLater(ctx, ev, fmt.Errorf("read replication settings of %s: %w", ev.Bucket, err))
+	}
+	if len(plans) == 0 {
+		return nil
+	}
+	if created {
+		if err := r.setStatus(ev.Bucket, ev.Key, ev.ETag, StatusPending); err != nil {
+			return r.retryLater(ctx, ev, err)
+		}
+	}
+	failed := false
+	for _, p := range plans {
+		if removed && !p.deletes {
+			continue
+		}
+		if err := r.applyWithRetry(ctx, ev, obj, p); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed = true
+			r.log.Error("replicate: dead-lettered", "bucket", ev.Bucket, "key", ev.Key, "target", p.Target.String(), "seq", ev.Seq, "err", err)
+			if err := r.deadLetter(ev, p.Target, err); err != nil {
+				return r.retryLater(ctx, ev, err)
+			}
+		}
+	}
+	if created {
+		st := StatusCompleted
+		if failed {
+			st = StatusFailed
+		}
+		if err := r.setStatus(ev.Bucket, ev.Key, ev.ETag, st); err != nil {
+			return r.retryLater(ctx, ev, err)
+		}
+	}
+	return nil
+}
+
+// retryLater handles a failure of the source side (this store): it waits
+// and retries the whole event, since acknowledging it would lose it.
+func (r *Replicator) retryLater(ctx context.Context, ev sluice.Event, err error) error {
+	r.log.Error("replicate: will retry", "seq", ev.Seq, "err", err)
+	if !sleep(ctx, r.cfg.MaxBackoff) {
+		return ctx.Err()
+	}
+	return r.handle(ctx, ev)
+}
+
+// applyWithRetry applies ev to one target with backoff, up to the budget.
+func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) error {
+	wait := r.cfg.MinBackoff
+	var err error
+	for attempt := 1; attempt <= r.cfg.MaxAttempts; attempt++ {
+		if obj != nil {
+			err = r.copyTo(ctx, ev, obj, p)
+		} else {
+			err = r.deleteAt(ctx, ev, p)
+		}
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var perm permanentError
+		if errors.As(err, &perm) || attempt == r.cfg.MaxAttempts {
+			break
+		}
+		r.log.Warn("replicate: copy failed, retrying", "target", p.Target.String(), "key", ev.Key, "attempt", attempt, "err", err)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		wait = min(wait*2, r.cfg.MaxBackoff)
+	}
+	return err
+}
+
+// plans returns the targets of an object of bucket: those of the
+// TargetBucket tag and of the enabled replication rules that match it.
+func (r *Replicator) plans(ctx context.Context, bucket, key string, tags []sluice.Tag, removed bool) ([]plan, error) {
+	var out []plan
+	seen := map[string]bool{}
+	btags, err := s3api.BucketTags(ctx, r.store, bucket)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range btags {
+		if t.Key != TagName {
+			continue
+		}
+		targets, err := ParseTargetBucketTag(t.Value)
+		if err != nil {
+			r.log.Warn("replicate: ignoring invalid TargetBucket tag", "bucket", bucket, "err", err)
+			continue
+		}
+		for _, tg := range targets {
+			if tg.Bucket == bucket && tg.Region == "" || seen[tg.Bucket] {
+				continue
+			}
+			seen[tg.Bucket] = true
+			out = append(out, plan{Target: tg, deletes: true})
+		}
+	}
+	cfg, err := s3api.BucketReplication(ctx, r.store, bucket)
+	if err != nil {
+		if sluice.ErrorCode(err) != "" && !sluice.IsCode(err, sluice.ErrNoSuchBucket) {
+			r.log.Warn("replicate: ignoring invalid replication configuration", "bucket", bucket, "err", err)
+			return out, nil
+		}
+		return nil, err
+	}
+	if cfg == nil {
+		return out, nil
+	}
+	rules := slices.Clone(cfg.Rules)
+	// The highest priority wins when rules share a destination.
+	slices.SortStableFunc(rules, func(a, b s3api.ReplicationRule) int {
+		return cmp.Compare(deref(b.Priority), deref(a.Priority))
+	})
+	for _, rule := range rules {
+		if !rule.Enabled() {
+			continue
+		}
+		match := rule.Matches(key, tags)
+		if removed && rule.Filter != nil {
+			match = prefixOnlyMatch(rule, key)
+		}
+		if !match {
+			continue
+		}
+		dest, region := rule.DestinationBucket()
+		if seen[dest] {
+			continue
+		}
+		seen[dest] = true
+		out = append(out, plan{Target: Target{Bucket: dest, Region: region}, deletes: rule.ReplicatesDeletes(), storageClass: rule.Destination.StorageClass})
+	}
+	return out, nil
+}
+
+// prefixOnlyMatch applies only the prefix part of a rule's filter, which is
+// all that can be checked for a deleted object.
+func prefixOnlyMatch(rule s3api.ReplicationRule, key string) bool {
+	f := rule.Filter
+	switch {
+	case f.And != nil:
+		return f.And.Prefix == nil || strings.HasPrefix(key, *f.And.Prefix)
+	case f.Prefix != nil:
+		return strings.HasPrefix(key, *f.Prefix)
+	}
+	return f.Tag == nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// resolved is where a target lives.
+type resolved struct {
+	id     string     // index key prefix
+	client *s3.Client // nil for a bucket of this store
+}
+
+func (r *Replicator) resolve(ctx context.Context, t Target) (resolved, error) {
+	if c, ok := r.remote[t.Region]; ok && t.Region != "" {
+		return resolved{id: t.Region + "/" + t.Bucket, client: c}, nil
+	}
+	b, err := r.store.Bucket(ctx, t.Bucket)
+	if err != nil {
+		return resolved{}, fmt.Errorf("target bucket %s: %w", t.Bucket, err)
+	}
+	if t.Region != "" && b.Region != t.Region {
+		return resolved{}, permanentError{fmt.Errorf("target bucket %s is in region %s, not %s, and no endpoint serves %s", t.Bucket, b.Region, t.Region, t.Region)}
+	}
+	return resolved{id: "local/" + t.Bucket}, nil
+}
+
+// applied is what replicate.db remembers of the last change applied to a
+// (target, key).
+type applied struct {
+	Sequencer string `json:"seq"`
+	ETag      string `json:"etag,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	Deleted   bool   `json:"deleted,omitempty"`
+	// TargetETag is the copy's ETag, by which Status recognizes a replica.
+	TargetETag string `json:"target_etag,omitempty"`
+}
+
+// copyTo streams the snapshot obj to one target, unless that target already
+// holds this write or a newer one.
+func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) error {
+	res, err := r.resolve(ctx, p.Target)
+	if err != nil {
+		return err
+	}
+	info := obj.Info()
+	digest := metaDigest(info.Meta)
+	prev, found, err := r.lookup(res.id, ev.Key)
+	if err != nil {
+		return err
+	}
+	if found && (cmpSequencer(ev.Sequencer, prev.Sequencer) <= 0 ||
+		!prev.Deleted && prev.ETag == ev.ETag && prev.Digest == digest) {
+		return nil
+	}
+	meta := info.Meta
+	if p.storageClass != "" {
+		meta.StorageClass = p.storageClass
+	}
+	body, err := obj.Reader(0, -1)
+	if err != nil {
+		return fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
+	}
+	defer body.Close()
+	var etag string
+	if res.client == nil {
+		etag, err = r.putLocal(ctx, p.Bucket, ev.Key, info, meta, body)
+	} else {
+		etag, err = r.putRemote(ctx, res.client, p.Bucket, ev.Key, info.Size, meta, body)
+	}
+	if err != nil {
+		return err
+	}
+	return r.record(res.id, ev.Key, applied{Sequencer: ev.Sequencer, ETag: ev.ETag, Digest: digest, TargetETag: unquote(etag)})
+}
+
+func (r *Replicator) putLocal(ctx context.Context, bucket, key string, info sluice.ObjectInfo, meta sluice.ObjectMeta, body io.Reader) (string, error) {
+	in := &sluice.PutObjectInput{Bucket: bucket, Key: key, Body: body, Size: info.Size, Meta: meta}
+	if len(info.Parts) == 0 && !strings.Contains(info.ETag, "-") {
+		want := unquote(info.ETag)
+		in.Verify = func(c sluice.Checksums) error {
+			if got := hex.EncodeToString(c.MD5); got != want {
+				return fmt.Errorf("copy of %s has MD5 %s, source ETag %s", key, got, want)
+			}
+			return nil
+		}
+	}
+	out, err := r.store.PutObject(ctx, in)
+	if sluice.IsCode(err, sluice.ErrNoSuchBucket) {
+		return "", fmt.Errorf("target bucket %s: %w", bucket, err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write %s/%s: %w", bucket, key, err)
+	}
+	return out.ETag, nil
+}
+
+func (r *Replicator) putRemote(ctx context.Context, c *s3.Client, bucket, key string, size int64, meta sluice.ObjectMeta, body io.Reader) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(key),
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		Metadata:      meta.User,
+	}
+	setString(&in.ContentType, meta.ContentType)
+	setString(&in.ContentEncoding, meta.ContentEncoding)
+	setString(&in.ContentDisposition, meta.ContentDisposition)
+	setString(&in.ContentLanguage, meta.ContentLanguage)
+	setString(&in.CacheControl, meta.CacheControl)
+	setString(&in.WebsiteRedirectLocation, meta.WebsiteRedirect)
+	if meta.Expires != "" {
+		if t, err := http.ParseTime(meta.Expires); err == nil {
+			in.Expires = aws.Time(t)
+		}
+	}
+	if meta.StorageClass != "" {
+		in.StorageClass = types.StorageClass(meta.StorageClass)
+	}
+	if len(meta.Tags) > 0 {
+		q := url.Values{}
+		for _, t := range meta.Tags {
+			q.Add(t.Key, t.Value)
+		}
+		in.Tagging = aws.String(q.Encode())
+	}
+	if size >= r.cfg.MultipartThreshold {
+		up := manager.NewUploader(c, func(u *manager.Uploader) {
+			u.PartSize = r.cfg.PartSize
+			u.Concurrency = 2
+		})
+		in.ContentLength = nil
+		out, err := up.Upload(ctx, in)
+		if err != nil {
+			return "", remoteErr(bucket, key, err)
+		}
+		return aws.ToString(out.ETag), nil
+	}
+	out, err := c.PutObject(ctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	if err != nil {
+		return "", remoteErr(bucket, key, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// remoteErr classifies an endpoint's answer: client errors other than a
+// missing bucket or throttling will not change on a retry.
+func remoteErr(bucket, key string, err error) error {
+	err = fmt.Errorf("write %s/%s on endpoint: %w", bucket, key, err)
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchBucket", "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable":
+			return err
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidArgument", "InvalidBucketName", "EntityTooLarge":
+			return permanentError{err}
+		}
+	}
+	return err
+}
+
+func setString(dst **string, v string) {
+	if v != "" {
+		*dst = aws.String(v)
+	}
+}
+
+// deleteAt mirrors a removal to one target.
+func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) error {
+	res, err := r.resolve(ctx, p.Target)
+	if err != nil {
+		return err
+	}
+	prev, found, err := r.lookup(res.id, ev.Key)
+	if err != nil {
+		return err
+	}
+	if found && (prev.Deleted || cmpSequencer(ev.Sequencer, prev.Sequencer) <= 0) {
+		return nil
+	}
+	if res.client == nil {
+		err = r.store.DeleteObject(ctx, p.Bucket, ev.Key)
+		if err != nil {
+			err = fmt.Errorf("delete %s/%s: %w", p.Bucket, ev.Key, err)
+		}
+	} else {
+		_, err = res.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(ev.Key)})
+		if err != nil {
+			err = remoteErr(p.Bucket, ev.Key, err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return r.record(res.id, ev.Key, applied{Sequencer: ev.Sequencer, Deleted: true})
+}
+
+// metaDigest identifies everything but the bytes that a copy carries, so a
+// rewrite with the same bytes and new metadata or tags is copied again.
+func metaDigest(m sluice.ObjectMeta) string {
+	b, _ := json.Marshal(m)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// cmpSequencer compares two sequencers as AWS documents: left-pad the
+// shorter with zeros, then compare as strings.
+func cmpSequencer(a, b string) int {
+	n := max(len(a), len(b))
+	return strings.Compare(strings.Repeat("0", n-len(a))+strings.ToUpper(a), strings.Repeat("0", n-len(b))+strings.ToUpper(b))
+}
+
+func unquote(etag string) string { return strings.Trim(etag, `"`) }
+
+// newClient builds the S3 client of a remote region.
+func (r *Replicator) newClient(region string, ep endpoint) *s3.Client {
+	ak, sk := ep.accessKey, ep.secretKey
+	if ak == "" {
+		ak, sk = r.cfg.AccessKey, r.cfg.SecretKey
+	}
+	return s3.New(s3.Options{
+		Region:                     region,
+		BaseEndpoint:               aws.String(ep.base),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(ak, sk, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		HTTPClient: &http.Client{Transport: &http.Transport{
+			Proxy:                 nil,
+			ResponseHeaderTimeout: r.cfg.RequestTimeout,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   r.cfg.Workers * 2,
+		}},
+		RetryMaxAttempts: 1, // the replicator retries with its own budget
+	})
+}
