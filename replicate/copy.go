@@ -114,8 +114,11 @@ func (r *Replicator) retryLater(ctx context.Context, ev sluice.Event, err error)
 	if !sleep(ctx, r.cfg.MaxBackoff) {
 		return ctx.Err()
 	}
-	return r.handle(ctx, ev)
+	return errRetry
 }
+
+// errRetry asks the caller of handle to apply the event again.
+var errRetry = errors.New("retry event")
 
 // applyWithRetry applies ev to one target with backoff, up to the budget.
 func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) error {

@@ -359,7 +359,11 @@ func (r *Replicator) handleBatch(ctx context.Context, evs []sluice.Event) error 
 	for _, k := range order {
 		g.Go(func() error {
 			for _, ev := range groups[k] {
-				if err := r.handle(gctx, ev); err != nil {
+				err := r.handle(gctx, ev)
+				for err == errRetry {
+					err = r.handle(gctx, ev)
+				}
+				if err != nil {
 					return err
 				}
 			}
