@@ -22,6 +22,7 @@ const (
 
 // statusByCode is S3's HTTP status for each error code.
 var statusByCode = map[sluice.Code]int{
+	errReplicationNotFound:                  http.StatusNotFound,
 	sluice.ErrAccessDenied:                  http.StatusForbidden,
 	sluice.ErrSignatureDoesNotMatch:         http.StatusForbidden,
 	sluice.ErrInvalidAccessKeyID:            http.StatusForbidden,

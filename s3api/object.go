@@ -223,6 +223,11 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		}
 		return err
 	}
+	if s.replStatus != nil {
+		if st := s.replStatus(r.Context(), bucket, key, info.ETag); st != "" {
+			h.Set(ReplicationStatusHeader, st)
+		}
+	}
 
 	offset, length := int64(0), info.Size
 	status := http.StatusOK

@@ -273,6 +273,12 @@ func BucketReplication(ctx context.Context, store sluice.Store, bucket string) (
 // consulted on every GET and HEAD, so it must be cheap.
 type ReplicationStatusFunc func(ctx context.Context, bucket, key, etag string) string
 
+// WithReplicationStatus makes GET and HEAD report x-amz-replication-status
+// as f says.
+func WithReplicationStatus(f ReplicationStatusFunc) Option {
+	return func(s *Server) { s.replStatus = f }
+}
+
 // getBucketReplication is GetBucketReplication.
 func (s *Server) getBucketReplication(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
 	doc, err := s.store.BucketConfig(r.Context(), bucket, sluice.ConfigReplication)
@@ -280,11 +286,7 @@ func (s *Server) getBucketReplication(w http.ResponseWriter, r *http.Request, bu
 		return storeErr(err, bucket, "")
 	}
 	if doc == nil {
-		// The root package's status table does not know this code; S3
-		// answers it with 404.
-		s.WriteError(statusWriter{w, http.StatusNotFound}, r,
-			sluice.Errorf(errReplicationNotFound, "The replication configuration was not found").With("BucketName", bucket))
-		return nil
+		return sluice.Errorf(errReplicationNotFound, "The replication configuration was not found").With("BucketName", bucket)
 	}
 	writeRawXML(w, http.StatusOK, doc)
 	return nil
@@ -346,14 +348,6 @@ func (s *Server) deleteBucketReplication(w http.ResponseWriter, r *http.Request,
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-
-// statusWriter replaces the status of the response written through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w statusWriter) WriteHeader(int) { w.ResponseWriter.WriteHeader(w.status) }
 
 // ReplicationStatusHeader is the header S3 reports an object's status in.
 const ReplicationStatusHeader = "X-Amz-Replication-Status"

@@ -73,6 +73,9 @@ type Server struct {
 	// notifications validates notification configurations; nil leaves
 	// PutBucketNotificationConfiguration NotImplemented.
 	notifications NotificationValidator
+	// replStatus reports x-amz-replication-status on GET and HEAD; nil
+	// reports none.
+	replStatus ReplicationStatusFunc
 }
 
 // Option attaches an optional collaborator to a Server, such as the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // setting is one configuration key. Its value comes from, in rising order of
@@ -81,3 +82,13 @@ func (s *settings) resolve(fs *flag.FlagSet, configFile string) error {
 }
 
 func (s *settings) get(name string) string { return s.byID[name].value }
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/lambda"
 	"github.com/sluicehq/sluice/logs"
 	"github.com/sluicehq/sluice/notify"
+	"github.com/sluicehq/sluice/replicate"
 	"github.com/sluicehq/sluice/s3api"
 	"github.com/sluicehq/sluice/sigv4"
 )
@@ -68,8 +69,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		&setting{name: "fsync", env: "SLUICE_FSYNC", def: "true", usage: "fsync every write before acknowledging it; false keeps acknowledged writes through a process crash (kill -9) but not through an OS crash or power loss"},
 		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
 	)
+	var regionEndpoints listFlag
+	fs.Var(&regionEndpoints, "region-endpoint", "REGION=URL: buckets of REGION live on another Sluice or S3 endpoint, e.g. eu-west-1=http://127.0.0.1:4600 (credentials from the URL's user info, else this server's); repeatable (env SLUICE_REGION_ENDPOINTS, space-separated)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(regionEndpoints) == 0 {
+		regionEndpoints = strings.Fields(os.Getenv("SLUICE_REGION_ENDPOINTS"))
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
@@ -179,9 +185,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer notifier.Close()
 
+	replCfg := replicate.DefaultConfig()
+	replCfg.Dir = filepath.Join(data, "replicate")
+	replCfg.AccessKey, replCfg.SecretKey = accessKey, secretKey
+	if replCfg.RegionEndpoints, err = replicate.ParseRegionEndpoints(regionEndpoints); err != nil {
+		return usageError{fmt.Sprintf("--region-endpoint: %v", err)}
+	}
+	replicator, err := replicate.New(replCfg, store, store, log.With("component", "replicate"))
+	if err != nil {
+		return err
+	}
+	defer replicator.Close()
+
 	s3cfg := s3api.DefaultConfig()
 	s3cfg.Region = set.get("region")
-	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"), s3api.WithNotifications(notifier))
+	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"),
+		s3api.WithNotifications(notifier), s3api.WithReplicationStatus(replicator.Status))
 	if err != nil {
 		return err
 	}
@@ -224,6 +243,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Go(func() error { return functions.Serve(gctx) })
 	g.Go(func() error { return logStore.Serve(gctx) })
 	g.Go(func() error { return notifier.Serve(gctx) })
+	g.Go(func() error { return replicator.Serve(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("sluice stopped", "reason", context.Cause(ctx))
