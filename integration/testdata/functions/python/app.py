@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 
-import boto3
-
 
 def _s3():
+    # Imported on first use: most modes need no SDK, and a cold start that
+    # skips it stays quick on a loaded machine.
+    import boto3
+
     return boto3.client("s3")
 
 
