@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -53,6 +54,9 @@ type commitReq struct {
 	dirs []string
 	// size is the number of body bytes the change puts into the database.
 	size int
+	// lazy changes do not lead a group at once: they wait up to
+	// lazyLeadDelay for another change to lead one and join it.
+	lazy bool
 
 	err      error
 	panicVal any
@@ -64,11 +68,15 @@ type commitReq struct {
 // committer runs group commits: changes that arrive while a group is being
 // committed wait in queue, and the next leader commits them together in one
 // transaction, sharing its fsyncs. There is no timer: the first change to
-// find no group in flight leads at once.
+// find no group in flight leads at once, unless it is lazy.
 type committer struct {
 	mu      sync.Mutex
 	queue   []*commitReq
 	leading bool // a leader is working or is being handed the lead
+	// lazyDelay is how long a lazy change waits for another change to
+	// lead a group before it leads one itself (lazyLeadDelay; tests
+	// change it before use).
+	lazyDelay time.Duration
 	// groups counts the groups begun, for tests.
 	groups atomic.Int64
 }
@@ -85,15 +93,24 @@ func (s *Store) commit(r *commitReq) error {
 	c := &s.committer
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
-	lead := !c.leading
-	c.leading = true
+	lead := !c.leading && !r.lazy
+	if lead {
+		c.leading = true
+	}
 	c.mu.Unlock()
-	if !lead {
+	switch {
+	case lead:
+	case r.lazy:
+		lead = c.awaitLazy(r)
+	default:
 		lead = <-r.wake
 	}
-	if lead {
-		// r is at the head of the queue, so the group takes it.
+	for lead {
+		// The group takes the queue from its head: r when it was handed
+		// the lead, but a lazy leader may find others before it. Its wake
+		// says whether the group took it (false) or it leads the next.
 		s.commitGroup()
+		lead = <-r.wake
 	}
 	if r.panicVal != nil {
 		panic(r.panicVal)
@@ -107,6 +124,40 @@ func unrefuse(err error) error {
 		return rf.err
 	}
 	return err
+}
+
+// lazyLeadDelay is how long a lazy change waits for another change to
+// lead a group before it leads one itself: long enough for the next write
+// of a steady stream to come, short enough not to hold up its caller.
+const lazyLeadDelay = 5 * time.Millisecond
+
+// awaitLazy waits until a leader takes r into its group or hands it the
+// lead, and reports which; when no group has begun after lazyDelay, r
+// leads.
+func (c *committer) awaitLazy(r *commitReq) bool {
+	t := time.NewTimer(c.lazyDelay)
+	defer t.Stop()
+	select {
+	case lead := <-r.wake:
+		return lead
+	case <-t.C:
+	}
+	c.mu.Lock()
+	// A leader wakes its members before it gives up leading, so with no
+	// leader and no wake, r is still queued.
+	select {
+	case lead := <-r.wake:
+		c.mu.Unlock()
+		return lead
+	default:
+	}
+	if !c.leading {
+		c.leading = true
+		c.mu.Unlock()
+		return true
+	}
+	c.mu.Unlock()
+	return <-r.wake
 }
 
 // next pops the next queued change, or nil when the queue is empty or the

@@ -211,3 +211,132 @@ func TestGroupCommitMany(t *testing.T) {
 		t.Errorf("%d keys committed, want %d", n, writers*each)
 	}
 }
+
+// putScratch is a change that records key in the scratch bucket.
+func putScratch(key string) commitFunc {
+	return func(tx *bolt.Tx, _ *eventBatch) error {
+		b, err := tx.CreateBucketIfNotExists(scratch)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), nil)
+	}
+}
+
+func scratchKeys(t *testing.T, s *Store) int {
+	t.Helper()
+	n := 0
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(scratch); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLazyChangeJoinsNextGroup queues a lazy change that may not lead on
+// its own and checks that the next write's group commits it: one group for
+// both.
+func TestLazyChangeJoinsNextGroup(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.committer.lazyDelay = time.Hour
+	before := s.committer.groups.Load()
+	lazy := make(chan error, 1)
+	go func() { lazy <- s.commit(&commitReq{fn: putScratch("lazy"), lazy: true}) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.committer.mu.Lock()
+		queued := len(s.committer.queue)
+		s.committer.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lazy change never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.update(context.Background(), putScratch("write")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lazy:
+		if err != nil {
+			t.Fatalf("lazy change: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("lazy change not committed with the next write")
+	}
+	if groups := s.committer.groups.Load() - before; groups != 1 {
+		t.Errorf("%d groups committed the write and the lazy change, want 1", groups)
+	}
+	if n := scratchKeys(t, s); n != 2 {
+		t.Errorf("%d keys committed, want 2", n)
+	}
+}
+
+// TestLazyChangesLeadAlone commits lazy changes with no write to join:
+// they lead on their own, one of them on behalf of the others queued
+// before it.
+func TestLazyChangesLeadAlone(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.committer.lazyDelay = time.Millisecond
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- s.commit(&commitReq{fn: putScratch(fmt.Sprint(i)), lazy: true}) }()
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("lazy change never committed")
+		}
+	}
+	if got := scratchKeys(t, s); got != n {
+		t.Errorf("%d keys committed, want %d", got, n)
+	}
+}
+
+// TestGroupCommitManyWithLazy mixes lazy changes into concurrent writes, so
+// that lazy changes lead groups, join them and are handed the lead.
+func TestGroupCommitManyWithLazy(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.committer.lazyDelay = 100 * time.Microsecond
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r := &commitReq{fn: putScratch(fmt.Sprintf("%02d-%03d", w, i)), lazy: (w+i)%3 == 0}
+				if err := s.commit(r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := scratchKeys(t, s); n != writers*each {
+		t.Errorf("%d keys committed, want %d", n, writers*each)
+	}
+}

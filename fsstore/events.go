@@ -96,12 +96,18 @@ func (s *Store) ReadEvents(ctx context.Context, after uint64, limit int) ([]slui
 
 // AckEvents records that consumer handled every event up to seq, then prunes
 // the events every registered consumer has acknowledged. A cursor never
-// moves backwards.
+// moves backwards. It returns once the acknowledgement is durable.
+//
+// The acknowledgement is a lazy change: it joins the next group a write
+// leads rather than leading one of its own, so a consumer that acknowledges
+// after every write (the notifier does) adds no commit, and no fsyncs, to
+// the writes it follows; with no write coming it commits on its own after
+// a few milliseconds.
 func (s *Store) AckEvents(ctx context.Context, consumer string, seq uint64) error {
 	if consumer == "" {
 		return sluice.Errorf(sluice.ErrInvalidArgument, "consumer name must not be empty")
 	}
-	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
+	return s.commit(&commitReq{ev: s.events(ctx), lazy: true, fn: func(tx *bolt.Tx, _ *eventBatch) error {
 		seq := seq
 		cursors := tx.Bucket(rootCursors)
 		if v := cursors.Get([]byte(consumer)); len(v) == 8 && binary.BigEndian.Uint64(v) > seq {
@@ -132,7 +138,7 @@ func (s *Store) AckEvents(ctx context.Context, consumer string, seq uint64) erro
 			}
 		}
 		return nil
-	})
+	}})
 }
 
 // Cursor returns the last seq consumer acknowledged; the first call

@@ -211,6 +211,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("fsstore: open metadata: %w", err)
 	}
 	s := &Store{cfg: cfg, log: log, db: db, dir: dir, evCh: make(chan struct{})}
+	s.committer.lazyDelay = lazyLeadDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{rootBuckets, rootData, rootEvents, rootCursors, rootMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
