@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,15 +19,26 @@ import (
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/sluicehq/sluice/notify"
 )
 
 const eventsUsage = `Usage: sluice events dead-letters [flags]
        sluice events redrive [ID] [flags]
+       sluice events webhook --bucket B --url URL [--secret S] [--event E]... [--prefix P] [--suffix S] [--id ID]
 
 dead-letters lists the S3 event deliveries that ran out of attempts, one per
 line: ID, attempts, target, bucket/key, event name and the last error.
 redrive sends the dead letter ID (every dead letter without ID) again with a
 fresh retry budget.
+webhook adds a Sluice webhook rule to bucket B's notification configuration
+(keeping its other rules): every matching event's AWS-shaped record is
+POSTed to URL, with X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>
+when --secret is set. --event defaults to s3:ObjectCreated:*.
+
+Example:
+  sluice events webhook --bucket photos --url http://127.0.0.1:9000/hook \
+      --secret s3cr3t --event 's3:ObjectCreated:*' --event 's3:ObjectRemoved:*' --suffix .jpg
 `
 
 // eventsPath is where a running sluice serves the notifier's dead letters
@@ -44,6 +60,8 @@ type deadLetter struct {
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("events", eventsUsage, stderr)
 	awsConfig := clientConfig(fs)
+	var hook webhookFlags
+	hook.register(fs)
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -56,9 +74,9 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	call := func(method, path string) ([]byte, error) {
+	call := func(method, path string, payload []byte) ([]byte, error) {
 		endpoint := strings.TrimSuffix(*cfg.BaseEndpoint, "/") + path
-		req, err := http.NewRequestWithContext(ctx, method, endpoint, nil)
+		req, err := http.NewRequestWithContext(ctx, method, endpoint, bytes.NewReader(payload))
 		if err != nil {
 			return nil, err
 		}
@@ -66,9 +84,13 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return nil, fmt.Errorf("credentials: %w", err)
 		}
-		sum := sha256.Sum256(nil)
+		sum := sha256.Sum256(payload)
 		hash := hex.EncodeToString(sum[:])
 		req.Header.Set("X-Amz-Content-Sha256", hash)
+		if payload != nil {
+			md := md5.Sum(payload)
+			req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(md[:]))
+		}
 		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hash, "s3", cfg.Region, time.Now()); err != nil {
 			return nil, fmt.Errorf("sign request: %w", err)
 		}
@@ -82,8 +104,13 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return nil, err
 		}
 		if resp.StatusCode != http.StatusOK {
-			var e struct{ Message string }
-			_ = json.Unmarshal(body, &e)
+			var e struct{ Code, Message string }
+			if json.Unmarshal(body, &e) != nil {
+				_ = xml.Unmarshal(body, &e)
+			}
+			if e.Code != "" {
+				e.Message = e.Code + ": " + e.Message
+			}
 			if e.Message == "" {
 				e.Message = strings.TrimSpace(string(body))
 			}
@@ -96,7 +123,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if len(positional) > 1 {
 			return usageError{fmt.Sprintf("events dead-letters: unexpected argument %q", positional[1])}
 		}
-		body, err := call(http.MethodGet, eventsPath)
+		body, err := call(http.MethodGet, eventsPath, nil)
 		if err != nil {
 			return err
 		}
@@ -123,7 +150,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		default:
 			return usageError{fmt.Sprintf("events redrive: unexpected argument %q", positional[2])}
 		}
-		body, err := call(http.MethodPost, path)
+		body, err := call(http.MethodPost, path, nil)
 		if err != nil {
 			return err
 		}
@@ -133,6 +160,74 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(stdout, "redriven: %d\n", out.Redriven)
 		return nil
+	case "webhook":
+		if len(positional) > 1 {
+			return usageError{fmt.Sprintf("events webhook: unexpected argument %q", positional[1])}
+		}
+		rule, err := hook.rule()
+		if err != nil {
+			return err
+		}
+		path := "/" + url.PathEscape(hook.bucket) + "?notification"
+		current, err := call(http.MethodGet, path, nil)
+		if err != nil {
+			return err
+		}
+		doc, err := notify.Parse(current)
+		if err != nil {
+			return fmt.Errorf("bucket %s's notification configuration: %w", hook.bucket, err)
+		}
+		doc.Webhooks = append(doc.Webhooks, rule)
+		updated, err := doc.Marshal()
+		if err != nil {
+			return err
+		}
+		if _, err := call(http.MethodPut, path, updated); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "webhook added to bucket %s: %s\n", hook.bucket, rule.URL)
+		return nil
 	}
-	return usageError{fmt.Sprintf("events: unknown subcommand %q (dead-letters or redrive)", positional[0])}
+	return usageError{fmt.Sprintf("events: unknown subcommand %q (dead-letters, redrive or webhook)", positional[0])}
+}
+
+// webhookFlags are the flags of 'sluice events webhook'.
+type webhookFlags struct {
+	bucket, url, secret, id, prefix, suffix string
+	events                                  listFlag
+}
+
+func (w *webhookFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.bucket, "bucket", "", "webhook: the bucket whose events are sent")
+	fs.StringVar(&w.url, "url", "", "webhook: the http(s) URL records are POSTed to")
+	fs.StringVar(&w.secret, "secret", "", "webhook: HMAC-SHA256 key for the X-Sluice-Signature header")
+	fs.StringVar(&w.id, "id", "", "webhook: the rule id (generated when empty)")
+	fs.StringVar(&w.prefix, "prefix", "", "webhook: only keys starting with this")
+	fs.StringVar(&w.suffix, "suffix", "", "webhook: only keys ending with this")
+	fs.Var(&w.events, "event", "webhook: an event type such as s3:ObjectCreated:* (repeatable; default s3:ObjectCreated:*)")
+}
+
+// rule validates the flags and builds the rule; the server checks the rest.
+func (w *webhookFlags) rule() (notify.WebhookRule, error) {
+	if w.bucket == "" {
+		return notify.WebhookRule{}, usageError{"events webhook: --bucket is required"}
+	}
+	if u, err := url.Parse(w.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return notify.WebhookRule{}, usageError{fmt.Sprintf("events webhook: --url %q is not an http(s) URL", w.url)}
+	}
+	rule := notify.WebhookRule{ID: w.id, URL: w.url, Secret: w.secret, Events: w.events}
+	if len(rule.Events) == 0 {
+		rule.Events = []string{"s3:ObjectCreated:*"}
+	}
+	var filters []notify.FilterRule
+	if w.prefix != "" {
+		filters = append(filters, notify.FilterRule{Name: "Prefix", Value: w.prefix})
+	}
+	if w.suffix != "" {
+		filters = append(filters, notify.FilterRule{Name: "Suffix", Value: w.suffix})
+	}
+	if filters != nil {
+		rule.Filter = &notify.Filter{Rules: filters}
+	}
+	return rule, nil
 }

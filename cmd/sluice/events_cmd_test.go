@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/fsstore"
 	"github.com/sluicehq/sluice/notify"
+	"github.com/sluicehq/sluice/s3api"
 	"github.com/sluicehq/sluice/sigv4"
 )
 
@@ -123,5 +124,89 @@ func TestEventsDeadLettersAndRedrive(t *testing.T) {
 	t.Setenv("SLUICE_SECRET_KEY", "wrong")
 	if err := runEvents(ctx, []string{"redrive", "nope", "--endpoint", api.URL}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("bad signature: err = %v", err)
+	}
+}
+
+// TestEventsWebhook adds a webhook rule through the real S3 API and keeps
+// the rules the bucket already had.
+func TestEventsWebhook(t *testing.T) {
+	ctx := context.Background()
+	scfg := fsstore.DefaultConfig()
+	scfg.Dir, scfg.NoSync = t.TempDir(), true
+	store, err := fsstore.Open(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.CreateBucket(ctx, sluice.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := notify.Validator{}.ValidateNotification(ctx, "b", []byte(`<NotificationConfiguration><WebhookConfiguration><Id>first</Id><Url>http://127.0.0.1:1/a</Url><Event>s3:ObjectRemoved:*</Event></WebhookConfiguration></NotificationConfiguration>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutBucketConfig(ctx, "b", sluice.ConfigNotification, first); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := s3api.New(s3api.DefaultConfig(), store, nil, s3api.WithNotifications(notify.Validator{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := sigv4.DefaultConfig()
+	acfg.Credentials = map[string]string{"test": "test"}
+	verifier, err := sigv4.New(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := verifier.Verify(r)
+		if err != nil {
+			s3.WriteError(w, r, err)
+			return
+		}
+		s3.ServeHTTP(w, r.WithContext(sluice.WithIdentity(r.Context(), id)))
+	}))
+	defer api.Close()
+	t.Setenv("SLUICE_ACCESS_KEY", "test")
+	t.Setenv("SLUICE_SECRET_KEY", "test")
+
+	var out, errOut bytes.Buffer
+	args := []string{"webhook", "--endpoint", api.URL, "--bucket", "b", "--url", "http://127.0.0.1:1/hook", "--secret", "k", "--suffix", ".jpg", "--id", "second"}
+	if err := runEvents(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("webhook: %v (%s)", err, errOut.String())
+	}
+	doc, err := store.BucketConfig(ctx, "b", sluice.ConfigNotification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := notify.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Webhooks) != 2 || cfg.Webhooks[0].ID != "first" {
+		t.Fatalf("webhooks after adding one: %+v", cfg.Webhooks)
+	}
+	got := cfg.Webhooks[1]
+	if got.ID != "second" || got.URL != "http://127.0.0.1:1/hook" || got.Secret != "k" ||
+		len(got.Events) != 1 || got.Events[0] != "s3:ObjectCreated:*" ||
+		got.Filter == nil || len(got.Filter.Rules) != 1 || got.Filter.Rules[0].Value != ".jpg" {
+		t.Errorf("added webhook = %+v", got)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no bucket", []string{"webhook", "--url", "http://x/"}, "--bucket is required"},
+		{"bad url", []string{"webhook", "--bucket", "b", "--url", "ftp://x/"}, "is not an http(s) URL"},
+		{"missing bucket", []string{"webhook", "--bucket", "nope", "--url", "http://x/"}, "NoSuchBucket"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := runEvents(ctx, append(tt.args, "--endpoint", api.URL), &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
 	}
 }
