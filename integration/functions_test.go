@@ -11,6 +11,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -143,6 +144,18 @@ func zipSource(t testing.TB, name, content string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// zipDigest returns the base64 SHA-256 and the size of a file, as Lambda
+// reports a package in CodeSha256 and CodeSize.
+func zipDigest(t testing.TB, path string) (string, int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return base64.StdEncoding.EncodeToString(sum[:]), len(b)
 }
 
 // fnName returns a unique function name.
@@ -335,6 +348,9 @@ func TestFunctionsAWSCLI(t *testing.T) {
 				if cfg[k] != want {
 					t.Errorf("create-function %s = %v, want %v", k, cfg[k], want)
 				}
+			}
+			if sum, size := zipDigest(t, rt.zip(code)); cfg["CodeSha256"] != sum || cfg["CodeSize"] != float64(size) {
+				t.Errorf("create-function CodeSha256 %v CodeSize %v, want %s and %d (the zip's)", cfg["CodeSha256"], cfg["CodeSize"], sum, size)
 			}
 
 			marker := "marker-" + randSuffix(8)
