@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// env is the machine and software description printed above the tables:
+// numbers from this bench mean little without it.
+type env struct {
+	when      time.Time
+	cpu       string
+	cpus      int
+	kernel    string
+	fsType    string
+	goVersion string
+	sluiceVer string
+	loadStart string
+	loadEnd   string
+}
+
+func describeEnv(ctx context.Context, cfg Config, workDir string) env {
+	e := env{
+		when:      time.Now().UTC(),
+		cpu:       cpuModel(),
+		cpus:      runtime.NumCPU(),
+		kernel:    readTrim("/proc/sys/kernel/osrelease"),
+		fsType:    fsType(workDir),
+		goVersion: runtime.Version(),
+		loadStart: loadAvg(),
+		sluiceVer: cfg.SluiceRev,
+	}
+	if e.sluiceVer == "" {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		out, _ := exec.CommandContext(c, cfg.SluiceBin, "version").CombinedOutput()
+		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		e.sluiceVer = fmt.Sprintf("%q", line)
+	}
+	return e
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute averages: the bench shares
+// the machine, and a busy machine explains odd numbers.
+func loadAvg() string {
+	f := strings.Fields(readTrim("/proc/loadavg"))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func fsType(dir string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return "unknown"
+	}
+	switch uint32(st.Type) {
+	case 0xEF53:
+		return "ext4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x01021994:
+		return "tmpfs (no fsync cost: numbers overstate disk speed)"
+	case 0x794c7630:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("statfs type %#x", st.Type)
+}
+
+// report is one run's results, rendered as markdown.
+type report struct {
+	cfg     Config
+	env     env
+	bursts  []burstResult
+	tput    []tputResult
+	records int
+	dups    int
+	badSig  int
+	badBody int
+}
+
+// goal is the issue's target for p99 on loopback.
+const goal = 100 * time.Millisecond
+
+// failures lists what makes the run invalid: request errors, losses, bad
+// webhook deliveries. Slow is not a failure; lost is.
+func (r report) failures() []string {
+	var out []string
+	for _, b := range r.bursts {
+		if b.errors > 0 {
+			out = append(out, fmt.Sprintf("burst %s: %d PUT errors, first: %s", sizeLabel(b.size), b.errors, b.firstErr))
+		}
+		if b.eventsLost > 0 || b.copiesLost > 0 {
+			out = append(out, fmt.Sprintf("burst %s: %d events and %d copies missing after %s", sizeLabel(b.size), b.eventsLost, b.copiesLost, r.cfg.DrainTimeout))
+		}
+	}
+	for _, t := range r.tput {
+		if t.errors > 0 {
+			out = append(out, fmt.Sprintf("throughput %s: %d PUT errors, first: %s", t.bucket, t.errors, t.firstErr))
+		}
+		if t.lost > 0 {
+			out = append(out, fmt.Sprintf("throughput %s: %d events or copies missing after %s", t.bucket, t.lost, r.cfg.DrainTimeout))
+		}
+	}
+	if r.badSig > 0 || r.badBody > 0 {
+		out = append(out, fmt.Sprintf("webhook: %d deliveries with a bad signature, %d undecodable", r.badSig, r.badBody))
+	}
+	return out
+}
+
+func (r report) render() string {
+	var sb strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	e := r.env
+	w("# sluice event delivery: PUT → webhook, PUT → TargetBucket copy\n\n")
+	w("- run: %s, sluice %s, %s\n", e.when.Format(time.RFC3339), e.sluiceVer, e.goVersion)
+	w("- machine: %s, %d CPUs, Linux %s, data on %s\n", e.cpu, e.cpus, e.kernel, e.fsType)
+	w("- load average at start: %s; at end: %s%s\n", e.loadStart, e.loadEnd, loadWarning(e.loadStart, e.cpus))
+	w("- server: `sluice serve --log-level warn` with its default durability (every write fsynced before it is acknowledged; the outbox entry commits in the same transaction)\n")
+	w("- source bucket `%s`: a WebhookConfiguration rule (all `s3:ObjectCreated:*`, HMAC secret, checked by the receiver) to a receiver inside the bench on 127.0.0.1, and the tag `TargetBucket=%s`\n", r.cfg.Source, r.cfg.Target)
+	w("- client: net/http keep-alive, path-style, SigV4 (aws-sdk-go-v2 v4 signer), x-amz-content-sha256 = hex SHA-256 of the body\n\n")
+
+	w("## Burst: PUT acknowledged → event at the webhook, → copy visible in `%s`\n\n", r.cfg.Target)
+	w("Each burst: N new keys uploaded by %d clients back to back, as fast as the server takes them. "+
+		"Latency = arrival − that PUT's acknowledgement (client side, after the response). ", r.cfg.BurstClients)
+	w("**Copy visible** = the first ListObjectsV2 of `%s` (polled every %s, starting after the keys already seen) whose answer lists the key; "+
+		"the time is when that listing returned, so a copy's latency is overstated by up to one poll interval plus one listing (poll listing p50 in the table).\n\n",
+		r.cfg.Target, r.cfg.PollInterval)
+	w("| size | uploads | PUT/s in burst | PUT p50 ms | event p50 ms | event p99 ms | event max ms | events lost | events/s sustained | copy p50 ms | copy p99 ms | copy max ms | copies lost | copies/s sustained | poll listing p50 ms | server CPU/upload | goal p99 < 100 ms |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, b := range r.bursts {
+		p50, _, _ := percentiles(b.putLat)
+		e50, e99, emax := percentiles(b.eventLat)
+		c50, c99, cmax := percentiles(b.copyLat)
+		l50, _, _ := percentiles(b.listLat)
+		cpu := "?"
+		if b.cpuKnown {
+			cpu = fmt.Sprintf("%.2f ms", ms(b.cpu)/float64(b.n))
+		}
+		w("| %s | %d | %.0f | %.2f | %.1f | %.1f | %.1f | %d | %.0f | %.1f | %.1f | %.1f | %d | %.0f | %.2f | %s | events %s, copies %s |\n",
+			sizeLabel(b.size), b.n, rate(len(b.putLat), b.putElapsed), ms(p50), ms(e50), ms(e99), ms(emax), b.eventsLost,
+			rate(len(b.eventLat), b.eventSpan), ms(c50), ms(c99), ms(cmax), b.copiesLost, rate(len(b.copyLat), b.copySpan), ms(l50), cpu,
+			verdict(e99, b.eventsLost), verdict(c99, b.copiesLost))
+	}
+	w("\n**events/s sustained** = events delivered / (first PUT sent → last event arrived); **copies/s** likewise for copies. " +
+		"Server CPU/upload = sluice's user+system CPU from the first PUT until the last copy was seen, per upload (PUT, outbox, webhook POST, copy).\n")
+	if r.cfg.Sizes != nil {
+		for i, s := range r.cfg.Sizes {
+			if s >= 8<<20 && r.cfg.Bursts[i] < 1000 {
+				w("The %s burst is %d uploads, not 1,000: 1,000 × %s would write %.0f GiB (twice, with the copies), too much for this disk and the bench's time box.\n",
+					sizeLabel(s), r.cfg.Bursts[i], sizeLabel(s), float64(1000*s)/(1<<30)*2)
+			}
+		}
+	}
+	w("Webhook: %d records received, %d duplicates (at-least-once redeliveries), %d bad signatures, %d undecodable.\n\n", r.records, r.dups, r.badSig, r.badBody)
+
+	if len(r.tput) == 2 {
+		w("## PUT throughput: bucket without vs with delivery\n\n")
+		w("%d clients, %s PUTs of new keys, %s per bucket in %d slices the buckets take in turns (A B, B A, A B; `sync` before each), after a %s warm-up. "+
+			"After every slice of `%s` the bench waits until all its events and copies have arrived before the next slice starts (the drain), so no slice runs with another's delivery backlog; "+
+			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest.\n\n",
+			r.cfg.TputClients, sizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup, r.cfg.Source)
+		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | PUT/s ratio | goal < 10%% slower |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		base := r.tput[0].opsPerSec()
+		for i, t := range r.tput {
+			p50, p99, _ := percentiles(t.lat)
+			conf := "none"
+			if t.bucket == r.cfg.Source {
+				conf = "webhook + TargetBucket"
+			}
+			cpu, cpuAll := "?", "?"
+			if t.cpuKnown && t.ops > 0 {
+				cpu = fmt.Sprintf("%.0f µs", float64(t.cpu.Microseconds())/float64(t.ops))
+				cpuAll = fmt.Sprintf("%.0f µs", float64((t.cpu+t.drainCPU).Microseconds())/float64(t.ops))
+			}
+			drain := "—"
+			if len(t.drain) > 0 {
+				parts := make([]string, len(t.drain))
+				for j, d := range t.drain {
+					parts[j] = fmt.Sprintf("%.2f s", d.Seconds())
+				}
+				drain = strings.Join(parts, ", ")
+			}
+			ratio, ok := "—", "—"
+			if i > 0 && base > 0 {
+				q := t.opsPerSec() / base
+				ratio = fmt.Sprintf("%.2f×", q)
+				ok = "met"
+				if q < 0.9 {
+					ok = fmt.Sprintf("**missed** (%.0f%% slower)", 100*(1-q))
+				}
+			}
+			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s |\n", t.bucket, conf, t.opsPerSec(), ms(p50), ms(p99), cpu, cpuAll, drain, t.lost, ratio, ok)
+		}
+		w("\n")
+	}
+	return sb.String()
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func verdict(p99 time.Duration, lost int) string {
+	switch {
+	case lost > 0:
+		return "**lost**"
+	case p99 < goal:
+		return "met"
+	}
+	return "**missed**"
+}
+
+// loadWarning flags a run on a machine already busier than its CPUs.
+func loadWarning(load string, cpus int) string {
+	f := strings.Fields(load)
+	if len(f) == 0 {
+		return ""
+	}
+	var l1 float64
+	if _, err := fmt.Sscanf(f[0], "%g", &l1); err != nil || l1 <= float64(cpus) {
+		return ""
+	}
+	return fmt.Sprintf(" — **the machine was busy (1-minute load %.1f on %d CPUs)**: other work competed with the server, the bench and the receiver; latencies, p99 most, are inflated", l1, cpus)
+}

@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// bench is the running setup every phase uses.
+type bench struct {
+	cfg  Config
+	srv  *server
+	cl   *client
+	hook *receiver
+}
+
+// burstResult is one burst of uploads to the source bucket.
+type burstResult struct {
+	size, n     int
+	putElapsed  time.Duration // first PUT sent -> last PUT acknowledged
+	putLat      []time.Duration
+	eventLat    []time.Duration // arrival at the webhook - PUT ack
+	copyLat     []time.Duration // first listing that shows the copy - PUT ack
+	eventsLost  int
+	copiesLost  int
+	eventSpan   time.Duration // first PUT sent -> last event arrived
+	copySpan    time.Duration // first PUT sent -> last copy seen
+	listLat     []time.Duration
+	polls       int
+	errors      int
+	firstErr    string
+	cpu         time.Duration // server CPU from the first PUT to the end of the wait
+	cpuKnown    bool
+	waitTimeout bool
+}
+
+// runBurst uploads n objects of size bytes to the source bucket from
+// cfg.BurstClients clients as fast as the server takes them, then waits
+// until every event has reached the webhook and every copy is visible in
+// the target bucket (or cfg.DrainTimeout passes: what is still missing then
+// is lost).
+func (b *bench) runBurst(ctx context.Context, size, n int, data body) burstResult {
+	r := burstResult{size: size, n: n}
+	prefix := fmt.Sprintf("burst-%s/", sizeLabel(size))
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s%06d", prefix, i)
+	}
+	acks := make([]time.Time, n)
+	seen := make([]time.Time, n)
+
+	syscall.Sync()
+	cpu0, cpuErr := b.srv.cpuTime()
+	start := time.Now()
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		r.listLat, r.polls = b.pollCopies(pollCtx, prefix, keys, seen)
+	}()
+
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range b.cfg.BurstClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				err := b.cl.put(ctx, "/"+b.cfg.Source+"/"+keys[i], &data)
+				t1 := time.Now()
+				mu.Lock()
+				if err != nil {
+					r.errors++
+					if r.firstErr == "" {
+						r.firstErr = err.Error()
+					}
+				} else {
+					acks[i] = t1
+					r.putLat = append(r.putLat, t1.Sub(t0))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	r.putElapsed = time.Since(start)
+
+	deadline := time.Now().Add(b.cfg.DrainTimeout)
+	hookKeys := make([]string, n)
+	for i, k := range keys {
+		hookKeys[i] = b.cfg.Source + "/" + k
+	}
+	for b.hook.missing(hookKeys) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-pollDone:
+	case <-time.After(time.Until(deadline)):
+		r.waitTimeout = true
+	case <-ctx.Done():
+	}
+	stopPoll()
+	<-pollDone
+	if cpu1, err := b.srv.cpuTime(); err == nil && cpuErr == nil {
+		r.cpu, r.cpuKnown = cpu1-cpu0, true
+	}
+
+	arr := b.hook.arrivals(hookKeys)
+	var lastEvent, lastCopy time.Time
+	for i, k := range hookKeys {
+		if acks[i].IsZero() {
+			continue // the PUT failed: counted in errors, nothing to deliver
+		}
+		if t, ok := arr[k]; ok {
+			r.eventLat = append(r.eventLat, t.Sub(acks[i]))
+			lastEvent = maxTime(lastEvent, t)
+		} else {
+			r.eventsLost++
+		}
+		if !seen[i].IsZero() {
+			r.copyLat = append(r.copyLat, seen[i].Sub(acks[i]))
+			lastCopy = maxTime(lastCopy, seen[i])
+		} else {
+			r.copiesLost++
+		}
+	}
+	if r.eventsLost > 0 {
+		r.waitTimeout = true
+	}
+	if !lastEvent.IsZero() {
+		r.eventSpan = lastEvent.Sub(start)
+	}
+	if !lastCopy.IsZero() {
+		r.copySpan = lastCopy.Sub(start)
+	}
+	return r
+}
+
+// pollCopies lists the target bucket under prefix every cfg.PollInterval
+// until every key is seen or ctx ends, and writes into seen[i] the time the
+// first listing showing keys[i] returned (an upper bound on when the copy
+// became visible; the lower bound is the start of the listing before it).
+// keys must be sorted. Copies land roughly in upload order, so each listing
+// starts after the longest prefix of keys already seen, which keeps it
+// short however large the burst.
+func (b *bench) pollCopies(ctx context.Context, prefix string, keys []string, seen []time.Time) ([]time.Duration, int) {
+	var listLat []time.Duration
+	polls := 0
+	low := 0 // keys[:low] are all seen
+	idx := make(map[string]int, len(keys))
+	for i, k := range keys {
+		idx[k] = i
+	}
+	tick := time.NewTicker(b.cfg.PollInterval)
+	defer tick.Stop()
+	for low < len(keys) {
+		select {
+		case <-ctx.Done():
+			return listLat, polls
+		case <-tick.C:
+		}
+		after := ""
+		if low > 0 {
+			after = keys[low-1]
+		}
+		t0 := time.Now()
+		got, err := b.cl.list(ctx, b.cfg.Target, prefix, after)
+		t1 := time.Now()
+		if err != nil {
+			if ctx.Err() != nil {
+				return listLat, polls
+			}
+			logf("list %s: %v", b.cfg.Target, err)
+			continue
+		}
+		polls++
+		listLat = append(listLat, t1.Sub(t0))
+		for _, k := range got {
+			if i, ok := idx[k]; ok && seen[i].IsZero() {
+				seen[i] = t1
+			}
+		}
+		for low < len(keys) && !seen[low].IsZero() {
+			low++
+		}
+	}
+	return listLat, polls
+}
+
+// tputResult is one bucket's PUT throughput, pooled over its slices.
+type tputResult struct {
+	bucket   string
+	ops      int
+	elapsed  time.Duration // sum over slices of window start -> last PUT done
+	lat      []time.Duration
+	cpu      time.Duration // server CPU in the windows
+	drainCPU time.Duration // server CPU while waiting for deliveries after the windows
+	drain    []time.Duration
+	cpuKnown bool
+	errors   int
+	firstErr string
+	lost     int // events or copies of this bucket's PUTs that never arrived
+}
+
+func (t tputResult) opsPerSec() float64 {
+	if t.elapsed <= 0 {
+		return 0
+	}
+	return float64(t.ops) / t.elapsed.Seconds()
+}
+
+// runThroughput measures PUT throughput on the plain bucket and on the
+// source bucket (webhook rule and TargetBucket tag) with cfg.TputClients
+// clients. The window is cut into cfg.Rounds slices the two buckets take in
+// turns (A B, B A, A B). After a source slice the bench waits until its
+// events and copies have all arrived, so no slice runs with delivery work
+// left over from another; that wait is reported, and its server CPU is
+// charged to the source bucket.
+func (b *bench) runThroughput(ctx context.Context, data body) ([]tputResult, error) {
+	buckets := []string{b.cfg.Plain, b.cfg.Source}
+	res := []tputResult{{bucket: b.cfg.Plain, cpuKnown: true}, {bucket: b.cfg.Source, cpuKnown: true}}
+	slice := b.cfg.TputDuration / time.Duration(b.cfg.Rounds)
+	for round := range b.cfg.Rounds {
+		order := []int{0, 1}
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		warmup := b.cfg.Warmup
+		if round > 0 {
+			warmup = b.cfg.Warmup / 4
+		}
+		for _, i := range order {
+			if ctx.Err() != nil {
+				return nil, errors.New("interrupted")
+			}
+			syscall.Sync()
+			prefix := fmt.Sprintf("tput/r%d/", round)
+			s := b.putSlice(ctx, buckets[i], prefix, data, warmup, slice)
+			if ctx.Err() != nil {
+				return nil, errors.New("interrupted")
+			}
+			if err := b.srv.alive(); err != nil {
+				return nil, err
+			}
+			t := &res[i]
+			t.ops += s.ops
+			t.elapsed += s.elapsed
+			t.lat = append(t.lat, s.lat...)
+			t.errors += s.errors
+			if t.firstErr == "" {
+				t.firstErr = s.firstErr
+			}
+			t.cpu += s.cpu
+			t.cpuKnown = t.cpuKnown && s.cpuKnown
+			if buckets[i] != b.cfg.Source {
+				continue
+			}
+			cpu0, err0 := b.srv.cpuTime()
+			d, lost := b.drain(ctx, prefix, s.keys)
+			cpu1, err1 := b.srv.cpuTime()
+			t.drain = append(t.drain, d)
+			t.lost += lost
+			if err0 == nil && err1 == nil {
+				t.drainCPU += cpu1 - cpu0
+			} else {
+				t.cpuKnown = false
+			}
+		}
+	}
+	return res, nil
+}
+
+type sliceResult struct {
+	ops      int
+	elapsed  time.Duration
+	lat      []time.Duration
+	keys     []string // every key written, warm-up included
+	cpu      time.Duration
+	cpuKnown bool
+	errors   int
+	firstErr string
+}
+
+// putSlice runs TputClients clients writing new keys back to back: a
+// warm-up, then the measured window. Ops are the PUTs started in the
+// window; elapsed runs from the window start until the last of them is done.
+func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data body, warmup, window time.Duration) sliceResult {
+	var s sliceResult
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	wStart := time.Now().Add(warmup)
+	wEnd := wStart.Add(window)
+	var cpu0 time.Duration
+	var cpuErr error
+	cpuTaken := make(chan struct{})
+	go func() {
+		time.Sleep(time.Until(wStart))
+		cpu0, cpuErr = b.srv.cpuTime()
+		close(cpuTaken)
+	}()
+	var lastDone time.Time
+	for w := range b.cfg.TputClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			var keys []string
+			var last time.Time
+			errs, first := 0, ""
+			for n := 0; ; n++ {
+				t0 := time.Now()
+				if !t0.Before(wEnd) || ctx.Err() != nil {
+					break
+				}
+				key := fmt.Sprintf("%sw%02d/%07d", prefix, w, n)
+				err := b.cl.put(ctx, "/"+bucket+"/"+key, &data)
+				t1 := time.Now()
+				if err != nil {
+					errs++
+					if first == "" {
+						first = err.Error()
+					}
+					continue
+				}
+				keys = append(keys, key)
+				if !t0.Before(wStart) {
+					lat = append(lat, t1.Sub(t0))
+					last = t1
+				}
+			}
+			mu.Lock()
+			s.lat = append(s.lat, lat...)
+			s.keys = append(s.keys, keys...)
+			s.errors += errs
+			if s.firstErr == "" {
+				s.firstErr = first
+			}
+			lastDone = maxTime(lastDone, last)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	<-cpuTaken
+	cpu1, err := b.srv.cpuTime()
+	if err == nil && cpuErr == nil {
+		s.cpu, s.cpuKnown = cpu1-cpu0, true
+	}
+	s.ops = len(s.lat)
+	if !lastDone.IsZero() {
+		s.elapsed = lastDone.Sub(wStart)
+	}
+	return s
+}
+
+// drain waits until every key's event has reached the webhook and its copy
+// is listed in the target bucket, and returns how long that took and how
+// many were still missing at cfg.DrainTimeout.
+func (b *bench) drain(ctx context.Context, prefix string, keys []string) (time.Duration, int) {
+	start := time.Now()
+	deadline := start.Add(b.cfg.DrainTimeout)
+	hookKeys := make([]string, len(keys))
+	for i, k := range keys {
+		hookKeys[i] = b.cfg.Source + "/" + k
+	}
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	for {
+		missingEvents := b.hook.missing(hookKeys)
+		missingCopies := len(keys)
+		if got, err := b.cl.list(ctx, b.cfg.Target, prefix, ""); err == nil {
+			for _, k := range got {
+				if want[k] {
+					missingCopies--
+				}
+			}
+		}
+		if missingEvents+missingCopies == 0 {
+			return time.Since(start), 0
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return time.Since(start), missingEvents + missingCopies
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// randomBody is incompressible data, so no layer can shortcut it.
+func randomBody(size int) body {
+	r := rand.New(rand.NewPCG(uint64(size), 0x5eed))
+	b := make([]byte, size)
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return newBody(b)
+}
+
+// percentiles returns the exact nearest-rank p50, p99 and the maximum.
+func percentiles(lat []time.Duration) (p50, p99, maxv time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return nearestRank(s, 50), nearestRank(s, 99), s[len(s)-1]
+}
+
+// nearestRank is the smallest sample such that at least p% of the samples
+// are less than or equal to it.
+func nearestRank(sorted []time.Duration, p int) time.Duration {
+	rank := (p*len(sorted) + 99) / 100
+	return sorted[max(rank, 1)-1]
+}
