@@ -42,18 +42,83 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 		Key:       key,
 		Size:      rec.Size,
 		ETag:      unquote(rec.ETag),
-		Sequencer: fmt.Sprintf("%016X", seq),
+		Sequencer: sequencer(seq),
 		Request:   b.req,
 	}
-	v, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
 	b.n++
-	return events.Put(seqKey(seq), v)
+	return events.Put(seqKey(seq), encodeEvent(&ev))
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// Every consumer decodes every event, so events use the binary encoding of
+// object records rather than the JSON they were first written in: a
+// version byte, then the fields. An outbox written by an earlier version
+// may still hold JSON events, which start with '{'.
+const eventRecordV1 = 1
+
+func encodeEvent(ev *sluice.Event) []byte {
+	w := recordWriter{buf: make([]byte, 0, 160+len(ev.Key)+len(ev.Bucket))}
+	w.byte(eventRecordV1)
+	w.uvarint(ev.Seq)
+	w.string(ev.Name)
+	w.time(ev.Time)
+	w.string(ev.Region)
+	w.string(ev.Bucket)
+	w.string(ev.Key)
+	w.varint(ev.Size)
+	w.string(ev.ETag)
+	w.string(ev.VersionID)
+	w.string(ev.Sequencer)
+	r := &ev.Request
+	w.string(r.ID)
+	w.string(r.HostID)
+	w.string(r.SourceIP)
+	w.string(r.Principal)
+	w.string(r.Region)
+	return w.buf
+}
+
+func decodeEvent(v []byte, ev *sluice.Event) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, ev)
+	}
+	d := recordReader{buf: v}
+	if d.byte() != eventRecordV1 {
+		return errCorrupt
+	}
+	ev.Seq = d.uvarint()
+	ev.Name = d.string()
+	ev.Time = d.time()
+	ev.Region = d.string()
+	ev.Bucket = d.string()
+	ev.Key = d.string()
+	ev.Size = d.varint()
+	ev.ETag = d.string()
+	ev.VersionID = d.string()
+	ev.Sequencer = d.string()
+	r := &ev.Request
+	r.ID = d.string()
+	r.HostID = d.string()
+	r.SourceIP = d.string()
+	r.Principal = d.string()
+	r.Region = d.string()
+	if d.err == nil && len(d.buf) != 0 {
+		return errCorrupt
+	}
+	return d.err
+}
+
+// sequencer renders seq as S3 event sequencers read: 16 upper-case hex
+// digits.
+func sequencer(seq uint64) string {
+	var b [16]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = "0123456789ABCDEF"[seq&15]
+		seq >>= 4
+	}
+	return string(b[:])
+}
 
 // events returns the batch a change made on behalf of ctx appends its
 // events to.
@@ -76,7 +141,7 @@ func (s *Store) ReadEvents(ctx context.Context, after uint64, limit int) ([]slui
 			c := tx.Bucket(rootEvents).Cursor()
 			for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 				var ev sluice.Event
-				if err := json.Unmarshal(v, &ev); err != nil {
+				if err := decodeEvent(v, &ev); err != nil {
 					return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
 				}
 				out = append(out, ev)
