@@ -29,6 +29,8 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 		return err
 	}
 	events := tx.Bucket(rootEvents)
+	// Sequence numbers only grow: pages may fill before they split.
+	events.FillPercent = appendFillPercent
 	seq, err := events.NextSequence()
 	if err != nil {
 		return err

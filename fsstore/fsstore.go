@@ -28,7 +28,9 @@
 // flight leads at once (there is no timer), and takes into one bbolt
 // transaction whatever is queued and whatever arrives while it applies
 // them, up to a bound; changes arriving during its fsyncs queue for the next
-// leader. Before the transaction commits, the leader fsyncs once each
+// leader. Event acknowledgements are the exception: they wait a few
+// milliseconds for a write to lead a group and join it, so that a consumer
+// acknowledging every write does not double the commits. Before the transaction commits, the leader fsyncs once each
 // shard directory holding a new file of the group, so that a file's
 // directory entry is durable before any metadata refers to it. A bbolt
 // commit costs two fdatasyncs; concurrent writers share them, and each
