@@ -987,6 +987,9 @@ func (s *Service) updateFunctionCode(w http.ResponseWriter, r *http.Request, raw
 	if !ok {
 		return functionNotFound(functionARN(region, ref.Name))
 	}
+	if cur.builtin != nil {
+		return builtinImmutable(cur.Name)
+	}
 	if in.RevisionId != "" && in.RevisionId != cur.Latest.RevisionID {
 		return preconditionFailed()
 	}

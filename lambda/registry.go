@@ -94,6 +94,10 @@ type functionRecord struct {
 	EventInvoke map[string]*eventInvokeConfig `json:"eventInvoke,omitempty"` // by qualifier
 	Aliases     map[string]*aliasRecord       `json:"aliases,omitempty"`
 	Created     time.Time                     `json:"created"`
+
+	// builtin is set on the records of built-in functions, which are never
+	// stored.
+	builtin *builtin
 }
 
 // arn is the function's unqualified ARN.
@@ -161,12 +165,17 @@ type registry struct {
 
 	mu  sync.RWMutex
 	fns map[string]*functionRecord // by regionKey
+	// builtins are the built-in functions by name; their records are built
+	// per region on first use and kept in builtinFns (by regionKey).
+	builtins   map[string]*builtin
+	builtinFns map[string]*functionRecord
 }
 
 func regionKey(region, name string) string { return region + "\x00" + name }
 
 func openRegistry(db *bolt.DB) (*registry, error) {
-	r := &registry{db: db, fns: make(map[string]*functionRecord)}
+	r := &registry{db: db, fns: make(map[string]*functionRecord),
+		builtins: make(map[string]*builtin), builtinFns: make(map[string]*functionRecord)}
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketFunctions, bucketQueue, bucketDead} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -189,23 +198,76 @@ func openRegistry(db *bolt.DB) (*registry, error) {
 }
 
 // get returns the function's current snapshot; callers must not modify it.
+// A built-in's name finds the built-in in every region.
 func (r *registry) get(region, name string) (*functionRecord, bool) {
+	key := regionKey(region, name)
 	r.mu.RLock()
-	defer r.mu.RUnlock()
-	f, ok := r.fns[regionKey(region, name)]
-	return f, ok
+	b := r.builtins[name]
+	if b == nil {
+		f, ok := r.fns[key]
+		r.mu.RUnlock()
+		return f, ok
+	}
+	f := r.builtinFns[key]
+	r.mu.RUnlock()
+	if f != nil {
+		return f, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.builtinFns[key]; f != nil {
+		return f, true
+	}
+	f = b.record(region)
+	r.builtinFns[key] = f
+	return f, true
 }
 
-// list returns the region's functions sorted by name; "" lists every region.
+// isBuiltin reports whether name is a built-in function's.
+func (r *registry) isBuiltin(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.builtins[name] != nil
+}
+
+// addBuiltin registers b and returns the regions where it hides a stored
+// function of the same name.
+func (r *registry) addBuiltin(b *builtin) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.builtins[b.name] != nil {
+		return nil, fmt.Errorf("lambda: built-in %q registered twice", b.name)
+	}
+	r.builtins[b.name] = b
+	var shadowed []string
+	for _, f := range r.fns {
+		if f.Name == b.name {
+			shadowed = append(shadowed, f.Region)
+		}
+	}
+	slices.Sort(shadowed)
+	return shadowed, nil
+}
+
+// list returns the region's functions sorted by name, built-ins included;
+// "" lists the stored functions of every region, without built-ins.
 func (r *registry) list(region string) []*functionRecord {
 	r.mu.RLock()
-	out := make([]*functionRecord, 0, len(r.fns))
+	out := make([]*functionRecord, 0, len(r.fns)+len(r.builtins))
 	for _, f := range r.fns {
-		if region == "" || f.Region == region {
+		if (region == "" || f.Region == region) && r.builtins[f.Name] == nil {
 			out = append(out, f)
 		}
 	}
+	var builtins []string
+	if region != "" {
+		builtins = slices.Collect(maps.Keys(r.builtins))
+	}
 	r.mu.RUnlock()
+	for _, name := range builtins {
+		f, _ := r.get(region, name)
+		out = append(out, f)
+	}
 	slices.SortFunc(out, func(a, b *functionRecord) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
@@ -220,7 +282,7 @@ func (r *registry) create(f *functionRecord) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := regionKey(f.Region, f.Name)
-	if _, ok := r.fns[key]; ok {
+	if _, ok := r.fns[key]; ok || r.builtins[f.Name] != nil {
 		return sluice.Errorf(sluice.ErrResourceConflict, "Function already exist: %s", f.Name)
 	}
 	if err := r.put(key, f); err != nil {
@@ -235,6 +297,9 @@ func (r *registry) create(f *functionRecord) error {
 func (r *registry) update(region, name string, change func(f *functionRecord) error) (*functionRecord, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.builtins[name] != nil {
+		return nil, builtinImmutable(name)
+	}
 	key := regionKey(region, name)
 	cur, ok := r.fns[key]
 	if !ok {
@@ -255,6 +320,9 @@ func (r *registry) update(region, name string, change func(f *functionRecord) er
 func (r *registry) remove(region, name string) (*functionRecord, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.builtins[name] != nil {
+		return nil, builtinImmutable(name)
+	}
 	key := regionKey(region, name)
 	cur, ok := r.fns[key]
 	if !ok {

@@ -269,6 +269,9 @@ func (s *Service) invoke(ctx context.Context, fn *functionRecord, ver *versionRe
 	if opts.RequestID == "" {
 		opts.RequestID = uuid.NewString()
 	}
+	if fn.builtin != nil {
+		return s.invokeBuiltin(ctx, fn, ver, payload, opts)
+	}
 	res, err := s.host.Invoke(ctx, s.spec(fn, ver), payload, opts)
 	if err != nil {
 		return nil, err
