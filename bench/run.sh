@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the benchmarks against peer servers. See bench/README.md.
 #
-#   bash bench/run.sh                 both benches (S3, then Lambda)
+#   bash bench/run.sh                 every bench (S3, Lambda, events)
 #   bash bench/run.sh s3 [ARGS]       S3: sluice vs versitygw; ARGS go to s3bench
 #   bash bench/run.sh lambda [ARGS]   Lambda: sluice vs AWS's runtime interface
 #                                     emulator; ARGS go to lambdabench
-#   bash bench/run.sh all             both, default arguments
+#   bash bench/run.sh events [ARGS]   event delivery: PUT -> webhook, PUT ->
+#                                     TargetBucket copy; ARGS go to eventsbench
+#   bash bench/run.sh all             all three, default arguments
 #   bash bench/run.sh ARGS            (no mode word) the S3 bench with ARGS, as
 #                                     before the Lambda bench existed
 set -euo pipefail
@@ -21,7 +23,7 @@ log() { printf '%s run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 mode=
 case ${1:-} in
-s3 | lambda | all)
+s3 | lambda | events | all)
 	mode=$1
 	shift
 	;;
@@ -30,7 +32,7 @@ if [[ -z $mode ]]; then
 	if [[ $# -gt 0 ]]; then mode=s3; else mode=all; fi
 fi
 if [[ $mode == all && $# -gt 0 ]]; then
-	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS' or 'run.sh lambda ARGS'" >&2
+	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS', 'run.sh lambda ARGS' or 'run.sh events ARGS'" >&2
 	exit 2
 fi
 
@@ -122,11 +124,23 @@ run_lambda() {
 		"${rie_args[@]}" -workdir "$root/.bench/run-lambda" -out "$root/bench/results/lambda-latest.md" "$@"
 }
 
+run_events() {
+	build_sluice
+	log "building eventsbench"
+	go build -o "$bin/eventsbench" ./bench/eventsbench
+	mkdir -p "$root/.bench/run-events"
+	log "running the events benchmark (about 2 minutes with the defaults)"
+	"$bin/eventsbench" -sluice-bin "$bin/sluice" -sluice-rev "git $(sluice_rev)" -workdir "$root/.bench/run-events" \
+		-out "$root/bench/results/events-latest.md" "$@"
+}
+
 case $mode in
 s3) run_s3 "$@" ;;
 lambda) run_lambda "$@" ;;
+events) run_events "$@" ;;
 all)
 	run_s3
 	run_lambda
+	run_events
 	;;
 esac

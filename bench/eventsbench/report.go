@@ -180,8 +180,8 @@ func (r report) render() string {
 	if r.cfg.Sizes != nil {
 		for i, s := range r.cfg.Sizes {
 			if s >= 8<<20 && r.cfg.Bursts[i] < 1000 {
-				w("The %s burst is %d uploads, not 1,000: 1,000 × %s would write %.0f GiB (twice, with the copies), too much for this disk and the bench's time box.\n",
-					sizeLabel(s), r.cfg.Bursts[i], sizeLabel(s), float64(1000*s)/(1<<30)*2)
+				w("The %s burst is %d uploads, not 1,000: 1,000 × %s would write %.1f GiB, twice that with the copies: too much for this disk and the bench's time box.\n",
+					sizeLabel(s), r.cfg.Bursts[i], sizeLabel(s), float64(1000*s)/(1<<30))
 			}
 		}
 	}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sluicehq/sluice/notify"
+)
+
+func TestNearestRank(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var hundred []time.Duration
+	for i := 100; i >= 1; i-- {
+		hundred = append(hundred, ms(i))
+	}
+	tests := []struct {
+		name              string
+		in                []time.Duration
+		p50, p99, wantMax time.Duration
+	}{
+		{"empty", nil, 0, 0, 0},
+		{"one", []time.Duration{ms(7)}, ms(7), ms(7), ms(7)},
+		{"hundred unsorted", hundred, ms(50), ms(99), ms(100)},
+		{"negative first", []time.Duration{ms(3), -ms(1), ms(2)}, ms(2), ms(3), ms(3)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p50, p99, mx := percentiles(tc.in)
+			if diff := cmp.Diff([]time.Duration{tc.p50, tc.p99, tc.wantMax}, []time.Duration{p50, p99, mx}); diff != "" {
+				t.Errorf("percentiles (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseRecords(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    []string
+		wantErr bool
+	}{
+		{"two records, S3 key encoding", `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"src"},"object":{"key":"a+b%2Fc"}}},` +
+			`{"s3":{"bucket":{"name":"src"},"object":{"key":"burst-1KiB/000001"}}}]}`, []string{"src/a b/c", "src/burst-1KiB/000001"}, false},
+		{"no records", `{"Records":[]}`, nil, true},
+		{"not json", `<xml/>`, nil, true},
+		{"no key", `{"Records":[{"s3":{"bucket":{"name":"src"},"object":{}}}]}`, nil, true},
+		{"bad escape", `{"Records":[{"s3":{"bucket":{"name":"src"},"object":{"key":"%zz"}}}]}`, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseRecords([]byte(tc.body))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("keys (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestReceiver posts deliveries signed as the notifier signs them and
+// checks what the receiver records, counts and refuses.
+func TestReceiver(t *testing.T) {
+	r := &receiver{secret: "s3cr3t", arrived: map[string]time.Time{}}
+	post := func(body, sig string) int {
+		req := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader([]byte(body)))
+		if sig != "" {
+			req.Header.Set(notify.SignatureHeader, sig)
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w.Code
+	}
+	rec := `{"Records":[{"s3":{"bucket":{"name":"src"},"object":{"key":"k1"}}}]}`
+	if code := post(rec, notify.Sign("s3cr3t", []byte(rec))); code != http.StatusNoContent {
+		t.Fatalf("signed delivery: HTTP %d, want 204", code)
+	}
+	if code := post(rec, notify.Sign("s3cr3t", []byte(rec))); code != http.StatusNoContent {
+		t.Fatalf("redelivery: HTTP %d, want 204", code)
+	}
+	if code := post(rec, notify.Sign("other", []byte(rec))); code != http.StatusForbidden {
+		t.Fatalf("wrong secret: HTTP %d, want 403", code)
+	}
+	if code := post("{}", notify.Sign("s3cr3t", []byte("{}"))); code != http.StatusBadRequest {
+		t.Fatalf("no records: HTTP %d, want 400", code)
+	}
+	records, dups, badSig, badBody := r.stats()
+	if diff := cmp.Diff([]int{2, 1, 1, 1}, []int{records, dups, badSig, badBody}); diff != "" {
+		t.Errorf("records, dups, badSig, badBody (-want +got):\n%s", diff)
+	}
+	if got := r.missing([]string{"src/k1", "src/k2"}); got != 1 {
+		t.Errorf("missing = %d, want 1", got)
+	}
+	if got := len(r.arrivals([]string{"src/k1", "src/k2"})); got != 1 {
+		t.Errorf("arrivals has %d keys, want 1", got)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		check   func(Config) bool
+	}{
+		{"defaults", nil, false, func(c Config) bool {
+			return cmp.Equal(c.Sizes, []int{1 << 10, 8 << 20}) && cmp.Equal(c.Bursts, []int{1000, 100}) && c.TputSize == 1<<10
+		}},
+		{"one size", []string{"-sizes", "4KiB", "-bursts", "50"}, false, func(c Config) bool {
+			return cmp.Equal(c.Sizes, []int{4 << 10}) && cmp.Equal(c.Bursts, []int{50})
+		}},
+		{"skip throughput", []string{"-tput-duration", "0"}, false, func(c Config) bool { return c.TputDuration == 0 }},
+		{"counts do not match sizes", []string{"-bursts", "10"}, true, nil},
+		{"bad size", []string{"-sizes", "1KB"}, true, nil},
+		{"poll too fine", []string{"-poll", "100us"}, true, nil},
+		{"slices too short", []string{"-tput-duration", "200ms", "-rounds", "3"}, true, nil},
+		{"stray argument", []string{"extra"}, true, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseFlags(tc.args)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.check != nil && !tc.check(cfg) {
+				t.Errorf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestParseProcStatCPU(t *testing.T) {
+	got, err := parseProcStatCPU("42 (sluice (x)) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 8 0 100 0 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * time.Second; got != want {
+		t.Errorf("cpu = %v, want %v", got, want)
+	}
+	if _, err := parseProcStatCPU("42 sluice S"); err == nil {
+		t.Error("no error for a line without a command name")
+	}
+}
+
+// TestReportFailures: a loss or a bad delivery keeps the report from being
+// saved, a slow run does not.
+func TestReportFailures(t *testing.T) {
+	ok := burstResult{size: 1024, n: 10, eventLat: []time.Duration{200 * time.Millisecond}}
+	tests := []struct {
+		name string
+		r    report
+		want int
+	}{
+		{"slow but complete", report{bursts: []burstResult{ok}}, 0},
+		{"event lost", report{bursts: []burstResult{{size: 1024, eventsLost: 1}}}, 1},
+		{"put errors and bad signature", report{bursts: []burstResult{{size: 1024, errors: 2, firstErr: "x"}}, badSig: 1}, 2},
+		{"throughput copy lost", report{tput: []tputResult{{bucket: "src", lost: 3}}}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.failures(); len(got) != tc.want {
+				t.Errorf("failures = %q, want %d", got, tc.want)
+			}
+		})
+	}
+}
