@@ -196,6 +196,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer replicator.Close()
+	// The same copier, as a function a notification configuration can
+	// name, exactly as the Lambda-based TargetBucket recipe attaches its own.
+	if err := functions.RegisterBuiltin("sluice-s3-copy",
+		"Copies each new object to the buckets named by the source bucket's TargetBucket tag (name or name@region) and mirrors deletes.",
+		replicator.HandleS3Event); err != nil {
+		return err
+	}
 
 	s3cfg := s3api.DefaultConfig()
 	s3cfg.Region = set.get("region")
