@@ -72,6 +72,10 @@ type HostConfig struct {
 	IdleTimeout          time.Duration // stop warm instances idle this long (default 5m)
 	DefaultConcurrency   int           // per-function instance cap when the function sets none (default 10)
 	Python, Node         string        // interpreter paths (default: look up python3 / node on PATH)
+	// Reaper is the command of the group reaper (see RunGroupReaper), which
+	// kills what functions started if the host itself is killed; empty runs
+	// without one. sluice serve sets it to its own hidden subcommand.
+	Reaper []string
 }
 
 // DefaultHostConfig returns the defaults; Dir must still be set.
@@ -114,9 +118,12 @@ type Host struct {
 	sink    LogSink
 	log     *slog.Logger
 	spawner *spawner
-	logs    *logFlusher
-	watch   *watcher
-	interp  interpreters
+	// groups kills what functions started should the host be killed; nil
+	// when HostConfig.Reaper is empty.
+	groups *groupReaper
+	logs   *logFlusher
+	watch  *watcher
+	interp interpreters
 
 	mu     sync.Mutex
 	fns    map[string]*fnPool
@@ -154,11 +161,18 @@ func NewHost(cfg HostConfig, sink LogSink, log *slog.Logger) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	var groups *groupReaper
+	if len(cfg.Reaper) > 0 {
+		if groups, err = startGroupReaper(cfg.Reaper, log); err != nil {
+			return nil, err
+		}
+	}
 	h := &Host{
 		cfg:     cfg,
 		sink:    sink,
 		log:     log,
 		spawner: newSpawner(),
+		groups:  groups,
 		watch:   newWatcher(),
 		fns:     make(map[string]*fnPool),
 		stop:    make(chan struct{}),
@@ -283,6 +297,7 @@ func (h *Host) Close() error {
 	h.instances.Wait()
 	h.logs.close()
 	h.spawner.close()
+	h.groups.close()
 	return nil
 }
 

@@ -223,6 +223,7 @@ func (h *Host) startInstance(p *fnPool, spec *FunctionSpec, rt runtimeInfo, key 
 		return in, nil
 	}
 	in.pid.Store(int64(cmd.Process.Pid))
+	h.groups.watch(cmd.Process.Pid)
 	select {
 	case <-in.stopping:
 		// stop ran before the pid was known.
@@ -257,6 +258,7 @@ func (in *instance) wait() {
 	err := in.cmd.Wait()
 	// Children the function started die with it.
 	killGroup(int(in.pid.Load()))
+	in.h.groups.forget(int(in.pid.Load()))
 	in.exitErr = err
 	close(in.exited)
 	in.cleanup()

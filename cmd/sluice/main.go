@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sluicehq/sluice/lambda"
 )
 
 // command is one subcommand: its name, a one-line summary and its runner.
@@ -52,6 +54,10 @@ func main() {
 	}
 }
 
+// reaperCommand is the hidden subcommand sluice serve starts as the
+// function host's group reaper.
+const reaperCommand = "__reap-groups"
+
 // usageError is a mistake on the command line (exit status 2).
 type usageError struct{ msg string }
 
@@ -72,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "-v", "--version":
 		name = "version"
+	case reaperCommand:
+		// Hidden: the function host's group reaper (see lambda.RunGroupReaper).
+		return lambda.RunGroupReaper(os.Stdin)
 	}
 	for _, c := range commands() {
 		if c.name == name {

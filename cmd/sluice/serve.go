@@ -159,6 +159,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hostCfg.Dir = filepath.Join(data, "lambda", "run")
 	hostCfg.EndpointURL = "http://" + dialable(apiLn.Addr())
 	hostCfg.AccessKey, hostCfg.SecretKey = accessKey, secretKey
+	if exe, err := os.Executable(); err == nil {
+		hostCfg.Reaper = []string{exe, reaperCommand}
+	} else {
+		log.Warn("cannot find the sluice executable; processes functions start may outlive a crash of sluice", "err", err)
+	}
 	host, err := lambda.NewHost(hostCfg, logStore, log.With("component", "lambda-host"))
 	if err != nil {
 		return err
