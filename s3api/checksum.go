@@ -27,6 +27,24 @@ var checksumAlgorithms = map[string]int{
 // checksumHeader is the request and response header carrying algo's value.
 func checksumHeader(algo string) string { return "x-amz-checksum-" + strings.ToLower(algo) }
 
+// checksumHeaderKeys maps each algorithm to its header's canonical key, so
+// that looking the headers up on every write costs no string building.
+var checksumHeaderKeys = func() map[string]string {
+	m := make(map[string]string, len(checksumAlgorithms))
+	for a := range checksumAlgorithms {
+		m[a] = http.CanonicalHeaderKey(checksumHeader(a))
+	}
+	return m
+}()
+
+// headerValue is h.Get for a key already in canonical form.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // crc64NVMETable is the reflected form of the NVMe CRC-64 polynomial
 // 0xAD93D23594C93659 that S3's CRC64NVME uses.
 var crc64NVMETable = crc64.MakeTable(0x9a6c9329ac4bc9b5)
@@ -98,8 +116,8 @@ func checksumVerifier(r *http.Request) (algorithm string, verify func(sluice.Che
 	}
 
 	var valueAlgo, want, trailer string
-	for a := range checksumAlgorithms {
-		v := h.Get(checksumHeader(a))
+	for a, key := range checksumHeaderKeys {
+		v := headerValue(h, key)
 		if v == "" {
 			continue
 		}
@@ -165,8 +183,8 @@ func hasBodyChecksum(h http.Header) bool {
 	if h.Get("Content-Md5") != "" || h.Get("X-Amz-Trailer") != "" {
 		return true
 	}
-	for a := range checksumAlgorithms {
-		if h.Get(checksumHeader(a)) != "" {
+	for _, key := range checksumHeaderKeys {
+		if headerValue(h, key) != "" {
 			return true
 		}
 	}
@@ -197,7 +215,11 @@ func setChecksumHeaders(h http.Header, c sluice.Checksums) {
 	if c.Algorithm == "" || c.Value == "" {
 		return
 	}
-	h.Set(checksumHeader(c.Algorithm), c.Value)
+	key, ok := checksumHeaderKeys[c.Algorithm]
+	if !ok {
+		key = http.CanonicalHeaderKey(checksumHeader(c.Algorithm))
+	}
+	h[key] = []string{c.Value}
 	if c.Type != "" {
 		h.Set("X-Amz-Checksum-Type", c.Type)
 	}

@@ -46,12 +46,14 @@ func parseMeta(h http.Header) (sluice.ObjectMeta, error) {
 		m.ContentEncoding = enc
 	}
 	size := 0
+	const metaPrefix = "x-amz-meta-"
 	for name, vals := range h {
-		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, "x-amz-meta-") {
+		// Match before lowering: most headers are not metadata, and
+		// lowering every name would allocate for each.
+		if len(name) < len(metaPrefix) || !strings.EqualFold(name[:len(metaPrefix)], metaPrefix) {
 			continue
 		}
-		k := strings.TrimPrefix(lower, "x-amz-meta-")
+		k := strings.ToLower(name[len(metaPrefix):])
 		v := strings.Join(vals, ",")
 		if m.User == nil {
 			m.User = make(map[string]string)
