@@ -412,3 +412,87 @@ func TestEventsRemoteRegion(t *testing.T) {
 		t.Errorf("%s on B after deleting another key: found=%v err=%v, want it kept", objects[1].key, found, err)
 	}
 }
+
+// TestEventsWebhookKill SIGKILLs sluice in the middle of a burst of
+// uploads to a bucket with a webhook rule: after a restart every
+// acknowledged upload is delivered (the outbox commits with the object).
+func TestEventsWebhookKill(t *testing.T) {
+	t.Parallel()
+	recv := newWebhookReceiver(t, func(string, int) int { return http.StatusOK })
+	s := startSluice(t)
+	c := s3Client(s, noRetries())
+	bucket := createBucket(t, c, "ev-kill-hook")
+	mustPutNotificationXML(t, s, bucket, notificationXML(webhookRuleXML("durable", recv.srv.URL+"/in", "k", "", "", "s3:ObjectCreated:*")))
+
+	const (
+		uploads = 100
+		writers = 4
+		killAt  = 40
+	)
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+		nAck  atomic.Int32
+	)
+	jobs := make(chan int)
+	killed := false
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				k := fmt.Sprintf("hook/%03d.bin", i)
+				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{
+					Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(burstBody(i)),
+				}); err != nil {
+					continue
+				}
+				mu.Lock()
+				acked[k] = true
+				mu.Unlock()
+				nAck.Add(1)
+			}
+		}()
+	}
+	for i := range uploads {
+		if !killed && int(nAck.Load()) >= killAt {
+			s.kill(t)
+			killed = true
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if !killed {
+		t.Fatalf("the burst finished (%d acknowledged) before the kill", nAck.Load())
+	}
+	s.restart(t)
+
+	var missing []string
+	if err := poll(eventDeadline, func() error {
+		got := recv.accepted()
+		missing = missing[:0]
+		for k := range acked {
+			if len(got[k]) == 0 {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%d of %d acknowledged uploads not delivered", len(missing), len(acked))
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("after restart: %v: %v", err, missing)
+	}
+	dups := 0
+	for k, ds := range recv.accepted() {
+		dups += len(ds) - 1
+		for _, d := range ds {
+			if d.Signature != hmacSignature("k", d.Body) {
+				t.Errorf("delivery of %s: bad signature %q", k, d.Signature)
+			}
+		}
+	}
+	t.Logf("webhook across kill -9: %d acknowledged, %d delivered keys, %d duplicate deliveries", len(acked), len(recv.accepted()), dups)
+}
