@@ -1300,9 +1300,10 @@ func validateClientContext(cc string) error {
 
 // validatePayload refuses a payload that is not JSON, as Lambda does.
 func validatePayload(p []byte) error {
-	if len(bytes.TrimSpace(p)) == 0 {
+	if len(bytes.TrimSpace(p)) == 0 || json.Valid(p) {
 		return nil
 	}
+	// Invalid: decode only to name the mistake as Lambda does.
 	var v any
 	if err := json.Unmarshal(p, &v); err != nil {
 		return sluice.Errorf(sluice.ErrInvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: %s", jsonErrorText(err))

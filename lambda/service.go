@@ -334,6 +334,10 @@ func parseFunctionName(s string) (functionRef, error) {
 	if len(s) > 170 {
 		return functionRef{}, validation(s, "functionName", "Member must have length less than or equal to 170")
 	}
+	if plainFunctionName(s) {
+		// The common case, a bare name, needs no regular expression.
+		return functionRef{Name: s}, nil
+	}
 	m := functionNameRE.FindStringSubmatch(s)
 	if m == nil {
 		return functionRef{}, validation(s, "functionName", "Member must satisfy regular expression pattern: "+functionNamePattern)
@@ -349,6 +353,21 @@ func parseFunctionName(s string) (functionRef, error) {
 		return functionRef{}, validation(ref.Qualifier, "qualifier", "Member must have length less than or equal to 128")
 	}
 	return ref, nil
+}
+
+// plainFunctionName reports whether s is a bare function name of at most
+// 64 letters, digits, '-' and '_'.
+func plainFunctionName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // resolve finds the version to invoke for a FunctionName and Qualifier, in
