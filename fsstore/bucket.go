@@ -1,9 +1,12 @@
 package fsstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -61,6 +64,7 @@ func (s *Store) CreateBucket(ctx context.Context, b sluice.Bucket) error {
 	if err != nil {
 		return err
 	}
+	defer s.configs.invalidate()
 	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		name := []byte(b.Name)
 		if tx.Bucket(rootBuckets).Get(name) != nil {
@@ -113,6 +117,7 @@ func (s *Store) ListBuckets(ctx context.Context) ([]sluice.Bucket, error) {
 
 // DeleteBucket removes an empty bucket and its configuration.
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
+	defer s.configs.invalidate()
 	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		data, err := bucketData(tx, name)
 		if err != nil {
@@ -142,6 +147,7 @@ func (s *Store) PutBucketConfig(ctx context.Context, bucket, kind string, doc []
 	if kind == "" {
 		return sluice.Errorf(sluice.ErrInvalidArgument, "configuration kind must not be empty")
 	}
+	defer s.configs.invalidate()
 	return s.update(ctx, func(tx *bolt.Tx, _ *eventBatch) error {
 		data, err := bucketData(tx, bucket)
 		if err != nil {
@@ -155,7 +161,24 @@ func (s *Store) PutBucketConfig(ctx context.Context, bucket, kind string, doc []
 }
 
 // BucketConfig returns a configuration document, or (nil, nil) when unset.
+// Every signed S3 request reads its bucket's policy, so documents are
+// served from the configCache.
 func (s *Store) BucketConfig(ctx context.Context, bucket, kind string) ([]byte, error) {
+	doc, err := s.bucketConfig(bucket, kind)
+	if doc == nil {
+		return nil, err
+	}
+	return bytes.Clone(doc), err
+}
+
+// bucketConfig is BucketConfig without the copy: the document belongs to
+// the cache. An empty kind asks only whether the bucket exists.
+func (s *Store) bucketConfig(bucket, kind string) ([]byte, error) {
+	key := configKey{bucket, kind}
+	gen := s.configs.gen.Load()
+	if doc, ok := s.configs.get(key, gen); ok {
+		return doc, nil
+	}
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		data, err := bucketData(tx, bucket)
@@ -170,7 +193,59 @@ func (s *Store) BucketConfig(ctx context.Context, bucket, kind string) ([]byte, 
 		}
 		return nil
 	})
+	if err == nil {
+		s.configs.put(key, gen, out)
+	}
 	return out, err
+}
+
+// configCache remembers what bucketConfig read: documents, and that a
+// bucket exists (under the empty kind). Entries carry the generation they
+// were read in, and every change that creates or deletes a bucket or
+// changes a configuration moves the generation on after its commit, so an
+// entry read before such a change is never served once the change has
+// returned. Lookups of buckets that do not exist are not cached.
+type configCache struct {
+	gen atomic.Uint64
+	mu  sync.RWMutex
+	m   map[configKey]configEntry
+}
+
+type configKey struct{ bucket, kind string }
+
+type configEntry struct {
+	gen uint64
+	doc []byte
+}
+
+func (c *configCache) get(key configKey, gen uint64) ([]byte, bool) {
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	if !ok || e.gen != gen {
+		return nil, false
+	}
+	return e.doc, true
+}
+
+// put records doc as read in generation gen, which the caller loaded
+// before reading it.
+func (c *configCache) put(key configKey, gen uint64, doc []byte) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[configKey]configEntry)
+	}
+	c.m[key] = configEntry{gen, doc}
+	c.mu.Unlock()
+}
+
+// invalidate retires every entry; call it once a change is committed (or
+// failed).
+func (c *configCache) invalidate() {
+	c.gen.Add(1)
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 // now is the commit time the store records: UTC, millisecond precision as

@@ -152,6 +152,7 @@ type Store struct {
 	evCh chan struct{}
 
 	committer committer
+	configs   configCache
 
 	gcCancel context.CancelFunc
 	gcDone   chan struct{}

@@ -65,10 +65,8 @@ func unquote(etag string) string {
 // checkBucket fails fast with NoSuchBucket before bytes are received; the
 // commit checks again.
 func (s *Store) checkBucket(name string) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		_, err := bucketData(tx, name)
-		return err
-	})
+	_, err := s.bucketConfig(name, "")
+	return err
 }
 
 // PutObject writes a whole object; see sluice.Store.
