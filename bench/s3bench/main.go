@@ -23,13 +23,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // Config is everything one bench run needs.
@@ -141,20 +140,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "s3bench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "s3bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("s3bench", parseFlags, run) }
 
 func parseFlags(args []string) (Config, error) {
 	cfg := DefaultConfig()
@@ -188,74 +174,17 @@ func parseFlags(args []string) (Config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg.Servers = splitList(*servers)
-	cfg.defaultServers = !flagSet(fs, "servers")
-	cfg.Ops = splitList(strings.ToUpper(*ops))
+	cfg.Servers = benchkit.SplitList(*servers)
+	cfg.defaultServers = !benchkit.FlagSet(fs, "servers")
+	cfg.Ops = benchkit.SplitList(strings.ToUpper(*ops))
 	var err error
-	if cfg.Sizes, err = parseSizes(*sizes); err != nil {
+	if cfg.Sizes, err = benchkit.ParseSizes(*sizes); err != nil {
 		return cfg, fmt.Errorf("-sizes: %w", err)
 	}
-	cfg.Concurrency = nil
-	for _, s := range splitList(*conc) {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return cfg, fmt.Errorf("-concurrency: %q is not a number", s)
-		}
-		cfg.Concurrency = append(cfg.Concurrency, n)
+	if cfg.Concurrency, err = benchkit.ParseInts(*conc); err != nil {
+		return cfg, fmt.Errorf("-concurrency: %w", err)
 	}
 	return cfg, cfg.Validate()
-}
-
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// parseSizes reads "4KiB,1MiB,100" into bytes.
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for _, f := range splitList(s) {
-		mult := 1
-		num := f
-		for _, u := range []struct {
-			suffix string
-			mult   int
-		}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
-			if strings.HasSuffix(f, u.suffix) {
-				num, mult = strings.TrimSuffix(f, u.suffix), u.mult
-				break
-			}
-		}
-		n, err := strconv.Atoi(num)
-		if err != nil || n <= 0 || n > (1<<40)/mult {
-			return nil, fmt.Errorf("bad size %q", f)
-		}
-		out = append(out, n*mult)
-	}
-	return out, nil
-}
-
-func sizeLabel(n int) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // cells lists the grid in run order: for every size and client count, the
@@ -275,34 +204,24 @@ func (c Config) cells() []cell {
 }
 
 func run(ctx context.Context, cfg Config) error {
-	workDir := cfg.WorkDir
-	if workDir == "" {
-		d, err := os.MkdirTemp("", "sluice-bench-")
-		if err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
-		workDir = d
-	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return fmt.Errorf("create work dir: %w", err)
-	}
-	workDir, err := filepath.Abs(workDir)
+	workDir, err := benchkit.PrepareWorkDir(cfg.WorkDir, "sluice-bench-")
 	if err != nil {
 		return err
 	}
 	if !cfg.Keep {
 		defer os.RemoveAll(workDir)
 	}
-	logf("work dir %s", workDir)
+	benchkit.Logf("work dir %s", workDir)
 
 	if slices.Contains(cfg.Servers, "sluice-nofsync") && !sluiceHasFsyncFlag(ctx, cfg.SluiceBin) {
 		if !cfg.defaultServers {
 			return errors.New("sluice-nofsync: this sluice build has no `serve --fsync` flag")
 		}
-		logf("leaving out sluice-nofsync: this sluice build has no `serve --fsync` flag")
+		benchkit.Logf("leaving out sluice-nofsync: this sluice build has no `serve --fsync` flag")
 		cfg.Servers = slices.DeleteFunc(slices.Clone(cfg.Servers), func(s string) bool { return s == "sluice-nofsync" })
 	}
 	env := describeEnv(ctx, cfg, workDir)
-	bodies := map[int]body{}
+	bodies := map[int]benchkit.Body{}
 	for _, size := range cfg.Sizes {
 		bodies[size] = randomBody(size, cfg.Payload)
 	}
@@ -325,7 +244,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	env.loadEnd = loadAvg()
+	env.loadEnd = benchkit.LoadAvg()
 
 	var failed []string
 	for _, r := range results {
@@ -336,13 +255,9 @@ func run(ctx context.Context, cfg Config) error {
 	report := renderReport(cfg, env, results)
 	fmt.Print(report)
 	if cfg.Out != "" && len(failed) == 0 {
-		if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
-			return fmt.Errorf("create report dir: %w", err)
+		if err := benchkit.WriteReport(cfg.Out, report); err != nil {
+			return err
 		}
-		if err := os.WriteFile(cfg.Out, []byte(report), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-		logf("report written to %s", cfg.Out)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d cell(s) had errors, report not saved:\n  %s", len(failed), strings.Join(failed, "\n  "))
@@ -354,7 +269,7 @@ func run(ctx context.Context, cfg Config) error {
 type target struct {
 	srv  *server
 	cl   *client
-	prof *perfRecorder
+	prof *benchkit.PerfRecorder
 	keep bool
 }
 
@@ -363,19 +278,19 @@ func startTarget(ctx context.Context, cfg Config, kind serverKind, workDir strin
 	if err != nil {
 		return nil, err
 	}
-	t := &target{srv: srv, cl: newClient(srv.baseURL(), cfg), keep: cfg.Keep}
+	t := &target{srv: srv, cl: newClient(srv.BaseURL(), cfg), keep: cfg.Keep}
 	t0 := time.Now()
 	if err := srv.waitReady(ctx, t.cl, cfg.ReadyWait); err != nil {
 		t.close()
 		return nil, err
 	}
-	logf("%s: pid %d on %s, ready in %s", kind.name, srv.cmd.Process.Pid, srv.addr, time.Since(t0).Round(time.Millisecond))
+	benchkit.Logf("%s: pid %d on %s, ready in %s", kind.name, srv.Pid(), srv.Addr(), time.Since(t0).Round(time.Millisecond))
 	if err := t.cl.createBucket(ctx, cfg.Bucket); err != nil {
 		t.close()
 		return nil, fmt.Errorf("create bucket: %w", err)
 	}
 	if cfg.PerfDir != "" {
-		if t.prof, err = startPerf(cfg.PerfDir, kind.name, srv.cmd.Process.Pid); err != nil {
+		if t.prof, err = benchkit.StartPerf(cfg.PerfDir, kind.name, srv.Pid(), 499); err != nil {
 			t.close()
 			return nil, err
 		}
@@ -385,11 +300,11 @@ func startTarget(ctx context.Context, cfg Config, kind serverKind, workDir strin
 
 func (t *target) close() {
 	if t.prof != nil {
-		t.prof.stop()
+		t.prof.Stop()
 	}
-	t.cl.close()
-	if err := t.srv.stop(); err != nil {
-		logf("%s: stop: %v", t.srv.kind.name, err)
+	t.cl.Close()
+	if err := t.srv.Stop(); err != nil {
+		benchkit.Logf("%s: stop: %v", t.srv.kind.name, err)
 	}
 	if !t.keep {
 		_ = os.RemoveAll(t.srv.dataDir)
@@ -404,7 +319,7 @@ func (t *target) close() {
 // the full warm-up, later ones by a short re-warm. The page cache is flushed
 // (sync) before every slice, so no server's fsyncs wait on dirty pages
 // another server (or its own earlier slice) left behind.
-func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]body) ([]result, error) {
+func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]benchkit.Body) ([]result, error) {
 	var results []result
 	for _, c := range cfg.cells() {
 		b := bodies[c.size]
@@ -417,19 +332,9 @@ func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]
 		}
 		pooled := make([]result, len(targets))
 		for round := range cfg.Rounds {
-			order := make([]int, len(targets))
-			for i := range order {
-				order[i] = i
-			}
-			if round%2 == 1 {
-				slices.Reverse(order)
-			}
-			warmup := cfg.Warmup
-			if round > 0 {
-				warmup = cfg.Warmup / 4
-			}
+			warmup := benchkit.RoundWarmup(cfg.Warmup, round)
 			slice := cfg.Duration / time.Duration(cfg.Rounds)
-			for _, i := range order {
+			for _, i := range benchkit.TurnOrder(len(targets), round) {
 				t := targets[i]
 				if err := ctx.Err(); err != nil {
 					return nil, errors.New("interrupted")
@@ -455,8 +360,8 @@ func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]
 			if r.errors > 0 {
 				status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
 			}
-			logf("%-14s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  in flight %3.0f%%%s",
-				r.server, c, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
+			benchkit.Logf("%-14s %-16s %9.1f ops/s %8.1f MiB/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %s/op  in flight %3.0f%%%s",
+				r.server, c, r.opsPerSec(), r.mibPerSec(), benchkit.Ms(r.p50), benchkit.Ms(r.p99), benchkit.FmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
 			r.lat = nil
 			results = append(results, r)
 		}
@@ -468,8 +373,8 @@ func runGrid(ctx context.Context, cfg Config, targets []*target, bodies map[int]
 func checkAlive(targets []*target, c cell) error {
 	for _, t := range targets {
 		select {
-		case <-t.srv.exited:
-			return fmt.Errorf("%s exited during %s (%s); log tail:\n%s", t.srv.kind.name, c, t.srv.exitReason(), t.srv.logTail(20))
+		case <-t.srv.Exited():
+			return fmt.Errorf("%s exited during %s (%s); log tail:\n%s", t.srv.kind.name, c, t.srv.ExitReason(), t.srv.LogTail(20))
 		default:
 		}
 	}
@@ -478,17 +383,3 @@ func checkAlive(targets []*target, c cell) error {
 
 // flush writes every dirty page of the machine to disk.
 func flush() { syscall.Sync() }
-
-// fmtCPU prints a per-request CPU time in µs, or "?" when unknown.
-func fmtCPU(d time.Duration) string {
-	if d < 0 {
-		return "?"
-	}
-	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}

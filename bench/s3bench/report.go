@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // env is the machine and software description printed above the table:
@@ -29,25 +26,15 @@ type env struct {
 	loadEnd    string
 }
 
-// loadAvg is /proc/loadavg's 1, 5 and 15 minute averages: the bench shares
-// the machine, and a busy machine explains odd numbers.
-func loadAvg() string {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 	e := env{
 		when:      time.Now().UTC(),
-		cpu:       cpuModel(),
+		cpu:       benchkit.CPUModel(),
 		cpus:      runtime.NumCPU(),
-		kernel:    readTrim("/proc/sys/kernel/osrelease"),
-		fsType:    fsType(workDir),
+		kernel:    benchkit.ReadTrim("/proc/sys/kernel/osrelease"),
+		fsType:    benchkit.FSTypeJournal(workDir),
 		goVersion: runtime.Version(),
-		loadStart: loadAvg(),
+		loadStart: benchkit.LoadAvg(),
 	}
 	for _, s := range cfg.Servers {
 		switch s {
@@ -64,80 +51,6 @@ func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 		}
 	}
 	return e
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func fsType(dir string) string {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return "unknown"
-	}
-	switch uint32(st.Type) {
-	case 0xEF53:
-		return "ext4" + ext4Journal(dir)
-	case 0x58465342:
-		return "xfs"
-	case 0x9123683E:
-		return "btrfs"
-	case 0x01021994:
-		return "tmpfs (no fsync cost: numbers overstate disk speed)"
-	case 0x794c7630:
-		return "overlayfs"
-	case 0x2FC12FC1:
-		return "zfs"
-	}
-	return fmt.Sprintf("statfs type %#x", st.Type)
-}
-
-// ext4Journal says whether the ext4 file system holding dir has a journal:
-// without one, fsync skips the journal commit and is much cheaper, which
-// changes what sluice's durable PUTs cost. It looks for the mount's jbd2
-// entry in /proc.
-func ext4Journal(dir string) string {
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return ""
-	}
-	var source, best string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || f[2] != "ext4" {
-			continue
-		}
-		mp := f[1]
-		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
-			best, source = mp, f[0]
-		}
-	}
-	if source == "" {
-		return ""
-	}
-	if m, _ := filepath.Glob("/proc/fs/jbd2/" + filepath.Base(source) + "-*"); len(m) > 0 {
-		return " (journaled)"
-	}
-	return " without a journal (fsync is cheaper than on a journaled fs)"
 }
 
 // renderReport prints the run description and one table row per server and
@@ -200,62 +113,14 @@ func renderReport(cfg Config, e env, results []result) string {
 				}
 				ratios := "— | — | —"
 				if base, ok := baseline[c]; ok && s != "versitygw" {
-					ratios = fmt.Sprintf("%s | %s | %s", ratio(r.opsPerSec(), base.opsPerSec()), ratio(ms(r.p50), ms(base.p50)), ratio(ms(r.p99), ms(base.p99)))
+					ratios = fmt.Sprintf("%s | %s | %s", benchkit.Ratio(r.opsPerSec(), base.opsPerSec()), benchkit.Ratio(benchkit.Ms(r.p50), benchkit.Ms(base.p50)), benchkit.Ratio(benchkit.Ms(r.p99), benchkit.Ms(base.p99)))
 				}
-				errs := fmt.Sprint(r.errors)
-				if r.errors > 0 {
-					errs = fmt.Sprintf("**%d FAILED** (%s)", r.errors, strings.ReplaceAll(r.firstErr, "|", "/"))
-				}
+				errs := benchkit.ErrCol(r.errors, r.firstErr)
 				fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %.2f | %.2f | %s | %.0f%% | %s | %s |\n",
-					s, c.op, sizeLabel(c.size), c.conc, r.opsPerSec(), r.mibPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()),
+					s, c.op, benchkit.SizeLabel(c.size), c.conc, r.opsPerSec(), r.mibPerSec(), benchkit.Ms(r.p50), benchkit.Ms(r.p99), benchkit.FmtCPU(r.cpuPerOp()),
 					100*r.inFlight(), errs, ratios)
 			}
 		}
 	}
 	return b.String()
-}
-
-func ratio(a, b float64) string {
-	if b == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f×", a/b)
-}
-
-// perfRecorder profiles one server process with `perf record` for as long
-// as its cells run. perf sees both Go and kernel frames (fsync, page cache
-// copies), which a Go CPU profile alone would not attribute.
-type perfRecorder struct {
-	cmd    *exec.Cmd
-	done   chan struct{}
-	output string
-}
-
-func startPerf(dir, name string, pid int) (*perfRecorder, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create perf dir: %w", err)
-	}
-	out := filepath.Join(dir, name+".perf.data")
-	cmd := exec.Command("perf", "record", "-F", "499", "-g", "-p", fmt.Sprint(pid), "-o", out)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start perf: %w", err)
-	}
-	p := &perfRecorder{cmd: cmd, done: make(chan struct{}), output: out}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	logf("%s: perf recording into %s", name, out)
-	return p, nil
-}
-
-// stop asks perf to finish writing its file (SIGINT), then waits.
-func (p *perfRecorder) stop() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
 }

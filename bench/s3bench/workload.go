@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -20,7 +20,9 @@ type cell struct {
 	conc int
 }
 
-func (c cell) String() string { return fmt.Sprintf("%s %s c=%d", c.op, sizeLabel(c.size), c.conc) }
+func (c cell) String() string {
+	return fmt.Sprintf("%s %s c=%d", c.op, benchkit.SizeLabel(c.size), c.conc)
+}
 
 // result is what one cell measured on one server.
 type result struct {
@@ -94,13 +96,13 @@ func (r result) mibPerSec() float64 { return r.opsPerSec() * float64(r.cell.size
 // workerKeys names the objects one worker of a cell owns, so that no two
 // workers ever touch the same key and GETs never race PUTs.
 func keyPrefix(op string, c cell, worker int) string {
-	return fmt.Sprintf("%s-%s-c%d/w%03d", op, sizeLabel(c.size), c.conc, worker)
+	return fmt.Sprintf("%s-%s-c%d/w%03d", op, benchkit.SizeLabel(c.size), c.conc, worker)
 }
 
 // putPrefix adds the slice number so that every slice of a PUT cell writes
 // new keys rather than overwriting the previous slice's.
 func putPrefix(c cell, round, worker int) string {
-	return fmt.Sprintf("put-%s-c%d/r%d/w%03d", sizeLabel(c.size), c.conc, round, worker)
+	return fmt.Sprintf("put-%s-c%d/r%d/w%03d", benchkit.SizeLabel(c.size), c.conc, round, worker)
 }
 
 // getKeysPerWorker bounds the GET working set: enough distinct keys to avoid
@@ -110,7 +112,7 @@ func getKeysPerWorker(c cell) int {
 	return min(max(n, 1), 64)
 }
 
-func randomBody(size int, payload string) body {
+func randomBody(size int, payload string) benchkit.Body {
 	data := make([]byte, size)
 	_, _ = rand.Read(data)
 	return newBody(data, payload)
@@ -118,7 +120,7 @@ func randomBody(size int, payload string) body {
 
 // seedGet writes the objects a GET cell reads, using the cell's own number
 // of workers so seeding is fast.
-func seedGet(ctx context.Context, cl *client, bucket string, c cell, b body) error {
+func seedGet(ctx context.Context, cl *client, bucket string, c cell, b benchkit.Body) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for w := range c.conc {
 		g.Go(func() error {
@@ -141,7 +143,7 @@ func seedGet(ctx context.Context, cl *client, bucket string, c cell, b body) err
 //
 // serverCPU, when not nil, reads the server's cumulative CPU time; it is
 // sampled when the window opens and after the last request.
-func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, b body, warmup, duration time.Duration, serverCPU func() (time.Duration, error)) result {
+func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, b benchkit.Body, warmup, duration time.Duration, serverCPU func() (time.Duration, error)) result {
 	start := time.Now()
 	windowStart := start.Add(warmup)
 	windowEnd := windowStart.Add(duration)
@@ -246,21 +248,6 @@ func runCell(ctx context.Context, cl *client, bucket string, c cell, round int, 
 
 // percentiles returns the exact p50 and p99 (nearest-rank) and the mean.
 func percentiles(lat []time.Duration) (p50, p99, mean time.Duration) {
-	if len(lat) == 0 {
-		return 0, 0, 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	var sum time.Duration
-	for _, d := range s {
-		sum += d
-	}
-	return nearestRank(s, 50), nearestRank(s, 99), sum / time.Duration(len(s))
-}
-
-// nearestRank is the smallest sample such that at least p% of the samples
-// are less than or equal to it.
-func nearestRank(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
-	return sorted[max(rank, 1)-1]
+	sm := benchkit.Summarize(lat)
+	return sm.P50, sm.P99, sm.Mean
 }
