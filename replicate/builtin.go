@@ -112,11 +112,16 @@ func (r *Replicator) handleRecord(ctx context.Context, rec events.S3EventRecord,
 		obj = o
 	}
 	var errs []error
+	var w stateWrite
 	for _, tg := range targets {
 		p := plan{Target: tg, deletes: true}
-		if err := r.applyWithRetry(ctx, sev, obj, p); err != nil {
+		rec, err := r.applyWithRetry(ctx, sev, obj, p)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s/%s to %s: %w", bucket, key, tg, err))
 			continue
+		}
+		if rec != nil {
+			w.applied = append(w.applied, *rec)
 		}
 		res := CopyResult{Bucket: bucket, Key: key, Target: tg.String()}
 		if created {
@@ -124,6 +129,9 @@ func (r *Replicator) handleRecord(ctx context.Context, rec events.S3EventRecord,
 		} else {
 			sum.Deleted = append(sum.Deleted, res)
 		}
+	}
+	if err := r.commit(w); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -74,25 +74,26 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) error {
 	if len(plans) == 0 {
 		return nil
 	}
-	if created {
-		if err := r.setStatus(ev.Bucket, ev.Key, ev.ETag, StatusPending); err != nil {
-			return r.retryLater(ctx, ev, err)
-		}
-	}
+	// Until the state below is committed, Status reports PENDING: the
+	// object's bucket replicates and no status matches its ETag.
+	var w stateWrite
 	failed := false
 	for _, p := range plans {
 		if removed && !p.deletes {
 			continue
 		}
-		if err := r.applyWithRetry(ctx, ev, obj, p); err != nil {
+		rec, err := r.applyWithRetry(ctx, ev, obj, p)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			failed = true
 			r.log.Error("replicate: dead-lettered", "bucket", ev.Bucket, "key", ev.Key, "target", p.Target.String(), "seq", ev.Seq, "err", err)
-			if err := r.deadLetter(ev, p.Target, err); err != nil {
-				return r.retryLater(ctx, ev, err)
-			}
+			w.dead = append(w.dead, DeadLetter{Event: ev, Target: p.Target.String(), Error: err.Error(), Time: time.Now().UTC()})
+			continue
+		}
+		if rec != nil {
+			w.applied = append(w.applied, *rec)
 		}
 	}
 	if created {
@@ -100,9 +101,10 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) error {
 		if failed {
 			st = StatusFailed
 		}
-		if err := r.setStatus(ev.Bucket, ev.Key, ev.ETag, st); err != nil {
-			return r.retryLater(ctx, ev, err)
-		}
+		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, rec: statusRecord{ETag: ev.ETag, Status: st}}
+	}
+	if err := r.commit(w); err != nil {
+		return r.retryLater(ctx, ev, err)
 	}
 	return nil
 }
@@ -121,17 +123,20 @@ func (r *Replicator) retryLater(ctx context.Context, ev sluice.Event, err error)
 var errRetry = errors.New("retry event")
 
 // applyWithRetry applies ev to one target with backoff, up to the budget.
-func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) error {
+// It returns what replicate.db must record, nil when the target already
+// held this change or a newer one.
+func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) (*appliedAt, error) {
 	wait := r.cfg.MinBackoff
+	var rec *appliedAt
 	var err error
 	for attempt := 1; attempt <= r.cfg.MaxAttempts; attempt++ {
 		if obj != nil {
-			err = r.copyTo(ctx, ev, obj, p)
+			rec, err = r.copyTo(ctx, ev, obj, p)
 		} else {
-			err = r.deleteAt(ctx, ev, p)
+			rec, err = r.deleteAt(ctx, ev, p)
 		}
 		if err == nil || ctx.Err() != nil {
-			return err
+			return rec, err
 		}
 		var perm permanentError
 		if errors.As(err, &perm) || attempt == r.cfg.MaxAttempts {
@@ -139,11 +144,11 @@ func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sl
 		}
 		r.log.Warn("replicate: copy failed, retrying", "target", p.Target.String(), "key", ev.Key, "attempt", attempt, "err", err)
 		if !sleep(ctx, wait) {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		wait = min(wait*2, r.cfg.MaxBackoff)
 	}
-	return err
+	return nil, err
 }
 
 // plans returns the targets of an object of bucket: those of the
@@ -262,20 +267,20 @@ type applied struct {
 
 // copyTo streams the snapshot obj to one target, unless that target already
 // holds this write or a newer one.
-func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) error {
+func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) (*appliedAt, error) {
 	res, err := r.resolve(ctx, p.Target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	info := obj.Info()
 	digest := metaDigest(info.Meta)
 	prev, found, err := r.lookup(res.id, ev.Key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if found && (cmpSequencer(ev.Sequencer, prev.Sequencer) <= 0 ||
 		!prev.Deleted && prev.ETag == ev.ETag && prev.Digest == digest) {
-		return nil
+		return nil, nil
 	}
 	meta := info.Meta
 	if p.storageClass != "" {
@@ -283,20 +288,37 @@ func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Obj
 	}
 	body, err := obj.Reader(0, -1)
 	if err != nil {
-		return fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
+		return nil, fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
 	}
 	defer body.Close()
 	var etag string
 	if res.client == nil {
 		etag, err = r.putLocal(ctx, p.Bucket, ev.Key, info, meta, body)
 	} else {
+		if !r.acquireRemote(ctx) {
+			return nil, ctx.Err()
+		}
 		etag, err = r.putRemote(ctx, res.client, p.Bucket, ev.Key, info.Size, meta, body)
+		r.releaseRemote()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return r.record(res.id, ev.Key, applied{Sequencer: ev.Sequencer, ETag: ev.ETag, Digest: digest, TargetETag: unquote(etag)})
+	return &appliedAt{target: res.id, key: ev.Key,
+		a: applied{Sequencer: ev.Sequencer, ETag: ev.ETag, Digest: digest, TargetETag: unquote(etag)}}, nil
 }
+
+// acquireRemote waits for one of Config.RemoteWorkers request slots.
+func (r *Replicator) acquireRemote(ctx context.Context) bool {
+	select {
+	case r.remoteSlots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *Replicator) releaseRemote() { <-r.remoteSlots }
 
 func (r *Replicator) putLocal(ctx context.Context, bucket, key string, info sluice.ObjectInfo, meta sluice.ObjectMeta, body io.Reader) (string, error) {
 	in := &sluice.PutObjectInput{Bucket: bucket, Key: key, Body: body, Size: info.Size, Meta: meta}
@@ -390,17 +412,17 @@ func setString(dst **string, v string) {
 }
 
 // deleteAt mirrors a removal to one target.
-func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) error {
+func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*appliedAt, error) {
 	res, err := r.resolve(ctx, p.Target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prev, found, err := r.lookup(res.id, ev.Key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if found && (prev.Deleted || cmpSequencer(ev.Sequencer, prev.Sequencer) <= 0) {
-		return nil
+		return nil, nil
 	}
 	if res.client == nil {
 		err = r.store.DeleteObject(ctx, p.Bucket, ev.Key)
@@ -408,15 +430,19 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) erro
 			err = fmt.Errorf("delete %s/%s: %w", p.Bucket, ev.Key, err)
 		}
 	} else {
+		if !r.acquireRemote(ctx) {
+			return nil, ctx.Err()
+		}
 		_, err = res.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(ev.Key)})
+		r.releaseRemote()
 		if err != nil {
 			err = remoteErr(p.Bucket, ev.Key, err)
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return r.record(res.id, ev.Key, applied{Sequencer: ev.Sequencer, Deleted: true})
+	return &appliedAt{target: res.id, key: ev.Key, a: applied{Sequencer: ev.Sequencer, Deleted: true}}, nil
 }
 
 // metaDigest identifies everything but the bytes that a copy carries, so a
@@ -453,7 +479,7 @@ func (r *Replicator) newClient(region string, ep endpoint) *s3.Client {
 			Proxy:                 nil,
 			ResponseHeaderTimeout: r.cfg.RequestTimeout,
 			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   r.cfg.Workers * 2,
+			MaxIdleConnsPerHost:   r.cfg.RemoteWorkers * 2,
 		}},
 		RetryMaxAttempts: 1, // the replicator retries with its own budget
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,28 +40,10 @@ func (r *Replicator) lookup(target, key string) (applied, bool, error) {
 	return a, found, nil
 }
 
-// record remembers a change applied to a target, unless a newer one is
-// recorded already.
-func (r *Replicator) record(target, key string, a applied) error {
-	v, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	err = r.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktApplied)
-		k := indexKey(target, key)
-		if old := b.Get(k); old != nil {
-			var prev applied
-			if json.Unmarshal(old, &prev) == nil && cmpSequencer(prev.Sequencer, a.Sequencer) > 0 {
-				return nil
-			}
-		}
-		return b.Put(k, v)
-	})
-	if err != nil {
-		return fmt.Errorf("write replicate.db: %w", err)
-	}
-	return nil
+// appliedAt is a change applied to one (target, key).
+type appliedAt struct {
+	target, key string
+	a           applied
 }
 
 type statusRecord struct {
@@ -68,17 +51,127 @@ type statusRecord struct {
 	Status string `json:"status"`
 }
 
-func (r *Replicator) setStatus(bucket, key, etag, status string) error {
-	v, err := json.Marshal(statusRecord{ETag: etag, Status: status})
+// stateWrite is what one event leaves in replicate.db, written in one
+// transaction once every target is done with it.
+type stateWrite struct {
+	applied []appliedAt
+	status  *statusAt
+	dead    []DeadLetter
+}
+
+type statusAt struct {
+	bucket, key string
+	rec         statusRecord
+}
+
+func (w stateWrite) empty() bool { return len(w.applied) == 0 && w.status == nil && len(w.dead) == 0 }
+
+// kv is one encoded put; seq, set for an applied record, keeps it from
+// replacing a record of a newer change.
+type kv struct {
+	bucket []byte
+	k, v   []byte
+	seq    string
+}
+
+func (w stateWrite) encode() ([]kv, error) {
+	var out []kv
+	for _, a := range w.applied {
+		v, err := json.Marshal(a.a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, kv{bucket: bktApplied, k: indexKey(a.target, a.key), v: v, seq: a.a.Sequencer})
+	}
+	if w.status != nil {
+		v, err := json.Marshal(w.status.rec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, kv{bucket: bktStatus, k: indexKey(w.status.bucket, w.status.key), v: v})
+	}
+	for _, d := range w.dead {
+		v, err := json.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		k := binary.BigEndian.AppendUint64(nil, d.Event.Seq)
+		k = append(k, d.Target...)
+		out = append(out, kv{bucket: bktDead, k: k, v: v})
+	}
+	return out, nil
+}
+
+// groupCommit writes the state of concurrent events in one transaction:
+// the first writer commits everything queued while the previous commit
+// was in progress, so a burst of copies costs a few fsyncs, not one each.
+type groupCommit struct {
+	mu      sync.Mutex
+	pending []commitReq
+	busy    bool
+}
+
+type commitReq struct {
+	puts []kv
+	done chan error
+}
+
+// commit writes w durably (unless Config.NoSync) and returns when it is.
+func (r *Replicator) commit(w stateWrite) error {
+	if w.empty() {
+		return nil
+	}
+	puts, err := w.encode()
 	if err != nil {
-		return err
+		return fmt.Errorf("encode replicate.db record: %w", err)
 	}
-	if err := r.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bktStatus).Put(indexKey(bucket, key), v)
-	}); err != nil {
-		return fmt.Errorf("write replicate.db: %w", err)
+	req := commitReq{puts: puts, done: make(chan error, 1)}
+	g := &r.commits
+	g.mu.Lock()
+	g.pending = append(g.pending, req)
+	if g.busy {
+		g.mu.Unlock()
+		return <-req.done
 	}
-	return nil
+	g.busy = true
+	for len(g.pending) > 0 {
+		batch := g.pending
+		g.pending = nil
+		g.mu.Unlock()
+		err := r.db.Update(func(tx *bolt.Tx) error {
+			for _, req := range batch {
+				for _, p := range req.puts {
+					if err := putOne(tx, p); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			err = fmt.Errorf("write replicate.db: %w", err)
+		}
+		for _, req := range batch {
+			req.done <- err
+		}
+		g.mu.Lock()
+	}
+	g.busy = false
+	g.mu.Unlock()
+	return <-req.done
+}
+
+func putOne(tx *bolt.Tx, p kv) error {
+	b := tx.Bucket(p.bucket)
+	if p.seq != "" {
+		if old := b.Get(p.k); old != nil {
+			var prev applied
+			if json.Unmarshal(old, &prev) == nil && cmpSequencer(prev.Sequencer, p.seq) > 0 {
+				return nil
+			}
+		}
+	}
+	return b.Put(p.k, p.v)
 }
 
 // DeadLetter is a copy or delete the replicator gave up on.
@@ -87,19 +180,6 @@ type DeadLetter struct {
 	Target string       `json:"target"`
 	Error  string       `json:"error"`
 	Time   time.Time    `json:"time"`
-}
-
-func (r *Replicator) deadLetter(ev sluice.Event, t Target, cause error) error {
-	v, err := json.Marshal(DeadLetter{Event: ev, Target: t.String(), Error: cause.Error(), Time: time.Now().UTC()})
-	if err != nil {
-		return err
-	}
-	k := binary.BigEndian.AppendUint64(nil, ev.Seq)
-	k = append(k, t.String()...)
-	if err := r.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktDead).Put(k, v) }); err != nil {
-		return fmt.Errorf("write replicate.db: %w", err)
-	}
-	return nil
 }
 
 // DeadLetters returns every dead-lettered copy, oldest first.

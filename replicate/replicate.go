@@ -20,9 +20,14 @@
 // backoff up to Config.MaxAttempts, then dead-lettered in replicate.db and
 // the source object's replication status becomes FAILED.
 //
-// Concurrency: Serve runs one consumer loop; within a batch, events of
-// different keys are copied in parallel (Config.Workers) and events of the
-// same key in order. Status is safe for concurrent use.
+// Concurrency: Serve runs a pipeline (pipeline.go): one reader keeps up to
+// Config.Window events in flight, Config.Workers workers each apply the
+// events of the keys that hash to them in outbox order, and the cursor is
+// acknowledged up to the highest seq below which every event is done.
+// Copies to remote endpoints are bounded by Config.RemoteWorkers. A copy's
+// state (applied record, replication status, dead letters) is written in one
+// transaction after the copy, group-committed with the other workers'.
+// Status and HandleS3Event are safe for concurrent use.
 package replicate
 
 import (
@@ -39,7 +44,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice"
 )
@@ -68,10 +72,20 @@ type Config struct {
 	// AccessKey and SecretKey sign requests to endpoints without user info.
 	AccessKey string
 	SecretKey string
-	// Workers bounds the copies in flight at once.
+	// Workers is how many events are applied at once. Local copies are
+	// cheap to run in parallel: the store group-commits concurrent PUTs.
 	Workers int
-	// BatchSize is how many events are read from the outbox at a time.
+	// RemoteWorkers bounds the requests in flight to remote endpoints.
+	RemoteWorkers int
+	// BatchSize is the most events read from the outbox at a time.
 	BatchSize int
+	// Window bounds the events read but not yet done; a slow copy holds
+	// back acknowledgement, never reading, until the window is full.
+	Window int
+	// NoSync skips fsync on replicate.db commits (sluice serve --fsync=false):
+	// a process crash loses nothing, an OS crash may lose the newest
+	// records, which at-least-once redelivery then repeats idempotently.
+	NoSync bool
 	// MaxAttempts is the retry budget of one copy to one target.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait between attempts.
@@ -90,8 +104,10 @@ func DefaultConfig() Config {
 	return Config{
 		AccessKey:          sluice.DefaultAccessKey,
 		SecretKey:          sluice.DefaultSecretKey,
-		Workers:            4,
+		Workers:            16,
+		RemoteWorkers:      4,
 		BatchSize:          256,
+		Window:             1024,
 		MaxAttempts:        8,
 		MinBackoff:         100 * time.Millisecond,
 		MaxBackoff:         10 * time.Second,
@@ -108,8 +124,12 @@ func (c Config) Validate() error {
 		return errors.New("replicate: dir must be set")
 	case c.Workers < 1:
 		return fmt.Errorf("replicate: workers %d must be at least 1", c.Workers)
+	case c.RemoteWorkers < 1:
+		return fmt.Errorf("replicate: remote_workers %d must be at least 1", c.RemoteWorkers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("replicate: batch_size %d must be at least 1", c.BatchSize)
+	case c.Window < c.BatchSize:
+		return fmt.Errorf("replicate: window %d must be at least batch_size %d", c.Window, c.BatchSize)
 	case c.MaxAttempts < 1:
 		return fmt.Errorf("replicate: max_attempts %d must be at least 1", c.MaxAttempts)
 	case c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff:
@@ -250,6 +270,9 @@ type Replicator struct {
 	log    *slog.Logger
 	db     *bolt.DB
 	remote map[string]*s3.Client
+	// remoteSlots bounds requests to remote endpoints.
+	remoteSlots chan struct{}
+	commits     groupCommit
 
 	// hasRepl caches whether a bucket has targets at all, for Status.
 	mu      sync.Mutex
@@ -275,7 +298,7 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("replicate: create %s: %w", cfg.Dir, err)
 	}
-	db, err := bolt.Open(filepath.Join(cfg.Dir, "replicate.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(filepath.Join(cfg.Dir, "replicate.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, fmt.Errorf("replicate: open replicate.db: %w", err)
 	}
@@ -291,7 +314,8 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 		return nil, fmt.Errorf("replicate: init replicate.db: %w", err)
 	}
 	r := &Replicator{cfg: cfg, store: store, events: events, log: log, db: db,
-		remote: map[string]*s3.Client{}, hasRepl: map[string]cachedBool{}}
+		remote: map[string]*s3.Client{}, remoteSlots: make(chan struct{}, cfg.RemoteWorkers),
+		hasRepl: map[string]cachedBool{}}
 	for region, raw := range cfg.RegionEndpoints {
 		ep, _ := parseEndpoint(raw)
 		r.remote[region] = r.newClient(region, ep)
@@ -307,70 +331,13 @@ func (r *Replicator) Close() error { return r.db.Close() }
 func (r *Replicator) Serve(ctx context.Context) error {
 	cursor, err := r.events.Cursor(ctx, Consumer)
 	if err != nil {
-		return fmt.Errorf("replicate: read cursor: %w", err)
-	}
-	for {
-		evs, err := r.events.ReadEvents(ctx, cursor, r.cfg.BatchSize)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			r.log.Error("replicate: read events", "err", err)
-			if !sleep(ctx, r.cfg.MinBackoff) {
-				return nil
-			}
-			continue
-		}
-		if len(evs) == 0 {
-			continue
-		}
-		if err := r.handleBatch(ctx, evs); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		last := evs[len(evs)-1].Seq
-		if err := r.events.AckEvents(ctx, Consumer, last); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			r.log.Error("replicate: ack events", "seq", last, "err", err)
-			continue
-		}
-		cursor = last
+		return fmt.Errorf("replicate: read cursor: %w", err)
 	}
-}
-
-// handleBatch applies a batch: keys in parallel, each key's events in order.
-// It returns an error only when ctx ends before the batch is done.
-func (r *Replicator) handleBatch(ctx context.Context, evs []sluice.Event) error {
-	groups := map[string][]sluice.Event{}
-	var order []string
-	for _, ev := range evs {
-		k := ev.Bucket + "\x00" + ev.Key
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], ev)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.Workers)
-	for _, k := range order {
-		g.Go(func() error {
-			for _, ev := range groups[k] {
-				err := r.handle(gctx, ev)
-				for err == errRetry {
-					err = r.handle(gctx, ev)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	r.run(ctx, r.events, cursor)
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -9,12 +9,14 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice"
 )
@@ -113,16 +115,34 @@ func TestReplayCopiesNothingTwice(t *testing.T) {
 	if got := countWrites(); got != 5 {
 		t.Fatalf("target writes after first pass = %d, want 5", got)
 	}
+	// Replay the whole outbox, as after losing the cursor.
 	evs, err := s.store.ReadEvents(ctx, 0, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.handleBatch(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
+	last := evs[len(evs)-1].Seq
+	replay := &replayLog{EventLog: s.store}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.run(rctx, replay, 0) }()
+	poll(t, "replay acknowledged", func() bool { return replay.acked.Load() >= last })
+	cancel()
+	<-done
 	if got := countWrites(); got != 5 {
 		t.Errorf("target writes after replay = %d, want still 5", got)
 	}
+}
+
+// replayLog reads the store's outbox but keeps its acknowledgements to
+// itself, so a replay leaves the real cursor alone.
+type replayLog struct {
+	sluice.EventLog
+	acked atomic.Uint64
+}
+
+func (l *replayLog) AckEvents(_ context.Context, _ string, seq uint64) error {
+	l.acked.Store(seq)
+	return nil
 }
 
 func TestNewerWriteWins(t *testing.T) {
@@ -356,4 +376,95 @@ func TestRemoteRegionEndpoint(t *testing.T) {
 	if got, _ := getObject(t, rc, "photos-eu", "s.txt"); got != nil {
 		t.Error("delete not mirrored to the remote region")
 	}
+}
+
+// TestBurstZeroLossNewestWins replicates a burst of 1,000 small objects
+// written by 8 writers at once, some keys rewritten several times, and
+// checks that every key's copy is its newest write.
+func TestBurstZeroLossNewestWins(t *testing.T) {
+	s := newStack(t)
+	s.mkBucket("src", "")
+	s.mkBucket("dst", "")
+	s.tagBucket("src", "dst")
+	r := s.startReplicator(testConfig(t.TempDir()))
+	const (
+		writers  = 8
+		keys     = 1000
+		hot      = 40 // keys 0..hot-1 are written rewrites times
+		rewrites = 5
+	)
+	body := func(key, version int) []byte {
+		return []byte(fmt.Sprintf("key %04d version %d %s", key, version, strings.Repeat("x", 1000)))
+	}
+	ctx := context.Background()
+	var g errgroup.Group
+	for w := range writers {
+		g.Go(func() error {
+			// A writer owns the keys ≡ w mod writers, so each key's versions
+			// are written in order.
+			for k := w; k < keys; k += writers {
+				versions := 1
+				if k < hot {
+					versions = rewrites
+				}
+				for v := range versions {
+					b := body(k, v)
+					if _, err := s.store.PutObject(ctx, &sluice.PutObjectInput{Bucket: "src", Key: fmt.Sprintf("k%04d", k),
+						Body: bytes.NewReader(b), Size: int64(len(b))}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s.caughtUp()
+	var wrong []string
+	for k := range keys {
+		want := 0
+		if k < hot {
+			want = rewrites - 1
+		}
+		key := fmt.Sprintf("k%04d", k)
+		got := readObject(t, s.store, "dst", key)
+		if !bytes.Equal(got, body(k, want)) {
+			wrong = append(wrong, fmt.Sprintf("%s: %.20q", key, got))
+			continue
+		}
+		if st := r.Status(ctx, "src", key, md5hex(got)); st != StatusCompleted {
+			wrong = append(wrong, fmt.Sprintf("%s: status %q", key, st))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("%d of %d copies missing, stale or not COMPLETED, e.g. %v", len(wrong), keys, wrong[:min(5, len(wrong))])
+	}
+	if dead, err := r.DeadLetters(); err != nil || len(dead) > 0 {
+		t.Errorf("dead letters %v, err %v", dead, err)
+	}
+}
+
+// readObject returns an object's bytes, nil when missing.
+func readObject(t *testing.T, st sluice.Store, bucket, key string) []byte {
+	t.Helper()
+	obj, err := st.OpenObject(context.Background(), bucket, key)
+	if sluice.IsCode(err, sluice.ErrNoSuchKey) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("open %s/%s: %v", bucket, key, err)
+	}
+	defer obj.Close()
+	rc, err := obj.Reader(0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
