@@ -1,121 +1,30 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
-// emptySHA256 is the hex SHA-256 of an empty payload.
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-// client is the lean S3 client of bench/s3bench (a main package, so not
-// importable): path-style requests over one keep-alive transport, SigV4
-// headers from the AWS SDK signer, no SDK middleware, so that the client
-// costs little CPU on a 2-core machine shared with the server.
-type client struct {
-	base   string
-	http   *http.Client
-	signer *v4.Signer
-	creds  aws.Credentials
-	region string
-}
+// client is benchkit's lean SigV4 S3 client with the calls this bench
+// makes: path-style requests over one keep-alive transport, so that the
+// client costs little CPU on a 2-core machine shared with the server.
+type client struct{ *benchkit.S3Client }
 
 func newClient(base string, cfg Config, conns int) *client {
-	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          2 * conns,
-		MaxIdleConnsPerHost:   2 * conns,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		WriteBufferSize:       64 << 10,
-		ReadBufferSize:        64 << 10,
-		ResponseHeaderTimeout: 30 * time.Second,
-	}
-	return &client{
-		base: base,
-		http: &http.Client{Transport: tr, Timeout: 60 * time.Second},
-		signer: v4.NewSigner(func(o *v4.SignerOptions) {
-			// S3 signs the path as sent, without the second escaping other
-			// services use.
-			o.DisableURIPathEscaping = true
-		}),
-		creds:  aws.Credentials{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey},
-		region: cfg.Region,
-	}
-}
-
-func (c *client) close() { c.http.CloseIdleConnections() }
-
-// body is an object payload with its SigV4 payload hash computed once, as
-// aws-cli does over plain HTTP, without charging the hash to every request.
-type body struct {
-	data []byte
-	hash string
-}
-
-func newBody(data []byte) body {
-	sum := sha256.Sum256(data)
-	return body{data: data, hash: hex.EncodeToString(sum[:])}
-}
-
-// request signs and sends one request and returns the status and up to
-// limit bytes of the response body; the rest is drained so the connection
-// goes back to the pool.
-func (c *client) request(ctx context.Context, method, path string, hdr http.Header, b *body, limit int64) (int, []byte, error) {
-	var rd io.Reader
-	hash := emptySHA256
-	if b != nil {
-		rd = bytes.NewReader(b.data)
-		hash = b.hash
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if b != nil {
-		req.ContentLength = int64(len(b.data))
-	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	req.Header.Set("X-Amz-Content-Sha256", hash)
-	if err := c.signer.SignHTTP(ctx, c.creds, req, hash, "s3", c.region, time.Now().UTC()); err != nil {
-		return 0, nil, fmt.Errorf("sign %s %s: %w", method, path, err)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	msg, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-	}
-	if err != nil {
-		return resp.StatusCode, msg, fmt.Errorf("read %s %s body: %w", method, path, err)
-	}
-	return resp.StatusCode, msg, nil
+	return &client{benchkit.NewS3Client(base, cfg.AccessKey, cfg.SecretKey, cfg.Region, conns)}
 }
 
 // put uploads one object; anything but 200 is an error.
-func (c *client) put(ctx context.Context, path string, b *body) error {
-	st, msg, err := c.request(ctx, http.MethodPut, path, nil, b, 512)
+func (c *client) put(ctx context.Context, path string, b *benchkit.Body) error {
+	st, msg, _, err := c.Do(ctx, http.MethodPut, path, nil, b, 512)
 	if err != nil {
 		return err
 	}
@@ -125,27 +34,18 @@ func (c *client) put(ctx context.Context, path string, b *body) error {
 	return nil
 }
 
-// doOK is request for setup calls: anything but a 2xx is an error carrying
-// the start of the body (S3 puts the error code there). XML bodies carry a
-// Content-MD5, which PutBucketTagging requires.
+// doOK is DoOK with an optional XML body, which carries a Content-MD5:
+// PutBucketTagging requires one.
 func (c *client) doOK(ctx context.Context, method, path string, data []byte) ([]byte, error) {
-	var b *body
+	if data == nil {
+		return c.DoOK(ctx, method, path, nil, nil)
+	}
+	b := benchkit.NewBody(data)
+	sum := md5.Sum(data)
 	hdr := http.Header{}
-	if data != nil {
-		bb := newBody(data)
-		b = &bb
-		sum := md5.Sum(data)
-		hdr.Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
-		hdr.Set("Content-Type", "application/xml")
-	}
-	st, msg, err := c.request(ctx, method, path, hdr, b, 4<<20)
-	if err != nil {
-		return nil, err
-	}
-	if st/100 != 2 {
-		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, st, strings.TrimSpace(string(msg)))
-	}
-	return msg, nil
+	hdr.Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+	hdr.Set("Content-Type", "application/xml")
+	return c.DoOK(ctx, method, path, hdr, &b)
 }
 
 // listPage is the part of a ListObjectsV2 answer the copy poller reads.

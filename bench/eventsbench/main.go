@@ -28,12 +28,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // Config is everything one bench run needs.
@@ -131,20 +129,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "eventsbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "eventsbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("eventsbench", parseFlags, run) }
 
 func parseFlags(args []string) (Config, error) {
 	cfg := DefaultConfig()
@@ -176,71 +161,21 @@ func parseFlags(args []string) (Config, error) {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
-	if cfg.Sizes, err = parseSizes(*sizes); err != nil {
+	if cfg.Sizes, err = benchkit.ParseSizes(*sizes); err != nil {
 		return cfg, fmt.Errorf("-sizes: %w", err)
 	}
-	ts, err := parseSizes(*tputSize)
+	if len(cfg.Sizes) == 0 {
+		return cfg, errors.New("-sizes: no sizes")
+	}
+	ts, err := benchkit.ParseSizes(*tputSize)
 	if err != nil || len(ts) != 1 {
 		return cfg, fmt.Errorf("-tput-size: want one size, got %q", *tputSize)
 	}
 	cfg.TputSize = ts[0]
-	cfg.Bursts = nil
-	for _, s := range splitList(*bursts) {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return cfg, fmt.Errorf("-bursts: %q is not a number", s)
-		}
-		cfg.Bursts = append(cfg.Bursts, n)
+	if cfg.Bursts, err = benchkit.ParseInts(*bursts); err != nil {
+		return cfg, fmt.Errorf("-bursts: %w", err)
 	}
 	return cfg, cfg.Validate()
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// parseSizes reads "1KiB,8MiB,100" into bytes.
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for _, f := range splitList(s) {
-		mult, num := 1, f
-		for _, u := range []struct {
-			suffix string
-			mult   int
-		}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
-			if strings.HasSuffix(f, u.suffix) {
-				num, mult = strings.TrimSuffix(f, u.suffix), u.mult
-				break
-			}
-		}
-		n, err := strconv.Atoi(num)
-		if err != nil || n <= 0 || n > (1<<40)/mult {
-			return nil, fmt.Errorf("bad size %q", f)
-		}
-		out = append(out, n*mult)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no sizes")
-	}
-	return out, nil
-}
-
-func sizeLabel(n int) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // notificationXML is the source bucket's configuration: every
@@ -257,24 +192,14 @@ func taggingXML(target string) string {
 }
 
 func run(ctx context.Context, cfg Config) error {
-	workDir := cfg.WorkDir
-	if workDir == "" {
-		d, err := os.MkdirTemp("", "sluice-eventsbench-")
-		if err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
-		workDir = d
-	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return fmt.Errorf("create work dir: %w", err)
-	}
-	workDir, err := filepath.Abs(workDir)
+	workDir, err := benchkit.PrepareWorkDir(cfg.WorkDir, "sluice-eventsbench-")
 	if err != nil {
 		return err
 	}
 	if !cfg.Keep {
 		defer os.RemoveAll(workDir)
 	}
-	logf("work dir %s", workDir)
+	benchkit.Logf("work dir %s", workDir)
 	e := describeEnv(ctx, cfg, workDir)
 
 	hook, err := startReceiver(cfg.Secret)
@@ -287,17 +212,17 @@ func run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer func() {
-		if err := srv.stop(); err != nil {
-			logf("sluice: stop: %v", err)
+		if err := srv.Stop(); err != nil {
+			benchkit.Logf("sluice: stop: %v", err)
 		}
 	}()
-	cl := newClient(srv.baseURL(), cfg, max(cfg.BurstClients, cfg.TputClients)+2)
-	defer cl.close()
+	cl := newClient(srv.BaseURL(), cfg, max(cfg.BurstClients, cfg.TputClients)+2)
+	defer cl.Close()
 	t0 := time.Now()
 	if err := srv.waitReady(ctx, cl, cfg.ReadyWait); err != nil {
 		return err
 	}
-	logf("sluice: pid %d on %s, ready in %s; webhook receiver on %s", srv.cmd.Process.Pid, srv.addr, time.Since(t0).Round(time.Millisecond), hook.url())
+	benchkit.Logf("sluice: pid %d on %s, ready in %s; webhook receiver on %s", srv.Pid(), srv.Addr(), time.Since(t0).Round(time.Millisecond), hook.url())
 	b := &bench{cfg: cfg, srv: srv, cl: cl, hook: hook}
 	if err := b.setup(ctx); err != nil {
 		return err
@@ -306,7 +231,7 @@ func run(ctx context.Context, cfg Config) error {
 	var bursts []burstResult
 	for i, size := range cfg.Sizes {
 		data := randomBody(size)
-		logf("burst: %d × %s from %d clients", cfg.Bursts[i], sizeLabel(size), cfg.BurstClients)
+		benchkit.Logf("burst: %d × %s from %d clients", cfg.Bursts[i], benchkit.SizeLabel(size), cfg.BurstClients)
 		r := b.runBurst(ctx, size, cfg.Bursts[i], data)
 		if ctx.Err() != nil {
 			return errors.New("interrupted")
@@ -319,29 +244,25 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	var tput []tputResult
 	if cfg.TputDuration > 0 {
-		logf("throughput: %s PUTs from %d clients, %s per bucket in %d slices", sizeLabel(cfg.TputSize), cfg.TputClients, cfg.TputDuration, cfg.Rounds)
+		benchkit.Logf("throughput: %s PUTs from %d clients, %s per bucket in %d slices", benchkit.SizeLabel(cfg.TputSize), cfg.TputClients, cfg.TputDuration, cfg.Rounds)
 		if tput, err = b.runThroughput(ctx, randomBody(cfg.TputSize)); err != nil {
 			return err
 		}
 		for _, t := range tput {
 			p50, p99, _ := percentiles(t.lat)
-			logf("%-12s %8.1f PUT/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  lost %d", t.bucket, t.opsPerSec(), ms(p50), ms(p99), t.errors, t.lost)
+			benchkit.Logf("%-12s %8.1f PUT/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  lost %d", t.bucket, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), t.errors, t.lost)
 		}
 	}
 	records, dups, badSig, badBody := hook.stats()
-	e.loadEnd = loadAvg()
+	e.loadEnd = benchkit.LoadAvg()
 	rep := report{cfg: cfg, env: e, bursts: bursts, tput: tput, records: records, dups: dups, badSig: badSig, badBody: badBody}
 	text := rep.render()
 	fmt.Print(text)
 	failed := rep.failures()
 	if cfg.Out != "" && len(failed) == 0 {
-		if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
-			return fmt.Errorf("create report dir: %w", err)
+		if err := benchkit.WriteReport(cfg.Out, text); err != nil {
+			return err
 		}
-		if err := os.WriteFile(cfg.Out, []byte(text), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-		logf("report written to %s", cfg.Out)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("the run had errors or losses, report not saved:\n  %s", strings.Join(failed, "\n  "))
@@ -369,12 +290,6 @@ func (b *bench) setup(ctx context.Context) error {
 func logBurst(r burstResult) {
 	e50, e99, _ := percentiles(r.eventLat)
 	c50, c99, _ := percentiles(r.copyLat)
-	logf("%d × %s: PUTs in %s; event p50 %.1f ms p99 %.1f ms lost %d; copy p50 %.1f ms p99 %.1f ms lost %d; errors %d %s",
-		r.n, sizeLabel(r.size), r.putElapsed.Round(time.Millisecond), ms(e50), ms(e99), r.eventsLost, ms(c50), ms(c99), r.copiesLost, r.errors, r.firstErr)
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	benchkit.Logf("%d × %s: PUTs in %s; event p50 %.1f ms p99 %.1f ms lost %d; copy p50 %.1f ms p99 %.1f ms lost %d; errors %d %s",
+		r.n, benchkit.SizeLabel(r.size), r.putElapsed.Round(time.Millisecond), benchkit.Ms(e50), benchkit.Ms(e99), r.eventsLost, benchkit.Ms(c50), benchkit.Ms(c99), r.copiesLost, r.errors, r.firstErr)
 }

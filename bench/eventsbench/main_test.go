@@ -8,35 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
 	"github.com/sluicehq/sluice/notify"
 )
-
-func TestNearestRank(t *testing.T) {
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	var hundred []time.Duration
-	for i := 100; i >= 1; i-- {
-		hundred = append(hundred, ms(i))
-	}
-	tests := []struct {
-		name              string
-		in                []time.Duration
-		p50, p99, wantMax time.Duration
-	}{
-		{"empty", nil, 0, 0, 0},
-		{"one", []time.Duration{ms(7)}, ms(7), ms(7), ms(7)},
-		{"hundred unsorted", hundred, ms(50), ms(99), ms(100)},
-		{"negative first", []time.Duration{ms(3), -ms(1), ms(2)}, ms(2), ms(3), ms(3)},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p50, p99, mx := percentiles(tc.in)
-			if diff := cmp.Diff([]time.Duration{tc.p50, tc.p99, tc.wantMax}, []time.Duration{p50, p99, mx}); diff != "" {
-				t.Errorf("percentiles (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
 
 func TestParseRecords(t *testing.T) {
 	tests := []struct {
@@ -133,19 +106,6 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("config %+v", cfg)
 			}
 		})
-	}
-}
-
-func TestParseProcStatCPU(t *testing.T) {
-	got, err := parseProcStatCPU("42 (sluice (x)) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 8 0 100 0 0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := 2 * time.Second; got != want {
-		t.Errorf("cpu = %v, want %v", got, want)
-	}
-	if _, err := parseProcStatCPU("42 sluice S"); err == nil {
-		t.Error("no error for a line without a command name")
 	}
 }
 

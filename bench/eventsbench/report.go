@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // env is the machine and software description printed above the tables:
@@ -29,75 +27,19 @@ type env struct {
 func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 	e := env{
 		when:      time.Now().UTC(),
-		cpu:       cpuModel(),
+		cpu:       benchkit.CPUModel(),
 		cpus:      runtime.NumCPU(),
-		kernel:    readTrim("/proc/sys/kernel/osrelease"),
-		fsType:    fsType(workDir),
+		kernel:    benchkit.ReadTrim("/proc/sys/kernel/osrelease"),
+		fsType:    benchkit.FSType(workDir),
 		goVersion: runtime.Version(),
-		loadStart: loadAvg(),
+		loadStart: benchkit.LoadAvg(),
 		sluiceVer: cfg.SluiceRev,
 	}
 	if e.sluiceVer == "" {
-		c, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		out, _ := exec.CommandContext(c, cfg.SluiceBin, "version").CombinedOutput()
-		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		line, _ := benchkit.VersionLine(ctx, cfg.SluiceBin, "version")
 		e.sluiceVer = fmt.Sprintf("%q", line)
 	}
 	return e
-}
-
-// loadAvg is /proc/loadavg's 1, 5 and 15 minute averages: the bench shares
-// the machine, and a busy machine explains odd numbers.
-func loadAvg() string {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func fsType(dir string) string {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return "unknown"
-	}
-	switch uint32(st.Type) {
-	case 0xEF53:
-		return "ext4"
-	case 0x58465342:
-		return "xfs"
-	case 0x9123683E:
-		return "btrfs"
-	case 0x01021994:
-		return "tmpfs (no fsync cost: numbers overstate disk speed)"
-	case 0x794c7630:
-		return "overlayfs"
-	}
-	return fmt.Sprintf("statfs type %#x", st.Type)
 }
 
 // report is one run's results, rendered as markdown.
@@ -121,10 +63,10 @@ func (r report) failures() []string {
 	var out []string
 	for _, b := range r.bursts {
 		if b.errors > 0 {
-			out = append(out, fmt.Sprintf("burst %s: %d PUT errors, first: %s", sizeLabel(b.size), b.errors, b.firstErr))
+			out = append(out, fmt.Sprintf("burst %s: %d PUT errors, first: %s", benchkit.SizeLabel(b.size), b.errors, b.firstErr))
 		}
 		if b.eventsLost > 0 || b.copiesLost > 0 {
-			out = append(out, fmt.Sprintf("burst %s: %d events and %d copies missing after %s", sizeLabel(b.size), b.eventsLost, b.copiesLost, r.cfg.DrainTimeout))
+			out = append(out, fmt.Sprintf("burst %s: %d events and %d copies missing after %s", benchkit.SizeLabel(b.size), b.eventsLost, b.copiesLost, r.cfg.DrainTimeout))
 		}
 	}
 	for _, t := range r.tput {
@@ -168,11 +110,11 @@ func (r report) render() string {
 		l50, _, _ := percentiles(b.listLat)
 		cpu := "?"
 		if b.cpuKnown {
-			cpu = fmt.Sprintf("%.2f ms", ms(b.cpu)/float64(b.n))
+			cpu = fmt.Sprintf("%.2f ms", benchkit.Ms(b.cpu)/float64(b.n))
 		}
 		w("| %s | %d | %.0f | %.2f | %.1f | %.1f | %.1f | %d | %.0f | %.1f | %.1f | %.1f | %d | %.0f | %.2f | %s | events %s, copies %s |\n",
-			sizeLabel(b.size), b.n, rate(len(b.putLat), b.putElapsed), ms(p50), ms(e50), ms(e99), ms(emax), b.eventsLost,
-			rate(len(b.eventLat), b.eventSpan), ms(c50), ms(c99), ms(cmax), b.copiesLost, rate(len(b.copyLat), b.copySpan), ms(l50), cpu,
+			benchkit.SizeLabel(b.size), b.n, rate(len(b.putLat), b.putElapsed), benchkit.Ms(p50), benchkit.Ms(e50), benchkit.Ms(e99), benchkit.Ms(emax), b.eventsLost,
+			rate(len(b.eventLat), b.eventSpan), benchkit.Ms(c50), benchkit.Ms(c99), benchkit.Ms(cmax), b.copiesLost, rate(len(b.copyLat), b.copySpan), benchkit.Ms(l50), cpu,
 			verdict(e99, b.eventsLost), verdict(c99, b.copiesLost))
 	}
 	w("\n**events/s sustained** = events delivered / (first PUT sent → last event arrived); **copies/s** likewise for copies. " +
@@ -181,7 +123,7 @@ func (r report) render() string {
 		for i, s := range r.cfg.Sizes {
 			if s >= 8<<20 && r.cfg.Bursts[i] < 1000 {
 				w("The %s burst is %d uploads, not 1,000: 1,000 × %s would write %.1f GiB, twice that with the copies: too much for this disk and the bench's time box.\n",
-					sizeLabel(s), r.cfg.Bursts[i], sizeLabel(s), float64(1000*s)/(1<<30))
+					benchkit.SizeLabel(s), r.cfg.Bursts[i], benchkit.SizeLabel(s), float64(1000*s)/(1<<30))
 			}
 		}
 	}
@@ -192,7 +134,7 @@ func (r report) render() string {
 		w("%d clients, %s PUTs of new keys, %s per bucket in %d slices the buckets take in turns (A B, B A, A B; `sync` before each), after a %s warm-up. "+
 			"After every slice of `%s` the bench waits until all its events and copies have arrived before the next slice starts (the drain), so no slice runs with another's delivery backlog; "+
 			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest.\n\n",
-			r.cfg.TputClients, sizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup, r.cfg.Source)
+			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup, r.cfg.Source)
 		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | PUT/s ratio | goal < 10%% slower |\n")
 		w("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		base := r.tput[0].opsPerSec()
@@ -224,7 +166,7 @@ func (r report) render() string {
 					ok = fmt.Sprintf("**missed** (%.0f%% slower)", 100*(1-q))
 				}
 			}
-			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s |\n", t.bucket, conf, t.opsPerSec(), ms(p50), ms(p99), cpu, cpuAll, drain, t.lost, ratio, ok)
+			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s |\n", t.bucket, conf, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), cpu, cpuAll, drain, t.lost, ratio, ok)
 		}
 		w("\n")
 	}

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // bench is the running setup every phase uses.
@@ -45,9 +46,9 @@ type burstResult struct {
 // until every event has reached the webhook and every copy is visible in
 // the target bucket (or cfg.DrainTimeout passes: what is still missing then
 // is lost).
-func (b *bench) runBurst(ctx context.Context, size, n int, data body) burstResult {
+func (b *bench) runBurst(ctx context.Context, size, n int, data benchkit.Body) burstResult {
 	r := burstResult{size: size, n: n}
-	prefix := fmt.Sprintf("burst-%s/", sizeLabel(size))
+	prefix := fmt.Sprintf("burst-%s/", benchkit.SizeLabel(size))
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%s%06d", prefix, i)
@@ -183,7 +184,7 @@ func (b *bench) pollCopies(ctx context.Context, prefix string, keys []string, se
 			if ctx.Err() != nil {
 				return listLat, polls
 			}
-			logf("list %s: %v", b.cfg.Target, err)
+			benchkit.Logf("list %s: %v", b.cfg.Target, err)
 			continue
 		}
 		polls++
@@ -229,20 +230,13 @@ func (t tputResult) opsPerSec() float64 {
 // events and copies have all arrived, so no slice runs with delivery work
 // left over from another; that wait is reported, and its server CPU is
 // charged to the source bucket.
-func (b *bench) runThroughput(ctx context.Context, data body) ([]tputResult, error) {
+func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputResult, error) {
 	buckets := []string{b.cfg.Plain, b.cfg.Source}
 	res := []tputResult{{bucket: b.cfg.Plain, cpuKnown: true}, {bucket: b.cfg.Source, cpuKnown: true}}
 	slice := b.cfg.TputDuration / time.Duration(b.cfg.Rounds)
 	for round := range b.cfg.Rounds {
-		order := []int{0, 1}
-		if round%2 == 1 {
-			slices.Reverse(order)
-		}
-		warmup := b.cfg.Warmup
-		if round > 0 {
-			warmup = b.cfg.Warmup / 4
-		}
-		for _, i := range order {
+		warmup := benchkit.RoundWarmup(b.cfg.Warmup, round)
+		for _, i := range benchkit.TurnOrder(len(buckets), round) {
 			if ctx.Err() != nil {
 				return nil, errors.New("interrupted")
 			}
@@ -297,7 +291,7 @@ type sliceResult struct {
 // putSlice runs TputClients clients writing new keys back to back: a
 // warm-up, then the measured window. Ops are the PUTs started in the
 // window; elapsed runs from the window start until the last of them is done.
-func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data body, warmup, window time.Duration) sliceResult {
+func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data benchkit.Body, warmup, window time.Duration) sliceResult {
 	var s sliceResult
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -407,7 +401,7 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // randomBody is incompressible data, so no layer can shortcut it.
-func randomBody(size int) body {
+func randomBody(size int) benchkit.Body {
 	r := rand.New(rand.NewPCG(uint64(size), 0x5eed))
 	b := make([]byte, size)
 	for i := 0; i+8 <= len(b); i += 8 {
@@ -416,22 +410,11 @@ func randomBody(size int) body {
 			b[i+j] = byte(v >> (8 * j))
 		}
 	}
-	return newBody(b)
+	return benchkit.NewBody(b)
 }
 
 // percentiles returns the exact nearest-rank p50, p99 and the maximum.
 func percentiles(lat []time.Duration) (p50, p99, maxv time.Duration) {
-	if len(lat) == 0 {
-		return 0, 0, 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return nearestRank(s, 50), nearestRank(s, 99), s[len(s)-1]
-}
-
-// nearestRank is the smallest sample such that at least p% of the samples
-// are less than or equal to it.
-func nearestRank(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100
-	return sorted[max(rank, 1)-1]
+	sm := benchkit.Summarize(lat)
+	return sm.P50, sm.P99, sm.Max
 }
