@@ -23,7 +23,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/awsevent"
 )
 
 // Consumer is the name the Notifier reads the store's outbox under.
@@ -134,10 +133,22 @@ type Notifier struct {
 	valid   Validator
 	m       metrics
 
-	mu       sync.Mutex
-	rules    map[string]cachedRules
-	inflight map[string]bool
-	wake     chan struct{}
+	transport *http.Transport
+	// sem bounds deliveries in flight, first attempts and retries alike.
+	sem chan struct{}
+	// ops carries notify.db writes to the one goroutine that batches them;
+	// it exists only while Serve runs.
+	ops chan dbOp
+	win window
+
+	mu    sync.Mutex
+	rules map[string]cachedRules
+	// pending holds every delivery recorded in the pending bucket, by key;
+	// an entry is in queue unless its retry is in flight.
+	pending map[string]*retryItem
+	queue   retryQueue
+	wake    chan struct{}
+	ackWake chan struct{}
 }
 
 type cachedRules struct {
@@ -180,14 +191,22 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, invoker sluice.
 	if fc == nil {
 		fc, _ = invoker.(FunctionChecker)
 	}
+	tr := newTransport(cfg)
 	n := &Notifier{
 		cfg: cfg, store: store, events: events, invoker: invoker, log: log, db: db,
-		client:   &http.Client{Timeout: cfg.WebhookTimeout},
-		valid:    Validator{Functions: fc},
-		m:        newMetrics(cfg.Registerer),
-		rules:    map[string]cachedRules{},
-		inflight: map[string]bool{},
-		wake:     make(chan struct{}, 1),
+		client:    &http.Client{Timeout: cfg.WebhookTimeout, Transport: tr},
+		transport: tr,
+		valid:     Validator{Functions: fc},
+		m:         newMetrics(cfg.Registerer),
+		sem:       make(chan struct{}, cfg.Workers),
+		rules:     map[string]cachedRules{},
+		pending:   map[string]*retryItem{},
+		wake:      make(chan struct{}, 1),
+		ackWake:   make(chan struct{}, 1),
+	}
+	if err := n.loadPending(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("notify: load pending deliveries: %w", err)
 	}
 	return n, nil
 }
@@ -197,273 +216,11 @@ func (n *Notifier) ValidateNotification(ctx context.Context, bucket string, doc 
 	return n.valid.ValidateNotification(ctx, bucket, doc)
 }
 
-// Close closes the delivery database. Serve must have returned.
-func (n *Notifier) Close() error { return n.db.Close() }
-
-// Serve reads the outbox and delivers until ctx ends; it returns nil then.
-func (n *Notifier) Serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.deliverLoop(ctx)
-	}()
-	err := n.consume(ctx)
-	cancel()
-	<-done
-	return err
-}
-
-func (n *Notifier) poke() {
-	select {
-	case n.wake <- struct{}{}:
-	default:
-	}
-}
-
-// consume moves outbox events into pending deliveries.
-func (n *Notifier) consume(ctx context.Context) error {
-	cursor, err := n.events.Cursor(ctx, Consumer)
-	if err != nil {
-		return fmt.Errorf("notify: read cursor: %w", err)
-	}
-	for ctx.Err() == nil {
-		evs, err := n.events.ReadEvents(ctx, cursor, n.cfg.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			n.log.Error("notify: read outbox", "err", err)
-			if !sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
-		if len(evs) == 0 {
-			continue
-		}
-		if err := n.enqueue(ctx, evs); err != nil {
-			n.log.Error("notify: queue deliveries", "err", err)
-			if !sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
-		last := evs[len(evs)-1].Seq
-		if err := n.events.AckEvents(ctx, Consumer, last); err != nil {
-			n.log.Error("notify: ack outbox", "seq", last, "err", err)
-		}
-		cursor = last
-		n.poke()
-	}
-	return nil
-}
-
-// enqueue durably records a delivery for every rule each event matches.
-func (n *Notifier) enqueue(ctx context.Context, evs []sluice.Event) error {
-	var ds []*Delivery
-	for _, e := range evs {
-		n.m.events.Inc()
-		rules, err := n.bucketRules(ctx, e.Bucket)
-		if err != nil {
-			return err
-		}
-		for i, r := range rules {
-			if !r.Matches(e.Name, e.Key) {
-				continue
-			}
-			payload, err := json.Marshal(awsevent.NewS3Event(e, awsevent.S3Rule{ConfigurationID: r.ID}))
-			if err != nil {
-				return fmt.Errorf("encode record: %w", err)
-			}
-			k := deliveryKey(e.Seq, i)
-			ds = append(ds, &Delivery{
-				ID: deliveryID(k), Seq: e.Seq, RuleID: r.ID, Kind: r.Kind, Target: r.Target, Secret: r.Secret,
-				Bucket: e.Bucket, Key: e.Key, EventName: e.Name, EventTime: e.Time, Payload: payload,
-			})
-		}
-	}
-	if len(ds) == 0 {
-		return nil
-	}
-	return n.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPending)
-		for _, d := range ds {
-			k, _ := hex.DecodeString(d.ID)
-			v, err := json.Marshal(d)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(k, v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// bucketRules returns the rules of bucket's current configuration, parsed
-// again only when the stored document changed.
-func (n *Notifier) bucketRules(ctx context.Context, bucket string) ([]Rule, error) {
-	doc, err := n.store.BucketConfig(ctx, bucket, sluice.ConfigNotification)
-	if sluice.IsCode(err, sluice.ErrNoSuchBucket) {
-		doc, err = nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read notification configuration of %q: %w", bucket, err)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if c, ok := n.rules[bucket]; ok && bytes.Equal(c.doc, doc) {
-		return c.rules, nil
-	}
-	var rules []Rule
-	if doc != nil {
-		cfg, err := Parse(doc)
-		if err != nil {
-			// Only validated documents are stored; a broken one is logged
-			// and matches nothing rather than stalling every bucket.
-			n.log.Error("notify: stored configuration does not parse", "bucket", bucket, "err", err)
-		} else {
-			rules = cfg.Rules()
-		}
-	}
-	if doc == nil {
-		delete(n.rules, bucket)
-	} else {
-		n.rules[bucket] = cachedRules{doc: doc, rules: rules}
-	}
-	return rules, nil
-}
-
-// deliverLoop starts due deliveries and sleeps until the next is due.
-func (n *Notifier) deliverLoop(ctx context.Context) {
-	sem := make(chan struct{}, n.cfg.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		due, next, err := n.due(time.Now(), n.cfg.Workers*4)
-		if err != nil {
-			n.log.Error("notify: scan pending deliveries", "err", err)
-			next = time.Now().Add(time.Second)
-		}
-		for _, d := range due {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func(d *Delivery) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				n.attempt(ctx, d)
-				n.poke()
-			}(d)
-		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
-		}
-		if len(due) > 0 {
-			// More may be due than one scan took; look again at once.
-			wait = 0
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-n.wake:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-}
-
-// due returns up to limit pending deliveries whose time has come and that
-// are not in flight, marking them in flight, and the earliest time of the
-// rest.
-func (n *Notifier) due(now time.Time, limit int) ([]*Delivery, time.Time, error) {
-	var out []*Delivery
-	var next time.Time
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	err := n.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
-			id := deliveryID(k)
-			if n.inflight[id] {
-				return nil
-			}
-			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
-				n.log.Error("notify: undecodable delivery", "id", id, "err", err)
-				return nil
-			}
-			if d.Next.After(now) || len(out) >= limit {
-				if next.IsZero() || d.Next.Before(next) {
-					next = d.Next
-				}
-				return nil
-			}
-			n.inflight[id] = true
-			out = append(out, &d)
-			return nil
-		})
-	})
-	return out, next, err
-}
-
-// attempt makes one delivery attempt and records its outcome.
-func (n *Notifier) attempt(ctx context.Context, d *Delivery) {
-	defer func() {
-		n.mu.Lock()
-		delete(n.inflight, d.ID)
-		n.mu.Unlock()
-	}()
-	err := n.send(ctx, d)
-	if ctx.Err() != nil {
-		// Shutting down: the delivery stays pending as it was.
-		return
-	}
-	k, _ := hex.DecodeString(d.ID)
-	if err == nil {
-		n.m.delivered.WithLabelValues(d.Kind).Inc()
-		n.m.latency.WithLabelValues(d.Kind).Observe(time.Since(d.EventTime).Seconds())
-		if err := n.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPending).Delete(k) }); err != nil {
-			n.log.Error("notify: forget delivered", "id", d.ID, "err", err)
-		}
-		return
-	}
-	d.Attempts++
-	d.LastError = err.Error()
-	dead := d.Attempts >= n.cfg.MaxAttempts
-	if dead {
-		n.m.dead.WithLabelValues(d.Kind).Inc()
-		n.log.Warn("notify: delivery dead-lettered", "id", d.ID, "target", d.Target, "attempts", d.Attempts, "err", err)
-	} else {
-		n.m.retried.WithLabelValues(d.Kind).Inc()
-		d.Next = time.Now().Add(n.backoff(d.Attempts))
-		n.log.Debug("notify: delivery failed, will retry", "id", d.ID, "target", d.Target, "attempts", d.Attempts, "next", d.Next, "err", err)
-	}
-	v, jerr := json.Marshal(d)
-	if jerr != nil {
-		n.log.Error("notify: encode delivery", "id", d.ID, "err", jerr)
-		return
-	}
-	err = n.db.Update(func(tx *bolt.Tx) error {
-		if dead {
-			if err := tx.Bucket(bucketPending).Delete(k); err != nil {
-				return err
-			}
-			return tx.Bucket(bucketDead).Put(k, v)
-		}
-		return tx.Bucket(bucketPending).Put(k, v)
-	})
-	if err != nil {
-		n.log.Error("notify: record delivery attempt", "id", d.ID, "err", err)
-	}
+// Close closes the delivery database and idle webhook connections. Serve
+// must have returned.
+func (n *Notifier) Close() error {
+	n.transport.CloseIdleConnections()
+	return n.db.Close()
 }
 
 // backoff is the wait after the attempts-th failure: MinBackoff doubled per
@@ -557,8 +314,10 @@ func (n *Notifier) list(bucket []byte) ([]Delivery, error) {
 // to pending with a fresh retry budget, and returns how many moved. An
 // unknown id is a ResourceNotFound error.
 func (n *Notifier) Redrive(ctx context.Context, id string) (int, error) {
-	moved := 0
+	var moved []string
+	now := time.Now()
 	err := n.db.Update(func(tx *bolt.Tx) error {
+		moved = moved[:0]
 		dead, pending := tx.Bucket(bucketDead), tx.Bucket(bucketPending)
 		var keys [][]byte
 		if id != "" {
@@ -575,7 +334,6 @@ func (n *Notifier) Redrive(ctx context.Context, id string) (int, error) {
 				return err
 			}
 		}
-		now := time.Now()
 		for _, k := range keys {
 			var d Delivery
 			if err := json.Unmarshal(dead.Get(k), &d); err != nil {
@@ -592,15 +350,20 @@ func (n *Notifier) Redrive(ctx context.Context, id string) (int, error) {
 			if err := dead.Delete(k); err != nil {
 				return err
 			}
-			moved++
+			moved = append(moved, string(k))
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
+	n.mu.Lock()
+	for _, k := range moved {
+		n.scheduleLocked(k, now)
+	}
+	n.mu.Unlock()
 	n.poke()
-	return moved, nil
+	return len(moved), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
