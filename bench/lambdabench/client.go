@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // rieInvokePath is where the emulator, and Sluice's emulator-compatible
@@ -33,20 +33,6 @@ const rieInvokePath = "/2015-03-31/functions/function/invocations"
 // benchRole is the execution role the functions are created with; Sluice
 // checks its shape, not its existence.
 const benchRole = "arn:aws:iam::123456789012:role/lambdabench"
-
-// newTransport is a keep-alive transport with room for every caller, as an
-// SDK client reusing its connections has.
-func newTransport(maxConns int) *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          2 * maxConns,
-		MaxIdleConnsPerHost:   2 * maxConns,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		ResponseHeaderTimeout: 60 * time.Second,
-	}
-}
 
 // invoker sends invocations the leanest way a real caller could: one
 // keep-alive transport, the payload and its SHA-256 prepared once, and for
@@ -157,7 +143,7 @@ type admin struct {
 
 func newAdmin(base string, cfg Config) *admin {
 	creds := credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")
-	hc := &http.Client{Transport: newTransport(4), Timeout: 2 * time.Minute}
+	hc := &http.Client{Transport: benchkit.NewTransport(4), Timeout: 2 * time.Minute}
 	return &admin{
 		lambda: lambda.New(lambda.Options{
 			Region: cfg.Region, Credentials: creds, BaseEndpoint: aws.String(base), HTTPClient: hc,

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // coldKinds are the cold starts the bench can measure.
@@ -36,7 +38,7 @@ func (c *coldResult) fail(err error) {
 // coldEnv is what the cold-start runs need from the rest of the bench.
 type coldEnv struct {
 	cfg       Config
-	sluice    *proc
+	sluice    *benchkit.Proc
 	admin     *admin
 	goZip     []byte
 	pyZip     []byte
@@ -80,9 +82,9 @@ func runCold(ctx context.Context, e coldEnv) ([]coldResult, error) {
 	}
 	for _, r := range res {
 		p50, p99 := percentiles(r.lat)
-		init50, _ := floatPercentile(r.inits, 50)
-		logf("cold %-14s %2d runs  p50 %7.2f ms  p99 %7.2f ms  Init Duration p50 %7.2f ms  errors %d %s",
-			r.kind, len(r.lat), ms(p50), ms(p99), init50, r.errors, r.firstErr)
+		init50, _ := benchkit.FloatPercentile(r.inits, 50)
+		benchkit.Logf("cold %-14s %2d runs  p50 %7.2f ms  p99 %7.2f ms  Init Duration p50 %7.2f ms  errors %d %s",
+			r.kind, len(r.lat), benchkit.Ms(p50), benchkit.Ms(p99), init50, r.errors, r.firstErr)
 	}
 	return res, nil
 }
@@ -90,20 +92,20 @@ func runCold(ctx context.Context, e coldEnv) ([]coldResult, error) {
 // coldSluice measures one cold start of a new function on Sluice. Setup
 // failures end the run; a failed invocation is counted as an error.
 func coldSluice(ctx context.Context, e coldEnv, r *coldResult, name, runtime, handler string, zipFile []byte) error {
-	if !e.sluice.alive() {
-		return fmt.Errorf("sluice died (%s); log tail:\n%s", e.sluice.exitReason(), e.sluice.logTail(20))
+	if !e.sluice.Alive() {
+		return fmt.Errorf("sluice died (%s); log tail:\n%s", e.sluice.ExitReason(), e.sluice.LogTail(20))
 	}
 	if err := e.admin.createFunction(ctx, name, runtime, handler, zipFile); err != nil {
 		return err
 	}
 	defer func() {
 		if err := e.admin.deleteFunction(context.WithoutCancel(ctx), name); err != nil {
-			logf("delete %s: %v", name, err)
+			benchkit.Logf("delete %s: %v", name, err)
 		}
 	}()
-	tr := newTransport(1)
+	tr := benchkit.NewTransport(1)
 	defer tr.CloseIdleConnections()
-	iv := newInvoker(e.sluice.baseURL()+"/2015-03-31/functions/"+name+"/invocations", tr, e.cfg, true, e.payload)
+	iv := newInvoker(e.sluice.BaseURL()+"/2015-03-31/functions/"+name+"/invocations", tr, e.cfg, true, e.payload)
 	t0 := time.Now()
 	id, err := iv.invoke(ctx)
 	lat := time.Since(t0)
@@ -136,18 +138,18 @@ func coldRIE(ctx context.Context, e coldEnv, r *coldResult, run int) error {
 	stopped := false
 	defer func() {
 		if !stopped {
-			_ = p.stop()
+			_ = p.Stop()
 		}
 		if !e.cfg.Keep {
-			_ = os.RemoveAll(p.dir)
+			_ = os.RemoveAll(p.Dir())
 		}
 	}()
-	if err := p.waitReady(ctx, e.cfg.ReadyWait, tcpAccepts(p.addr)); err != nil {
+	if err := p.WaitReady(ctx, e.cfg.ReadyWait, benchkit.TCPAccepts(p.Addr())); err != nil {
 		return err
 	}
-	tr := newTransport(1)
+	tr := benchkit.NewTransport(1)
 	defer tr.CloseIdleConnections()
-	iv := newInvoker(p.baseURL()+rieInvokePath, tr, e.cfg, false, e.payload)
+	iv := newInvoker(p.BaseURL()+rieInvokePath, tr, e.cfg, false, e.payload)
 	t0 := time.Now()
 	_, err = iv.invoke(ctx)
 	lat := time.Since(t0)
@@ -157,10 +159,10 @@ func coldRIE(ctx context.Context, e coldEnv, r *coldResult, run int) error {
 	}
 	r.lat = append(r.lat, lat)
 	stopped = true
-	if err := p.stop(); err != nil {
-		logf("stop %s: %v", p.name, err)
+	if err := p.Stop(); err != nil {
+		benchkit.Logf("stop %s: %v", p.Name(), err)
 	}
-	b, err := os.ReadFile(p.logPath)
+	b, err := os.ReadFile(p.LogPath())
 	if err != nil {
 		return err
 	}
@@ -182,12 +184,12 @@ func coldRIE(ctx context.Context, e coldEnv, r *coldResult, run int) error {
 // (--runtime-interface-emulator-address, default 0.0.0.0:8080) and the
 // Runtime API its bootstrap talks to (--runtime-api-address, default
 // 127.0.0.1:9001).
-func startRIE(cfg Config, dir string) (*proc, error) {
-	addr, err := freeAddr()
+func startRIE(cfg Config, dir string) (*benchkit.Proc, error) {
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	rapi, err := freeAddr()
+	rapi, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +200,8 @@ func startRIE(cfg Config, dir string) (*proc, error) {
 	args := []string{"--log-level", "error", "--runtime-interface-emulator-address", addr, "--runtime-api-address", rapi, echo}
 	// AWS_LAMBDA_MAX_CONCURRENCY would switch the binary to its Lambda
 	// Managed Instances mode.
-	env := environWithout("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_MAX_CONCURRENCY", "LOG_LEVEL")
-	return startProc("rie", cfg.RIEBin, args, env, dir, addr)
+	env := benchkit.EnvironWithout("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_MAX_CONCURRENCY", "LOG_LEVEL")
+	return benchkit.Start(benchkit.Spec{Name: "rie", Bin: cfg.RIEBin, Args: args, Env: env, Dir: dir, Addr: addr})
 }
 
 // probeRIEConcurrency starts a throwaway emulator, warms it, then sends
@@ -212,17 +214,17 @@ func probeRIEConcurrency(ctx context.Context, cfg Config, workDir string, caller
 		return probe, err
 	}
 	defer func() {
-		_ = p.stop()
+		_ = p.Stop()
 		if !cfg.Keep {
-			_ = os.RemoveAll(p.dir)
+			_ = os.RemoveAll(p.Dir())
 		}
 	}()
-	if err := p.waitReady(ctx, cfg.ReadyWait, tcpAccepts(p.addr)); err != nil {
+	if err := p.WaitReady(ctx, cfg.ReadyWait, benchkit.TCPAccepts(p.Addr())); err != nil {
 		return probe, err
 	}
-	tr := newTransport(callers)
+	tr := benchkit.NewTransport(callers)
 	defer tr.CloseIdleConnections()
-	iv := newInvoker(p.baseURL()+rieInvokePath, tr, cfg, false, payload)
+	iv := newInvoker(p.BaseURL()+rieInvokePath, tr, cfg, false, payload)
 	for range 3 {
 		if _, err := iv.invoke(ctx); err != nil {
 			return probe, fmt.Errorf("warm the emulator: %w", err)
@@ -245,18 +247,18 @@ func probeRIEConcurrency(ctx context.Context, cfg Config, workDir string, caller
 				ok++
 			}
 		}
-		if !p.alive() {
+		if !p.Alive() {
 			break
 		}
 	}
 	// A crash may land just after the last answer.
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(300 * time.Millisecond):
 	}
-	if !p.alive() {
+	if !p.Alive() {
 		probe.summary = fmt.Sprintf("the emulator process died (%s) after %d of %d concurrent invocations were answered; its output: `%s`",
-			p.exitReason(), ok, ok+failed, firstPanicLine(p.logTail(80)))
+			p.ExitReason(), ok, ok+failed, firstPanicLine(p.LogTail(80)))
 		return probe, nil
 	}
 	if failed > 0 {

@@ -27,13 +27,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // Config is everything one bench run needs.
@@ -167,20 +166,7 @@ func (c Config) maxCallers() int {
 	return n
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lambdabench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lambdabench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("lambdabench", parseFlags, run) }
 
 func parseFlags(args []string) (Config, error) {
 	cfg := DefaultConfig()
@@ -215,49 +201,25 @@ func parseFlags(args []string) (Config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg.Targets = splitList(*targets)
-	cfg.Cold = splitList(*cold)
-	cfg.Callers = nil
-	for _, s := range splitList(*callers) {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return cfg, fmt.Errorf("-callers: %q is not a number", s)
-		}
-		cfg.Callers = append(cfg.Callers, n)
+	cfg.Targets = benchkit.SplitList(*targets)
+	cfg.Cold = benchkit.SplitList(*cold)
+	var err error
+	if cfg.Callers, err = benchkit.ParseInts(*callers); err != nil {
+		return cfg, fmt.Errorf("-callers: %w", err)
 	}
 	return cfg, cfg.Validate()
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // run measures everything cfg asks for and writes the report.
 func run(ctx context.Context, cfg Config) error {
-	workDir := cfg.WorkDir
-	if workDir == "" {
-		d, err := os.MkdirTemp("", "sluice-lambdabench-")
-		if err != nil {
-			return fmt.Errorf("create work dir: %w", err)
-		}
-		workDir = d
-	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return fmt.Errorf("create work dir: %w", err)
-	}
-	workDir, err := filepath.Abs(workDir)
+	workDir, err := benchkit.PrepareWorkDir(cfg.WorkDir, "sluice-lambdabench-")
 	if err != nil {
 		return err
 	}
 	if !cfg.Keep {
 		defer os.RemoveAll(workDir)
 	}
-	logf("work dir %s", workDir)
+	benchkit.Logf("work dir %s", workDir)
 
 	echo, err := os.ReadFile(cfg.EchoBin)
 	if err != nil {
@@ -273,7 +235,7 @@ func run(ctx context.Context, cfg Config) error {
 		if cfg.RIENote == "" {
 			cfg.RIENote = "no -rie-bin given"
 		}
-		logf("leaving out the emulator: %s", cfg.RIENote)
+		benchkit.Logf("leaving out the emulator: %s", cfg.RIENote)
 		cfg.Targets = slices.DeleteFunc(cfg.Targets, func(t string) bool { return t == "rie" })
 		cfg.Cold = slices.DeleteFunc(cfg.Cold, func(k string) bool { return k == "rie-go" })
 	}
@@ -283,7 +245,7 @@ func run(ctx context.Context, cfg Config) error {
 	payload := echoPayload(cfg.PayloadSz)
 	e := describeEnv(ctx, cfg)
 
-	var sluice *proc
+	var sluice *benchkit.Proc
 	var adm *admin
 	if cfg.needsSluice() {
 		sluice, adm, err = startSluice(ctx, cfg, filepath.Join(workDir, "sluice"))
@@ -291,8 +253,8 @@ func run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer func() {
-			if err := sluice.stop(); err != nil {
-				logf("sluice: stop: %v", err)
+			if err := sluice.Stop(); err != nil {
+				benchkit.Logf("sluice: stop: %v", err)
 			}
 		}()
 	}
@@ -323,7 +285,7 @@ func run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	e.loadEnd = loadAvg()
+	e.loadEnd = benchkit.LoadAvg()
 
 	var failed []string
 	for _, r := range results {
@@ -339,13 +301,9 @@ func run(ctx context.Context, cfg Config) error {
 	rep := renderReport(cfg, e, results, cold)
 	fmt.Print(rep)
 	if cfg.Out != "" && len(failed) == 0 {
-		if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
-			return fmt.Errorf("create report dir: %w", err)
+		if err := benchkit.WriteReport(cfg.Out, rep); err != nil {
+			return err
 		}
-		if err := os.WriteFile(cfg.Out, []byte(rep), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-		logf("report written to %s", cfg.Out)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d measurement(s) had errors, report not saved:\n  %s", len(failed), strings.Join(failed, "\n  "))
@@ -360,7 +318,7 @@ func run(ctx context.Context, cfg Config) error {
 const warmFunction = "echo"
 
 // runWarm sets up the warm targets and runs the grid.
-func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *proc, adm *admin, goZip, payload []byte) ([]result, error) {
+func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *benchkit.Proc, adm *admin, goZip, payload []byte) ([]result, error) {
 	maxCallers := cfg.maxCallers()
 	var targets []*target
 	if slices.Contains(cfg.Targets, "rie") {
@@ -373,7 +331,7 @@ func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *p
 				if err != nil {
 					return nil, fmt.Errorf("emulator concurrency probe: %w", err)
 				}
-				logf("emulator with %d concurrent invocations: %s", maxCallers, probe.summary)
+				benchkit.Logf("emulator with %d concurrent invocations: %s", maxCallers, probe.summary)
 				e.rieProbe = probe.summary
 				cfg.rieSerial = !probe.concurrentOK
 			}
@@ -383,15 +341,15 @@ func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *p
 			return nil, err
 		}
 		defer func() {
-			if err := p.stop(); err != nil && !strings.Contains(err.Error(), "had exited") {
-				logf("rie: stop: %v", err)
+			if err := p.Stop(); err != nil && !errors.Is(err, benchkit.ErrExitedEarly) {
+				benchkit.Logf("rie: stop: %v", err)
 			}
 		}()
-		if err := p.waitReady(ctx, cfg.ReadyWait, tcpAccepts(p.addr)); err != nil {
+		if err := p.WaitReady(ctx, cfg.ReadyWait, benchkit.TCPAccepts(p.Addr())); err != nil {
 			return nil, err
 		}
-		logf("rie: pid %d on %s", p.pid(), p.addr)
-		iv := newInvoker(p.baseURL()+rieInvokePath, newTransport(maxCallers), *cfg, false, payload)
+		benchkit.Logf("rie: pid %d on %s", p.Pid(), p.Addr())
+		iv := newInvoker(p.BaseURL()+rieInvokePath, benchkit.NewTransport(maxCallers), *cfg, false, payload)
 		targets = append(targets, &target{name: "rie", host: p, iv: iv})
 	}
 	if sluice != nil && slices.ContainsFunc(cfg.Targets, func(t string) bool { return strings.HasPrefix(t, "sluice") }) {
@@ -408,9 +366,9 @@ func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *p
 			var iv *invoker
 			switch name {
 			case "sluice-invoke":
-				iv = newInvoker(sluice.baseURL()+"/2015-03-31/functions/"+warmFunction+"/invocations", newTransport(maxCallers), *cfg, true, payload)
+				iv = newInvoker(sluice.BaseURL()+"/2015-03-31/functions/"+warmFunction+"/invocations", benchkit.NewTransport(maxCallers), *cfg, true, payload)
 			case "sluice-rie":
-				iv = newInvoker(sluice.baseURL()+rieInvokePath, newTransport(maxCallers), *cfg, false, payload)
+				iv = newInvoker(sluice.BaseURL()+rieInvokePath, benchkit.NewTransport(maxCallers), *cfg, false, payload)
 			default:
 				continue
 			}
@@ -434,17 +392,17 @@ func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *p
 		}
 	}
 	if cfg.PerfDir != "" {
-		seen := map[*proc]bool{}
+		seen := map[*benchkit.Proc]bool{}
 		for _, t := range targets {
 			if seen[t.host] {
 				continue
 			}
 			seen[t.host] = true
-			rec, err := startPerf(cfg.PerfDir, t.host.name, t.host.pid())
+			rec, err := benchkit.StartPerf(cfg.PerfDir, t.host.Name(), t.host.Pid(), 999)
 			if err != nil {
 				return nil, err
 			}
-			defer rec.stop()
+			defer rec.Stop()
 		}
 	}
 	results, err := runGrid(ctx, *cfg, targets)
@@ -455,7 +413,7 @@ func runWarm(ctx context.Context, cfg *Config, e *env, workDir string, sluice *p
 	if err := collectDurations(ctx, targets, results); err != nil {
 		return nil, fmt.Errorf("collect REPORT durations: %w", err)
 	}
-	logf("REPORT durations collected in %s", time.Since(t0).Round(time.Millisecond))
+	benchkit.Logf("REPORT durations collected in %s", time.Since(t0).Round(time.Millisecond))
 	return results, nil
 }
 
@@ -465,14 +423,14 @@ const sluiceDefaultConcurrency = 10
 
 // startSluice starts `sluice serve` on free loopback ports with its data in
 // dir and waits until it is healthy.
-func startSluice(ctx context.Context, cfg Config, dir string) (*proc, *admin, error) {
-	addr, err := freeAddr()
+func startSluice(ctx context.Context, cfg Config, dir string) (*benchkit.Proc, *admin, error) {
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, nil, err
 	}
 	// The edge listener is unused but must not collide with a sluice
 	// already running on its default port.
-	edge, err := freeAddr()
+	edge, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -480,20 +438,20 @@ func startSluice(ctx context.Context, cfg Config, dir string) (*proc, *admin, er
 	// --log-level error; function output and REPORT lines still go to the
 	// log groups, which is what Sluice always does.
 	args := []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}
-	env := append(environWithout("SLUICE_CONFIG"), "SLUICE_ACCESS_KEY="+cfg.AccessKey, "SLUICE_SECRET_KEY="+cfg.SecretKey)
-	p, err := startProc("sluice", cfg.SluiceBin, args, env, dir, addr)
+	env := append(benchkit.EnvironWithout("SLUICE_CONFIG"), "SLUICE_ACCESS_KEY="+cfg.AccessKey, "SLUICE_SECRET_KEY="+cfg.SecretKey)
+	p, err := benchkit.Start(benchkit.Spec{Name: "sluice", Bin: cfg.SluiceBin, Args: args, Env: env, Dir: dir, Addr: addr})
 	if err != nil {
 		return nil, nil, err
 	}
 	t0 := time.Now()
-	tr := newTransport(1)
+	tr := benchkit.NewTransport(1)
 	defer tr.CloseIdleConnections()
-	if err := p.waitReady(ctx, cfg.ReadyWait, httpHealth(&http.Client{Transport: tr, Timeout: 5 * time.Second}, p.baseURL()+"/_sluice/health")); err != nil {
-		_ = p.stop()
+	if err := p.WaitReady(ctx, cfg.ReadyWait, benchkit.HTTPHealth(&http.Client{Transport: tr, Timeout: 5 * time.Second}, p.BaseURL()+"/_sluice/health")); err != nil {
+		_ = p.Stop()
 		return nil, nil, err
 	}
-	logf("sluice: pid %d on %s, ready in %s", p.pid(), addr, time.Since(t0).Round(time.Millisecond))
-	return p, newAdmin(p.baseURL(), cfg), nil
+	benchkit.Logf("sluice: pid %d on %s, ready in %s", p.Pid(), addr, time.Since(t0).Round(time.Millisecond))
+	return p, newAdmin(p.BaseURL(), cfg), nil
 }
 
 // localPythonRuntime names the Lambda runtime matching the machine's
@@ -521,8 +479,4 @@ func echoModule(path string) string {
 		}
 	}
 	return "built with " + bi.GoVersion
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

@@ -8,16 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 func TestParseReport(t *testing.T) {
@@ -93,154 +92,6 @@ func FuzzParseReport(f *testing.F) {
 			t.Fatalf("out of range figures %+v from %q", rep, line)
 		}
 	})
-}
-
-func TestPercentiles(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		out := make([]time.Duration, len(v))
-		for i, x := range v {
-			out[i] = time.Duration(x) * time.Millisecond
-		}
-		return out
-	}
-	tests := []struct {
-		name     string
-		in       []time.Duration
-		p50, p99 time.Duration
-	}{
-		{name: "empty"},
-		{name: "one", in: ms(7), p50: 7 * time.Millisecond, p99: 7 * time.Millisecond},
-		{name: "unsorted four", in: ms(4, 1, 3, 2), p50: 2 * time.Millisecond, p99: 4 * time.Millisecond},
-		{name: "hundred", in: func() []time.Duration {
-			var v []int
-			for i := 100; i >= 1; i-- {
-				v = append(v, i)
-			}
-			return ms(v...)
-		}(), p50: 50 * time.Millisecond, p99: 99 * time.Millisecond},
-		{name: "one outlier in a hundred and one", in: append(ms(make([]int, 100)...), time.Second), p50: 0, p99: 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			orig := append([]time.Duration(nil), tc.in...)
-			p50, p99 := percentiles(tc.in)
-			if p50 != tc.p50 || p99 != tc.p99 {
-				t.Errorf("p50, p99 = %v, %v; want %v, %v", p50, p99, tc.p50, tc.p99)
-			}
-			if diff := cmp.Diff(orig, tc.in); diff != "" {
-				t.Errorf("percentiles reordered its input:\n%s", diff)
-			}
-		})
-	}
-	if _, ok := floatPercentile(nil, 50); ok {
-		t.Error("floatPercentile of no samples reported ok")
-	}
-	if v, _ := floatPercentile([]float64{3, 1, 2}, 50); v != 2 {
-		t.Errorf("floatPercentile p50 = %v, want 2", v)
-	}
-}
-
-func TestParseProcStat(t *testing.T) {
-	tests := []struct {
-		name    string
-		stat    string
-		want    statFields
-		wantErr bool
-	}{
-		{
-			name: "plain",
-			stat: "1234 (sluice) S 77 1234 1234 0 -1 4194560 1 0 0 0 150 25 0 0 20 0 8 0 100 0 0",
-			want: statFields{ppid: 77, cpu: 175 * clockTick},
-		},
-		{
-			name: "reaped children count",
-			stat: "1234 (sluice) S 77 1234 1234 0 -1 4194560 1 0 0 0 150 25 40 2 20 0 8 0 100 0 0",
-			want: statFields{ppid: 77, cpu: 217 * clockTick},
-		},
-		{
-			name: "command with spaces and parentheses",
-			stat: "99 (a (b) c) R 1 99 99 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5 0 0",
-			want: statFields{ppid: 1, cpu: 7 * clockTick},
-		},
-		{name: "truncated", stat: "1 (x) S 1 1 1", wantErr: true},
-		{name: "no child times", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 1 1", wantErr: true},
-		{name: "no command", stat: "1 x S 1", wantErr: true},
-		{name: "garbage utime", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 zz 4 0 0", wantErr: true},
-		{name: "absurd stime", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 1 99999999999999999 0 0", wantErr: true},
-		{name: "negative cutime", stat: "1 (x) S 1 1 1 0 -1 0 0 0 0 0 1 1 -5 0", wantErr: true},
-		{name: "negative ppid", stat: "1 (x) S -3 1 1 0 -1 0 0 0 0 0 1 1 0 0", wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseProcStat(tc.stat)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
-			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(statFields{})); !tc.wantErr && diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func FuzzParseProcStat(f *testing.F) {
-	f.Add("1234 (sluice) S 77 1234 1234 0 -1 4194560 1 0 0 0 150 25 0 0 20 0 8 0 100 0 0")
-	f.Add("1 ()) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0")
-	f.Add(")")
-	f.Fuzz(func(t *testing.T, stat string) {
-		st, err := parseProcStat(stat)
-		if err == nil && (st.cpu < 0 || st.ppid < 0) {
-			t.Fatalf("negative figures %+v from %q", st, stat)
-		}
-	})
-}
-
-func TestSumTree(t *testing.T) {
-	stats := map[int]statFields{
-		1:  {ppid: 0, cpu: 1000},
-		10: {ppid: 1, cpu: 100}, // the host
-		11: {ppid: 10, cpu: 20}, // an instance
-		12: {ppid: 11, cpu: 3},  // its child
-		13: {ppid: 10, cpu: 4},  // another instance
-		20: {ppid: 1, cpu: 500}, // unrelated
-	}
-	if got := sumTree(stats, 10); got != 127 {
-		t.Errorf("sumTree(host) = %d, want 127", got)
-	}
-	if got := sumTree(stats, 12); got != 3 {
-		t.Errorf("sumTree(leaf) = %d, want 3", got)
-	}
-}
-
-func TestTreeCPUOfThisProcess(t *testing.T) {
-	if _, err := treeCPU(os.Getpid()); err != nil {
-		t.Fatalf("treeCPU(self): %v", err)
-	}
-	if _, err := treeCPU(1 << 30); err == nil {
-		t.Error("treeCPU of a pid that cannot exist: no error")
-	}
-}
-
-// A child that exited and was reaped keeps counting in its parent's tree, as
-// function instances Sluice stopped mid-window must.
-func TestTreeCPUKeepsReapedChildren(t *testing.T) {
-	before, err := treeCPU(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
-	if err := cmd.Run(); err != nil {
-		t.Skipf("cannot run sh: %v", err)
-	}
-	child := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	after, err := treeCPU(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// /proc counts in 10 ms ticks, rusage in microseconds.
-	if got := after - before; got < child-2*clockTick {
-		t.Errorf("tree CPU grew by %v while a reaped child used %v", got, child)
-	}
 }
 
 func TestCheckEcho(t *testing.T) {
@@ -359,21 +210,17 @@ func TestParseFlags(t *testing.T) {
 }
 
 // startSleeper stands in for a host process: runSlice samples its CPU.
-func startSleeper(t *testing.T) *proc {
+func startSleeper(t *testing.T) *benchkit.Proc {
 	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skipf("no sleep: %v", err)
 	}
-	dir := t.TempDir()
-	logFile, err := os.Create(dir + "/server.log")
+	p, err := benchkit.Start(benchkit.Spec{Name: "sleeper", Bin: sleep, Args: []string{"60"}, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: "sleeper", cmd: cmd, dir: dir, logPath: logFile.Name(), logFile: logFile, exited: make(chan struct{})}
-	go func() { p.waitErr = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { _ = p.stop() })
+	t.Cleanup(func() { _ = p.Stop() })
 	return p
 }
 
@@ -416,7 +263,7 @@ func TestRunSlice(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			peak.Store(0)
-			iv := newInvoker(srv.URL, newTransport(tc.callers), cfg, false, payload)
+			iv := newInvoker(srv.URL, benchkit.NewTransport(tc.callers), cfg, false, payload)
 			if tc.serial {
 				iv.serial = &sync.Mutex{}
 			}
@@ -451,7 +298,7 @@ func TestRunSliceCountsBadEchoes(t *testing.T) {
 		w.Write([]byte(`{"errorMessage":"boom"}`))
 	}))
 	defer srv.Close()
-	iv := newInvoker(srv.URL, newTransport(1), DefaultConfig(), true, echoPayload(32))
+	iv := newInvoker(srv.URL, benchkit.NewTransport(1), DefaultConfig(), true, echoPayload(32))
 	r := runSlice(context.Background(), &target{name: "test", host: host, iv: iv}, 1, 0, 100*time.Millisecond)
 	if r.errors == 0 || !strings.Contains(r.firstErr, "function error Unhandled") {
 		t.Errorf("errors %d, first %q: want function errors counted", r.errors, r.firstErr)
@@ -469,12 +316,6 @@ func TestResultMergeAndRatios(t *testing.T) {
 	}
 	if got := a.inFlight(); got != 1 {
 		t.Errorf("inFlight = %v, want 1", got)
-	}
-	if got := ratio(3, 2); got != "1.50×" {
-		t.Errorf("ratio = %q", got)
-	}
-	if got := ratio(3, 0); got != "n/a" {
-		t.Errorf("ratio by zero = %q", got)
 	}
 }
 
@@ -510,7 +351,7 @@ func TestRenderReportRatiosAgainstEmulator(t *testing.T) {
 // BenchmarkSignInvoke is what SigV4 signing costs a caller per invocation,
 // which the Invoke API rows pay and the emulator rows do not.
 func BenchmarkSignInvoke(b *testing.B) {
-	iv := newInvoker("http://127.0.0.1:1/2015-03-31/functions/echo/invocations", newTransport(1), DefaultConfig(), true, echoPayload(128))
+	iv := newInvoker("http://127.0.0.1:1/2015-03-31/functions/echo/invocations", benchkit.NewTransport(1), DefaultConfig(), true, echoPayload(128))
 	ctx := context.Background()
 	for b.Loop() {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, iv.url, bytes.NewReader(iv.payload))

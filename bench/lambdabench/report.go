@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // env is the machine and software description printed above the tables:
@@ -34,17 +32,19 @@ type env struct {
 func describeEnv(ctx context.Context, cfg Config) env {
 	e := env{
 		when:      time.Now().UTC(),
-		cpu:       cpuModel(),
+		cpu:       benchkit.CPUModel(),
 		cpus:      runtime.NumCPU(),
-		kernel:    readTrim("/proc/sys/kernel/osrelease"),
+		kernel:    benchkit.ReadTrim("/proc/sys/kernel/osrelease"),
 		goVersion: runtime.Version(),
 		sluiceVer: cfg.SluiceRev,
 		rieVer:    cfg.RIERev,
 		echo:      echoModule(cfg.EchoBin),
-		loadStart: loadAvg(),
+		loadStart: benchkit.LoadAvg(),
 	}
 	if e.sluiceVer == "" {
-		e.sluiceVer = binaryVersion(ctx, cfg.SluiceBin, "version")
+		if e.sluiceVer, _ = benchkit.VersionLine(ctx, cfg.SluiceBin, "version"); e.sluiceVer == "" {
+			e.sluiceVer = "unknown"
+		}
 	}
 	if e.rieVer == "" {
 		e.rieVer = "unknown revision"
@@ -57,54 +57,6 @@ func describeEnv(ctx context.Context, cfg Config) env {
 		e.python = "python3 not found"
 	}
 	return e
-}
-
-// loadAvg is /proc/loadavg's 1, 5 and 15 minute averages: the bench shares
-// the machine, and a busy machine explains odd numbers.
-func loadAvg() string {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// binaryVersion runs `bin args...` and returns its first line, best effort.
-func binaryVersion(ctx context.Context, bin string, args ...string) string {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if line == "" {
-		return "unknown"
-	}
-	if len(line) > 120 {
-		line = line[:120]
-	}
-	return line
 }
 
 // renderReport prints the run description, the warm table (rows of the
@@ -168,16 +120,16 @@ func renderReport(cfg Config, e env, results []result, cold []coldResult) string
 		}
 		for _, c := range cold {
 			p50, p99 := percentiles(c.lat)
-			i50, _ := floatPercentile(c.inits, 50)
-			i99, _ := floatPercentile(c.inits, 99)
-			d50, _ := floatPercentile(c.durs, 50)
+			i50, _ := benchkit.FloatPercentile(c.inits, 50)
+			i99, _ := benchkit.FloatPercentile(c.inits, 99)
+			d50, _ := benchkit.FloatPercentile(c.durs, 50)
 			ratioCol := "—"
 			if base != nil && c.kind == "sluice-go" {
 				bp50, _ := percentiles(base.lat)
-				ratioCol = ratio(ms(p50), ms(bp50))
+				ratioCol = benchkit.Ratio(benchkit.Ms(p50), benchkit.Ms(bp50))
 			}
 			fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n",
-				coldKinds[c.kind], len(c.lat), ms(p50), ms(p99), i50, i99, d50, errCol(c.errors, c.firstErr), ratioCol)
+				coldKinds[c.kind], len(c.lat), benchkit.Ms(p50), benchkit.Ms(p99), i50, i99, d50, benchkit.ErrCol(c.errors, c.firstErr), ratioCol)
 		}
 	}
 	return b.String()
@@ -217,73 +169,21 @@ func writeWarmTable(b *strings.Builder, cfg Config, results []result) {
 						label, n, strings.ReplaceAll(r.crashed, "|", "/"), r.errors)
 					continue
 				}
-				rep, repOK := floatPercentile(r.durations, 50)
+				rep, repOK := benchkit.FloatPercentile(r.durations, 50)
 				repCol, gapCol, coldCol := "?", "?", "?"
 				if repOK {
 					repCol = fmt.Sprintf("%.3f", rep)
-					gapCol = fmt.Sprintf("%.3f", ms(r.p50)-rep)
+					gapCol = fmt.Sprintf("%.3f", benchkit.Ms(r.p50)-rep)
 					coldCol = fmt.Sprint(r.colds)
 				}
 				ratios := "— | — | —"
 				if bse, ok := base[n]; ok && t != "rie" {
-					ratios = fmt.Sprintf("%s | %s | %s", ratio(r.opsPerSec(), bse.opsPerSec()), ratio(ms(r.p50), ms(bse.p50)), ratio(ms(r.p99), ms(bse.p99)))
+					ratios = fmt.Sprintf("%s | %s | %s", benchkit.Ratio(r.opsPerSec(), bse.opsPerSec()), benchkit.Ratio(benchkit.Ms(r.p50), benchkit.Ms(bse.p50)), benchkit.Ratio(benchkit.Ms(r.p99), benchkit.Ms(bse.p99)))
 				}
 				fmt.Fprintf(b, "| %s | warm invoke | %d | %.0f | %.3f | %.3f | %s | %s | %s | %s | %.0f%% | %s | %s |\n",
-					label, n, r.opsPerSec(), ms(r.p50), ms(r.p99), repCol, gapCol, coldCol, fmtCPU(r.cpuPerOp()), 100*r.inFlight(),
-					errCol(r.errors, r.firstErr), ratios)
+					label, n, r.opsPerSec(), benchkit.Ms(r.p50), benchkit.Ms(r.p99), repCol, gapCol, coldCol, benchkit.FmtCPU(r.cpuPerOp()), 100*r.inFlight(),
+					benchkit.ErrCol(r.errors, r.firstErr), ratios)
 			}
 		}
-	}
-}
-
-func errCol(n int, first string) string {
-	if n == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("**%d FAILED** (%s)", n, strings.ReplaceAll(first, "|", "/"))
-}
-
-func ratio(a, b float64) string {
-	if b == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f×", a/b)
-}
-
-// perfRecorder profiles one host process with `perf record` for as long as
-// the warm cells run. perf sees Go and kernel frames (syscalls, loopback
-// TCP), which a Go CPU profile alone would not attribute; it follows only
-// the threads of that process, not the function instances.
-type perfRecorder struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startPerf(dir, name string, pid int) (*perfRecorder, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create perf dir: %w", err)
-	}
-	out := filepath.Join(dir, name+".perf.data")
-	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-p", fmt.Sprint(pid), "-o", out)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start perf: %w", err)
-	}
-	p := &perfRecorder{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	logf("%s: perf recording into %s", name, out)
-	return p, nil
-}
-
-// stop asks perf to finish writing its file (SIGINT), then waits.
-func (p *perfRecorder) stop() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/benchkit"
 )
 
 // target is one way of invoking the echo function: a host process and an
@@ -16,7 +17,7 @@ import (
 type target struct {
 	name  string // "rie", "sluice-invoke", "sluice-rie"
 	label string // for the report
-	host  *proc
+	host  *benchkit.Proc
 	iv    *invoker
 	// function is the function's name on Sluice, whose log group holds the
 	// REPORT lines; empty for the emulator, which prints them to stdout.
@@ -119,11 +120,11 @@ func runSlice(ctx context.Context, t *target, callers int, warmup, duration time
 	}
 	opened := make(chan atOpen, 1)
 	timer := time.AfterFunc(warmup, func() {
-		d, err := treeCPU(t.host.pid())
+		d, err := benchkit.TreeCPU(t.host.Pid())
 		if err != nil {
 			d = -1
 		}
-		opened <- atOpen{cpu: d, logOff: t.host.logSize()}
+		opened <- atOpen{cpu: d, logOff: t.host.LogSize()}
 	})
 	defer timer.Stop()
 
@@ -154,7 +155,7 @@ func runSlice(ctx context.Context, t *target, callers int, warmup, duration time
 					if out.firstErr == "" {
 						out.firstErr = err.Error()
 					}
-					if !t.host.alive() {
+					if !t.host.Alive() {
 						return
 					}
 				}
@@ -173,10 +174,10 @@ func runSlice(ctx context.Context, t *target, callers int, warmup, duration time
 	mark := sliceMark{from: windowStart, to: end}
 	select {
 	case o := <-opened:
-		if c, err := treeCPU(t.host.pid()); err == nil && o.cpu >= 0 {
+		if c, err := benchkit.TreeCPU(t.host.Pid()); err == nil && o.cpu >= 0 {
 			r.cpu = c - o.cpu
 		}
-		mark.logFrom, mark.logTo = o.logOff, t.host.logSize()
+		mark.logFrom, mark.logTo = o.logOff, t.host.LogSize()
 	default: // interrupted, or the host died, before the window opened
 	}
 	r.marks = []sliceMark{mark}
@@ -202,19 +203,9 @@ func runGrid(ctx context.Context, cfg Config, targets []*target) ([]result, erro
 	for _, callers := range cfg.Callers {
 		pooled := make([]*result, len(targets))
 		for round := range cfg.Rounds {
-			order := make([]int, len(targets))
-			for i := range order {
-				order[i] = i
-			}
-			if round%2 == 1 {
-				slices.Reverse(order)
-			}
-			warmup := cfg.Warmup
-			if round > 0 {
-				warmup = cfg.Warmup / 4
-			}
+			warmup := benchkit.RoundWarmup(cfg.Warmup, round)
 			slice := cfg.Duration / time.Duration(cfg.Rounds)
-			for _, i := range order {
+			for _, i := range benchkit.TurnOrder(len(targets), round) {
 				t := targets[i]
 				if t.crashed != "" {
 					continue
@@ -231,10 +222,10 @@ func runGrid(ctx context.Context, cfg Config, targets []*target) ([]result, erro
 				if ctx.Err() != nil {
 					return nil, errors.New("interrupted")
 				}
-				if !t.host.alive() {
-					reason := fmt.Sprintf("%s died (%s): %s", t.host.name, t.host.exitReason(), firstPanicLine(t.host.logTail(60)))
+				if !t.host.Alive() {
+					reason := fmt.Sprintf("%s died (%s): %s", t.host.Name(), t.host.ExitReason(), firstPanicLine(t.host.LogTail(60)))
 					if t.name != "rie" || cfg.rieSerial {
-						return nil, fmt.Errorf("%s, %d callers: %s; log tail:\n%s", t.name, callers, reason, t.host.logTail(20))
+						return nil, fmt.Errorf("%s, %d callers: %s; log tail:\n%s", t.name, callers, reason, t.host.LogTail(20))
 					}
 					t.crashed = reason
 					r.crashed = reason
@@ -255,8 +246,8 @@ func runGrid(ctx context.Context, cfg Config, targets []*target) ([]result, erro
 			if r.errors > 0 {
 				status = fmt.Sprintf("  %d errors, first: %s", r.errors, r.firstErr)
 			}
-			logf("%-14s callers=%-2d %8.0f invokes/s  p50 %6.3f ms  p99 %6.3f ms  host CPU %s/invoke  in flight %3.0f%%%s",
-				r.target, r.callers, r.opsPerSec(), ms(r.p50), ms(r.p99), fmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
+			benchkit.Logf("%-14s callers=%-2d %8.0f invokes/s  p50 %6.3f ms  p99 %6.3f ms  host CPU %s/invoke  in flight %3.0f%%%s",
+				r.target, r.callers, r.opsPerSec(), benchkit.Ms(r.p50), benchkit.Ms(r.p99), benchkit.FmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)
 			results = append(results, *r)
 		}
 	}
@@ -286,7 +277,7 @@ func collectDurations(ctx context.Context, targets []*target, results []result) 
 				}
 				lines = l
 			} else if m.logTo > m.logFrom {
-				b, err := t.host.logRange(m.logFrom, m.logTo)
+				b, err := t.host.LogRange(m.logFrom, m.logTo)
 				if err != nil {
 					return fmt.Errorf("read %s output: %w", t.name, err)
 				}
@@ -358,38 +349,6 @@ func firstPanicLine(log string) string {
 
 // percentiles returns the exact p50 and p99 (nearest rank) of the samples.
 func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
-	if len(lat) == 0 {
-		return 0, 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return nearestRank(s, 50), nearestRank(s, 99)
+	sm := benchkit.Summarize(lat)
+	return sm.P50, sm.P99
 }
-
-// nearestRank is the smallest sample such that at least p% of the samples
-// are less than or equal to it.
-func nearestRank[T any](sorted []T, p int) T {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
-	return sorted[max(rank, 1)-1]
-}
-
-// floatPercentile is nearestRank over unsorted float samples; ok is false
-// when there are none.
-func floatPercentile(v []float64, p int) (float64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return nearestRank(s, p), true
-}
-
-// fmtCPU prints a per-invocation CPU time in µs, or "?" when unknown.
-func fmtCPU(d time.Duration) string {
-	if d < 0 {
-		return "?"
-	}
-	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
