@@ -321,3 +321,25 @@ func BenchmarkVerifyHeader(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseAmzDate: the fast path of parseAmzDate agrees with time.Parse
+// on whatever it accepts, and formatAmzDate keeps a well-formed value as
+// sent.
+func FuzzParseAmzDate(f *testing.F) {
+	for _, s := range []string{"20130524T000000Z", "20240229T235959Z", "20230229T000000Z", "20231301T000000Z",
+		"20130524T240000Z", "20130524T000060Z", "2013052T0000000Z", "20130524t000000z", "+0130524T000000Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, werr := time.Parse(amzDateLayout, s)
+		got, gerr := parseAmzDate(s)
+		if (werr == nil) != (gerr == nil) || !got.Equal(want) {
+			t.Fatalf("parseAmzDate(%q) = %v, %v; time.Parse = %v, %v", s, got, gerr, want, werr)
+		}
+		if werr == nil {
+			if f := formatAmzDate(want, s); f != want.UTC().Format(amzDateLayout) {
+				t.Fatalf("formatAmzDate(%q) = %q", s, f)
+			}
+		}
+	})
+}

@@ -241,7 +241,7 @@ func (v *Verifier) verifyHeader(r *http.Request, auth string) (sluice.Identity, 
 	var t time.Time
 	rawDate := r.Header.Get("X-Amz-Date")
 	if rawDate != "" {
-		t, err = time.Parse(amzDateLayout, rawDate)
+		t, err = parseAmzDate(rawDate)
 	} else if rawDate = r.Header.Get("Date"); rawDate != "" {
 		t, err = http.ParseTime(rawDate)
 	}
@@ -281,11 +281,48 @@ func (v *Verifier) verifyHeader(r *http.Request, auth string) (sluice.Identity, 
 // formatAmzDate renders t as it enters the string to sign: raw itself when
 // it already is in that form (the usual X-Amz-Date), sparing a new string.
 func formatAmzDate(t time.Time, raw string) string {
-	var buf [len(amzDateLayout) + 8]byte
-	if b := t.UTC().AppendFormat(buf[:0], amzDateLayout); string(b) == raw {
+	if at, ok := fastAmzDate(raw); ok && at.Equal(t) {
 		return raw
 	}
 	return t.UTC().Format(amzDateLayout)
+}
+
+// parseAmzDate is time.Parse(amzDateLayout, s), with a fast path for
+// well-formed values: every request carries one.
+func parseAmzDate(s string) (time.Time, error) {
+	if t, ok := fastAmzDate(s); ok {
+		return t, nil
+	}
+	return time.Parse(amzDateLayout, s)
+}
+
+// fastAmzDate parses s in amzDateLayout when it is well formed; ok is false
+// for anything time.Parse might judge otherwise, left to it.
+func fastAmzDate(s string) (t time.Time, ok bool) {
+	if len(s) != len(amzDateLayout) || s[8] != 'T' || s[15] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(4, 6), num(6, 8)
+	hour, minute, sec := num(9, 11), num(11, 13), num(13, 15)
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	t = time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // past the end of its month
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func (v *Verifier) verifyPresigned(r *http.Request) (sluice.Identity, error) {
@@ -310,7 +347,7 @@ func (v *Verifier) verifyPresigned(r *http.Request) (sluice.Identity, error) {
 	if err != nil {
 		return sluice.Identity{}, queryError("Error parsing the X-Amz-Credential parameter; " + err.Error())
 	}
-	t, err := time.Parse(amzDateLayout, rawDate)
+	t, err := parseAmzDate(rawDate)
 	if err != nil {
 		return sluice.Identity{}, queryError(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
 	}
