@@ -40,39 +40,46 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
-// handle applies one event to every target of its bucket. It returns an
-// error only when ctx ends.
-func (r *Replicator) handle(ctx context.Context, ev sluice.Event) error {
+// handle applies one event to every target of its bucket and returns what
+// replicate.db must record of it. It returns an error only when ctx ends,
+// or errRetry.
+func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, error) {
 	created := strings.HasPrefix(ev.Name, "ObjectCreated:") || strings.HasPrefix(ev.Name, "ObjectTagging:")
 	removed := strings.HasPrefix(ev.Name, "ObjectRemoved:")
 	if !created && !removed {
-		return nil
+		return stateWrite{}, nil
+	}
+	// Settings first: most events (the copies' own, to start with) are of
+	// buckets that replicate nowhere, and need no object opened.
+	set, err := r.settings(ctx, ev.Bucket)
+	if err != nil {
+		if sluice.IsCode(err, sluice.ErrNoSuchBucket) {
+			return stateWrite{}, nil
+		}
+		return stateWrite{}, r.retryLater(ctx, ev, fmt.Errorf("read replication settings of %s: %w", ev.Bucket, err))
+	}
+	if set.none() {
+		return stateWrite{}, nil
 	}
 	var obj sluice.Object
 	var tags []sluice.Tag
 	if created {
 		o, err := r.store.OpenObject(ctx, ev.Bucket, ev.Key)
 		if sluice.IsCode(err, sluice.ErrNoSuchKey) || sluice.IsCode(err, sluice.ErrNoSuchBucket) {
-			return nil // deleted since: the removal event follows
+			return stateWrite{}, nil // deleted since: the removal event follows
 		}
 		if err != nil {
-			return r.retryLater(ctx, ev, fmt.Errorf("open source %s/%s: %w", ev.Bucket, ev.Key, err))
+			return stateWrite{}, r.retryLater(ctx, ev, fmt.Errorf("open source %s/%s: %w", ev.Bucket, ev.Key, err))
 		}
 		defer o.Close()
 		if unquote(o.Info().ETag) != ev.ETag {
-			return nil // overwritten since: the newer event follows and wins
+			return stateWrite{}, nil // overwritten since: the newer event follows and wins
 		}
 		obj, tags = o, o.Info().Meta.Tags
 	}
-	plans, err := r.plans(ctx, ev.Bucket, ev.Key, tags, removed)
-	if err != nil {
-		if sluice.IsCode(err, sluice.ErrNoSuchBucket) {
-			return nil
-		}
-		return r.retryLater(ctx, ev, fmt.Errorf("read replication settings of %s: %w", ev.Bucket, err))
-	}
+	plans := set.plans(ev.Key, tags, removed)
 	if len(plans) == 0 {
-		return nil
+		return stateWrite{}, nil
 	}
 	// Until the state below is committed, Status reports PENDING: the
 	// object's bucket replicates and no status matches its ETag.
@@ -85,7 +92,7 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) error {
 		rec, err := r.applyWithRetry(ctx, ev, obj, p)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return stateWrite{}, ctx.Err()
 			}
 			failed = true
 			r.log.Error("replicate: dead-lettered", "bucket", ev.Bucket, "key", ev.Key, "target", p.Target.String(), "seq", ev.Seq, "err", err)
@@ -103,10 +110,7 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) error {
 		}
 		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, rec: statusRecord{ETag: ev.ETag, Status: st}}
 	}
-	if err := r.commit(w); err != nil {
-		return r.retryLater(ctx, ev, err)
-	}
-	return nil
+	return w, nil
 }
 
 // retryLater handles a failure of the source side (this store): it waits
@@ -151,14 +155,21 @@ func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sl
 	return nil, err
 }
 
-// plans returns the targets of an object of bucket: those of the
-// TargetBucket tag and of the enabled replication rules that match it.
-func (r *Replicator) plans(ctx context.Context, bucket, key string, tags []sluice.Tag, removed bool) ([]plan, error) {
-	var out []plan
-	seen := map[string]bool{}
+// settings is what a bucket replicates to: the targets of its TargetBucket
+// tag and its enabled replication rules, highest priority first.
+type settings struct {
+	bucket     string
+	tagTargets []Target
+	rules      []s3api.ReplicationRule
+}
+
+func (s settings) none() bool { return len(s.tagTargets) == 0 && len(s.rules) == 0 }
+
+func (r *Replicator) settings(ctx context.Context, bucket string) (settings, error) {
+	set := settings{bucket: bucket}
 	btags, err := s3api.BucketTags(ctx, r.store, bucket)
 	if err != nil {
-		return nil, err
+		return settings{}, err
 	}
 	for _, t := range btags {
 		if t.Key != TagName {
@@ -169,34 +180,44 @@ func (r *Replicator) plans(ctx context.Context, bucket, key string, tags []sluic
 			r.log.Warn("replicate: ignoring invalid TargetBucket tag", "bucket", bucket, "err", err)
 			continue
 		}
-		for _, tg := range targets {
-			if tg.Bucket == bucket && tg.Region == "" || seen[tg.Bucket] {
-				continue
-			}
-			seen[tg.Bucket] = true
-			out = append(out, plan{Target: tg, deletes: true})
-		}
+		set.tagTargets = append(set.tagTargets, targets...)
 	}
 	cfg, err := s3api.BucketReplication(ctx, r.store, bucket)
 	if err != nil {
 		if sluice.ErrorCode(err) != "" && !sluice.IsCode(err, sluice.ErrNoSuchBucket) {
 			r.log.Warn("replicate: ignoring invalid replication configuration", "bucket", bucket, "err", err)
-			return out, nil
+			return set, nil
 		}
-		return nil, err
+		return settings{}, err
 	}
 	if cfg == nil {
-		return out, nil
+		return set, nil
 	}
-	rules := slices.Clone(cfg.Rules)
+	for _, rule := range cfg.Rules {
+		if rule.Enabled() {
+			set.rules = append(set.rules, rule)
+		}
+	}
 	// The highest priority wins when rules share a destination.
-	slices.SortStableFunc(rules, func(a, b s3api.ReplicationRule) int {
+	slices.SortStableFunc(set.rules, func(a, b s3api.ReplicationRule) int {
 		return cmp.Compare(deref(b.Priority), deref(a.Priority))
 	})
-	for _, rule := range rules {
-		if !rule.Enabled() {
+	return set, nil
+}
+
+// plans returns the targets of an object: those of the TargetBucket tag and
+// of the enabled replication rules that match it.
+func (s settings) plans(key string, tags []sluice.Tag, removed bool) []plan {
+	var out []plan
+	seen := map[string]bool{}
+	for _, tg := range s.tagTargets {
+		if tg.Bucket == s.bucket && tg.Region == "" || seen[tg.Bucket] {
 			continue
 		}
+		seen[tg.Bucket] = true
+		out = append(out, plan{Target: tg, deletes: true})
+	}
+	for _, rule := range s.rules {
 		match := rule.Matches(key, tags)
 		if removed && rule.Filter != nil {
 			match = prefixOnlyMatch(rule, key)
@@ -211,7 +232,7 @@ func (r *Replicator) plans(ctx context.Context, bucket, key string, tags []sluic
 		seen[dest] = true
 		out = append(out, plan{Target: Target{Bucket: dest, Region: region}, deletes: rule.ReplicatesDeletes(), storageClass: rule.Destination.StorageClass})
 	}
-	return out, nil
+	return out
 }
 
 // prefixOnlyMatch applies only the prefix part of a rule's filter, which is

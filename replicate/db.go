@@ -103,8 +103,10 @@ func (w stateWrite) encode() ([]kv, error) {
 }
 
 // groupCommit writes the state of concurrent events in one transaction:
-// the first writer commits everything queued while the previous commit
-// was in progress, so a burst of copies costs a few fsyncs, not one each.
+// requests queue while a commit is in progress and the next commit takes
+// them all, so a burst of copies costs a few fsyncs, not one each.
+// Requests commit in the order they were queued, so one worker's records
+// of a key land in outbox order.
 type groupCommit struct {
 	mu      sync.Mutex
 	pending []commitReq
@@ -118,22 +120,35 @@ type commitReq struct {
 
 // commit writes w durably (unless Config.NoSync) and returns when it is.
 func (r *Replicator) commit(w stateWrite) error {
+	return r.queueCommit(w)()
+}
+
+// queueCommit queues w for the next commit and returns a function that
+// waits for that commit.
+func (r *Replicator) queueCommit(w stateWrite) (wait func() error) {
 	if w.empty() {
-		return nil
+		return func() error { return nil }
 	}
 	puts, err := w.encode()
 	if err != nil {
-		return fmt.Errorf("encode replicate.db record: %w", err)
+		return func() error { return fmt.Errorf("encode replicate.db record: %w", err) }
 	}
 	req := commitReq{puts: puts, done: make(chan error, 1)}
 	g := &r.commits
 	g.mu.Lock()
 	g.pending = append(g.pending, req)
-	if g.busy {
-		g.mu.Unlock()
-		return <-req.done
+	if !g.busy {
+		g.busy = true
+		go r.commitLoop()
 	}
-	g.busy = true
+	g.mu.Unlock()
+	return func() error { return <-req.done }
+}
+
+// commitLoop commits queued requests until none are left.
+func (r *Replicator) commitLoop() {
+	g := &r.commits
+	g.mu.Lock()
 	for len(g.pending) > 0 {
 		batch := g.pending
 		g.pending = nil
@@ -158,7 +173,6 @@ func (r *Replicator) commit(w stateWrite) error {
 	}
 	g.busy = false
 	g.mu.Unlock()
-	return <-req.done
 }
 
 func putOne(tx *bolt.Tx, p kv) error {

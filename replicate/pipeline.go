@@ -21,6 +21,8 @@ type pipeline struct {
 	events sluice.EventLog
 	seed   maphash.Seed
 	queues []*queue
+	// committing counts events whose state is being committed.
+	committing sync.WaitGroup
 	// slots holds one token per event that may still be put in flight.
 	slots chan struct{}
 
@@ -53,6 +55,7 @@ func (r *Replicator) run(ctx context.Context, events sluice.EventLog, cursor uin
 	go func() { defer close(acker); p.ackLoop(ctx, cursor) }()
 	p.read(ctx, cursor)
 	workers.Wait()
+	p.committing.Wait()
 	<-acker
 	// What finished before the stop is durable in replicate.db: record it
 	// so a restart does not look it up again. Best effort: the store may be
@@ -138,14 +141,38 @@ func (p *pipeline) work(ctx context.Context, q *queue) {
 		if !ok {
 			return
 		}
-		err := p.r.handle(ctx, ev)
+		w, err := p.r.handle(ctx, ev)
 		for err == errRetry {
-			err = p.r.handle(ctx, ev)
+			w, err = p.r.handle(ctx, ev)
 		}
 		if err != nil {
 			return // ctx ended: the event stays unacknowledged
 		}
-		p.finish(ev.Seq)
+		if w.empty() {
+			p.finish(ev.Seq)
+			continue
+		}
+		// The next event need not wait for this one's fsync: queued in
+		// order, this key's records still commit in order, and the event
+		// counts as done, so acknowledged, only once its state is durable.
+		wait := p.r.queueCommit(w)
+		p.committing.Go(func() { p.settle(ctx, ev, w, wait) })
+	}
+}
+
+// settle finishes ev once its state is committed, retrying the commit.
+func (p *pipeline) settle(ctx context.Context, ev sluice.Event, w stateWrite, wait func() error) {
+	for {
+		err := wait()
+		if err == nil {
+			p.finish(ev.Seq)
+			return
+		}
+		p.r.log.Error("replicate: will retry", "seq", ev.Seq, "err", err)
+		if !sleep(ctx, p.r.cfg.MaxBackoff) {
+			return
+		}
+		wait = p.r.queueCommit(w)
 	}
 }
 
