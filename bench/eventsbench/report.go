@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
@@ -13,28 +12,16 @@ import (
 // env is the machine and software description printed above the tables:
 // numbers from this bench mean little without it.
 type env struct {
-	when      time.Time
-	cpu       string
-	cpus      int
-	kernel    string
-	fsType    string
-	goVersion string
+	benchkit.Machine
 	sluiceVer string
-	loadStart string
-	loadEnd   string
 }
 
 func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 	e := env{
-		when:      time.Now().UTC(),
-		cpu:       benchkit.CPUModel(),
-		cpus:      runtime.NumCPU(),
-		kernel:    benchkit.ReadTrim("/proc/sys/kernel/osrelease"),
-		fsType:    benchkit.FSType(workDir),
-		goVersion: runtime.Version(),
-		loadStart: benchkit.LoadAvg(),
+		Machine:   benchkit.DescribeMachine(),
 		sluiceVer: cfg.SluiceRev,
 	}
+	e.FSType = benchkit.FSType(workDir)
 	if e.sluiceVer == "" {
 		line, _ := benchkit.VersionLine(ctx, cfg.SluiceBin, "version")
 		e.sluiceVer = fmt.Sprintf("%q", line)
@@ -88,9 +75,9 @@ func (r report) render() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
 	e := r.env
 	w("# sluice event delivery: PUT → webhook, PUT → TargetBucket copy\n\n")
-	w("- run: %s, sluice %s, %s\n", e.when.Format(time.RFC3339), e.sluiceVer, e.goVersion)
-	w("- machine: %s, %d CPUs, Linux %s, data on %s\n", e.cpu, e.cpus, e.kernel, e.fsType)
-	w("- load average at start: %s; at end: %s%s\n", e.loadStart, e.loadEnd, loadWarning(e.loadStart, e.cpus))
+	w("- run: %s, sluice %s, %s\n", e.When.Format(time.RFC3339), e.sluiceVer, e.GoVersion)
+	w("- machine: %s, %d CPUs, Linux %s, data on %s\n", e.CPU, e.CPUs, e.Kernel, e.FSType)
+	w("- load average at start: %s; at end: %s%s\n", e.LoadStart, e.LoadEnd, loadWarning(e.LoadStart, e.CPUs))
 	w("- server: `sluice serve --log-level warn` with its default durability (every write fsynced before it is acknowledged; the outbox entry commits in the same transaction)\n")
 	w("- source bucket `%s`: a WebhookConfiguration rule (all `s3:ObjectCreated:*`, HMAC secret, checked by the receiver) to a receiver inside the bench on 127.0.0.1, and the tag `TargetBucket=%s`\n", r.cfg.Source, r.cfg.Target)
 	w("- client: net/http keep-alive, path-style, SigV4 (aws-sdk-go-v2 v4 signer), x-amz-content-sha256 = hex SHA-256 of the body\n\n")

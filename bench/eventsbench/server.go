@@ -21,20 +21,15 @@ func startSluice(cfg Config, workDir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The edge listener is unused here but must not collide with a sluice
-	// already running on its default port.
-	edge, err := benchkit.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
 	dir := filepath.Join(workDir, "sluice")
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	// Per-request logging off: the bench measures delivery, not log
-	// formatting.
-	args := []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", dataDir, "--log-level", "warn"}
+	args, err := benchkit.SluiceServeArgs(addr, dataDir)
+	if err != nil {
+		return nil, err
+	}
 	args = append(args, strings.Fields(cfg.SluiceArgs)...)
 	p, err := benchkit.Start(benchkit.Spec{
 		Name: "sluice", Bin: cfg.SluiceBin, Args: args, Dir: dir, Addr: addr,

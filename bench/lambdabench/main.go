@@ -120,14 +120,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("-callers: %d out of range (1 .. 256)", n)
 		}
 	}
-	if c.Duration <= 0 {
-		return errors.New("-duration: must be positive")
-	}
-	if c.Rounds < 1 || c.Duration/time.Duration(max(c.Rounds, 1)) < 100*time.Millisecond {
-		return errors.New("-rounds: at least 1, and each slice of -duration at least 100ms")
-	}
-	if c.Warmup < 0 {
-		return errors.New("-warmup: must not be negative")
+	if err := benchkit.ValidateWindow(c.Duration, c.Warmup, c.Rounds); err != nil {
+		return err
 	}
 	if c.PayloadSz < 16 || c.PayloadSz > 1<<20 {
 		return fmt.Errorf("-payload-size: %d out of range (16 B .. 1 MiB)", c.PayloadSz)
@@ -285,7 +279,7 @@ func run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	e.loadEnd = benchkit.LoadAvg()
+	e.LoadEnd = benchkit.LoadAvg()
 
 	var failed []string
 	for _, r := range results {
@@ -428,16 +422,13 @@ func startSluice(ctx context.Context, cfg Config, dir string) (*benchkit.Proc, *
 	if err != nil {
 		return nil, nil, err
 	}
-	// The edge listener is unused but must not collide with a sluice
-	// already running on its default port.
-	edge, err := benchkit.FreeAddr()
-	if err != nil {
-		return nil, nil, err
-	}
 	// --log-level warn: no per-request log line, as the emulator's
 	// --log-level error; function output and REPORT lines still go to the
 	// log groups, which is what Sluice always does.
-	args := []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}
+	args, err := benchkit.SluiceServeArgs(addr, filepath.Join(dir, "data"))
+	if err != nil {
+		return nil, nil, err
+	}
 	env := append(benchkit.EnvironWithout("SLUICE_CONFIG"), "SLUICE_ACCESS_KEY="+cfg.AccessKey, "SLUICE_SECRET_KEY="+cfg.SecretKey)
 	p, err := benchkit.Start(benchkit.Spec{Name: "sluice", Bin: cfg.SluiceBin, Args: args, Env: env, Dir: dir, Addr: addr})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 
@@ -14,32 +13,21 @@ import (
 // env is the machine and software description printed above the tables:
 // numbers from this bench mean little without it.
 type env struct {
-	when      time.Time
-	cpu       string
-	cpus      int
-	kernel    string
-	goVersion string
+	benchkit.Machine
 	sluiceVer string
 	rieVer    string
 	echo      string
 	python    string
-	loadStart string
-	loadEnd   string
 	rieProbe  string // what concurrent invocations did to the emulator
 	reserved  int    // ReservedConcurrentExecutions set on the warm function, 0 for none
 }
 
 func describeEnv(ctx context.Context, cfg Config) env {
 	e := env{
-		when:      time.Now().UTC(),
-		cpu:       benchkit.CPUModel(),
-		cpus:      runtime.NumCPU(),
-		kernel:    benchkit.ReadTrim("/proc/sys/kernel/osrelease"),
-		goVersion: runtime.Version(),
+		Machine:   benchkit.DescribeMachine(),
 		sluiceVer: cfg.SluiceRev,
 		rieVer:    cfg.RIERev,
 		echo:      echoModule(cfg.EchoBin),
-		loadStart: benchkit.LoadAvg(),
 	}
 	if e.sluiceVer == "" {
 		if e.sluiceVer, _ = benchkit.VersionLine(ctx, cfg.SluiceBin, "version"); e.sluiceVer == "" {
@@ -66,8 +54,8 @@ func renderReport(cfg Config, e env, results []result, cold []coldResult) string
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Lambda benchmark: sluice vs AWS's runtime interface emulator\n\n")
 	fmt.Fprintf(&b, "- run: %s, %s × %d CPUs shared by the callers, the hosts and the functions, Linux %s, bench built with %s\n",
-		e.when.Format(time.RFC3339), e.cpu, e.cpus, e.kernel, e.goVersion)
-	fmt.Fprintf(&b, "- load average (1/5/15 min): %s at start, %s at end\n", e.loadStart, e.loadEnd)
+		e.When.Format(time.RFC3339), e.CPU, e.CPUs, e.Kernel, e.GoVersion)
+	fmt.Fprintf(&b, "- load average (1/5/15 min): %s at start, %s at end\n", e.LoadStart, e.LoadEnd)
 	fmt.Fprintf(&b, "- function: the same Go echo binary everywhere (bench/lambdabench/echo: returns its event unchanged; %s); event of %d bytes, checked on every answer\n",
 		e.echo, cfg.PayloadSz)
 	fmt.Fprintf(&b, "- sluice (%s): `sluice serve --log-level warn`; function created through CreateFunction (zip, provided.al2023, 128 MB)", e.sluiceVer)

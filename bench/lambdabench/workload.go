@@ -61,11 +61,7 @@ func (r *result) merge(o result) {
 	r.lat = append(r.lat, o.lat...)
 	r.elapsed += o.elapsed
 	r.busy += o.busy
-	if r.cpu < 0 || o.cpu < 0 {
-		r.cpu = -1
-	} else {
-		r.cpu += o.cpu
-	}
+	r.cpu = benchkit.AddCPU(r.cpu, o.cpu)
 	r.errors += o.errors
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr

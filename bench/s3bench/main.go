@@ -119,14 +119,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("-concurrency: %d out of range (1 .. 1024)", n)
 		}
 	}
-	if c.Duration <= 0 {
-		return errors.New("-duration: must be positive")
-	}
-	if c.Rounds < 1 || c.Duration/time.Duration(max(c.Rounds, 1)) < 100*time.Millisecond {
-		return errors.New("-rounds: at least 1, and each slice of -duration at least 100ms")
-	}
-	if c.Warmup < 0 {
-		return errors.New("-warmup: must not be negative")
+	if err := benchkit.ValidateWindow(c.Duration, c.Warmup, c.Rounds); err != nil {
+		return err
 	}
 	if c.Payload != "sha256" && c.Payload != "unsigned" {
 		return fmt.Errorf("-payload: %q (want sha256, unsigned)", c.Payload)
@@ -244,7 +238,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	env.loadEnd = benchkit.LoadAvg()
+	env.LoadEnd = benchkit.LoadAvg()
 
 	var failed []string
 	for _, r := range results {

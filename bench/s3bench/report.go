@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -14,28 +13,16 @@ import (
 // env is the machine and software description printed above the table:
 // numbers from this bench mean little without it.
 type env struct {
-	when       time.Time
-	cpu        string
-	cpus       int
-	kernel     string
-	fsType     string
-	goVersion  string
+	benchkit.Machine
 	sluiceVer  string
 	versityVer string
-	loadStart  string
-	loadEnd    string
 }
 
 func describeEnv(ctx context.Context, cfg Config, workDir string) env {
 	e := env{
-		when:      time.Now().UTC(),
-		cpu:       benchkit.CPUModel(),
-		cpus:      runtime.NumCPU(),
-		kernel:    benchkit.ReadTrim("/proc/sys/kernel/osrelease"),
-		fsType:    benchkit.FSTypeJournal(workDir),
-		goVersion: runtime.Version(),
-		loadStart: benchkit.LoadAvg(),
+		Machine: benchkit.DescribeMachine(),
 	}
+	e.FSType = benchkit.FSTypeJournal(workDir)
 	for _, s := range cfg.Servers {
 		switch s {
 		case "sluice", "sluice-nofsync":
@@ -63,8 +50,8 @@ func renderReport(cfg Config, e env, results []result) string {
 			"sluice rows show the cost of sluice's default fsync of every write.\n\n")
 	}
 	fmt.Fprintf(&b, "- run: %s, %s × %d CPUs shared by the client and the server, Linux %s, data on %s, client built with %s\n",
-		e.when.Format(time.RFC3339), e.cpu, e.cpus, e.kernel, e.fsType, e.goVersion)
-	fmt.Fprintf(&b, "- load average (1/5/15 min): %s at start, %s at end\n", e.loadStart, e.loadEnd)
+		e.When.Format(time.RFC3339), e.CPU, e.CPUs, e.Kernel, e.FSType, e.GoVersion)
+	fmt.Fprintf(&b, "- load average (1/5/15 min): %s at start, %s at end\n", e.LoadStart, e.LoadEnd)
 	fmt.Fprintf(&b, "- cells: %s measured per server after %s warm-up; N clients = N goroutines sending back to back, each on its own keys; "+
 		"the window is cut into %d slices and the servers take turns slice by slice (A B, B A, ...), samples pooled; sync(2) before every slice\n",
 		cfg.Duration, cfg.Warmup, cfg.Rounds)

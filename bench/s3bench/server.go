@@ -66,15 +66,11 @@ func sluiceKind(name string, fsync bool) serverKind {
 		name: name,
 		bin:  func(cfg Config) string { return cfg.SluiceBin },
 		args: func(cfg Config, addr, dataDir string) ([]string, error) {
-			// The edge listener is unused here but must not collide with
-			// a sluice already running on its default port.
-			edge, err := benchkit.FreeAddr()
+			// Per-request logging off, as versitygw's --quiet.
+			args, err := benchkit.SluiceServeArgs(addr, dataDir)
 			if err != nil {
 				return nil, err
 			}
-			// Per-request logging off, as versitygw's --quiet: the bench
-			// measures storage, not log formatting.
-			args := []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", dataDir, "--log-level", "warn"}
 			if !fsync {
 				args = append(args, "--fsync=false")
 			}

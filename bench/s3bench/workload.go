@@ -53,11 +53,7 @@ func (r result) merge(o result) result {
 	r.p50, r.p99, r.mean = percentiles(r.lat)
 	r.elapsed += o.elapsed
 	r.busy += o.busy
-	if r.serverCPU < 0 || o.serverCPU < 0 {
-		r.serverCPU = -1
-	} else {
-		r.serverCPU += o.serverCPU
-	}
+	r.serverCPU = benchkit.AddCPU(r.serverCPU, o.serverCPU)
 	r.errors += o.errors
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr

@@ -1,10 +1,12 @@
 package benchkit
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SplitList splits a comma-separated flag value, dropping blanks.
@@ -75,4 +77,20 @@ func FlagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// ValidateWindow checks the measured window flags the grid benches share:
+// -duration cut into -rounds slices, each after -warmup (a quarter of it
+// after the first).
+func ValidateWindow(duration, warmup time.Duration, rounds int) error {
+	if duration <= 0 {
+		return errors.New("-duration: must be positive")
+	}
+	if rounds < 1 || duration/time.Duration(max(rounds, 1)) < 100*time.Millisecond {
+		return errors.New("-rounds: at least 1, and each slice of -duration at least 100ms")
+	}
+	if warmup < 0 {
+		return errors.New("-warmup: must not be negative")
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -119,4 +120,29 @@ func VersionLine(ctx context.Context, bin string, args ...string) (string, error
 		line = line[:120]
 	}
 	return line, err
+}
+
+// Machine is the description printed above every bench's tables: numbers
+// from a bench mean little without it.
+type Machine struct {
+	When      time.Time
+	CPU       string // model name
+	CPUs      int
+	Kernel    string
+	FSType    string // of the work dir; set by benches that write data
+	GoVersion string // the bench's, which is the client's
+	LoadStart string
+	LoadEnd   string // set by the bench when it is done
+}
+
+// DescribeMachine reads the machine's description at the start of a run.
+func DescribeMachine() Machine {
+	return Machine{
+		When:      time.Now().UTC(),
+		CPU:       CPUModel(),
+		CPUs:      runtime.NumCPU(),
+		Kernel:    ReadTrim("/proc/sys/kernel/osrelease"),
+		GoVersion: runtime.Version(),
+		LoadStart: LoadAvg(),
+	}
 }

@@ -266,3 +266,16 @@ func TCPAccepts(addr string) func(context.Context) error {
 		return c.Close()
 	}
 }
+
+// SluiceServeArgs is the `sluice serve` command line the benches run:
+// listening on addr with its data in dataDir, per-request logging off (the
+// benches measure the service, not log formatting), and the edge listener
+// on a free port of its own: it is unused, but must not collide with a
+// sluice already running on its default port.
+func SluiceServeArgs(addr, dataDir string) ([]string, error) {
+	edge, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return []string{"serve", "--addr", addr, "--edge-addr", edge, "--data", dataDir, "--log-level", "warn"}, nil
+}

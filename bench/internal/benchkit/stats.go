@@ -66,3 +66,12 @@ func RoundWarmup(warmup time.Duration, round int) time.Duration {
 	}
 	return warmup
 }
+
+// AddCPU adds two CPU figures of which either may be unknown (negative):
+// the sum of a known and an unknown figure is unknown (-1).
+func AddCPU(a, b time.Duration) time.Duration {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return a + b
+}
