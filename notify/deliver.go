@@ -417,7 +417,9 @@ func (n *Notifier) match(ctx context.Context, evs []sluice.Event) ([]*readEvent,
 			if known {
 				continue
 			}
-			payload, err := json.Marshal(awsevent.NewS3Event(e, awsevent.S3Rule{ConfigurationID: r.ID}))
+			// MarshalJSON itself, not json.Marshal: that would compact and
+			// re-escape the already compact message, doubling the cost.
+			payload, err := awsevent.NewS3Event(e, awsevent.S3Rule{ConfigurationID: r.ID}).MarshalJSON()
 			if err != nil {
 				return nil, nil, fmt.Errorf("encode record: %w", err)
 			}
