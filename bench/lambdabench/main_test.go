@@ -258,7 +258,7 @@ func TestRunSlice(t *testing.T) {
 		wantPeak int64
 	}{
 		{name: "concurrent", callers: 4, wantPeak: 2},
-		{name: "serialized in the client", serial: true, callers: 4, maxPeak: 1},
+		{name: "serialized in the client", serial: true, callers: 4, maxPeak: 1, wantPeak: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,8 +272,10 @@ func TestRunSlice(t *testing.T) {
 			if r.errors != 0 {
 				t.Fatalf("%d errors, first: %s", r.errors, r.firstErr)
 			}
-			if r.ops() == 0 || r.elapsed < 200*time.Millisecond {
-				t.Fatalf("ops %d in %v: the window was not measured", r.ops(), r.elapsed)
+			// How many calls land inside the window depends on the machine's
+			// load; that calls were made at all shows in the server's peak.
+			if r.elapsed < 200*time.Millisecond {
+				t.Fatalf("window of %v: the window was not measured", r.elapsed)
 			}
 			if r.serial != tc.serial || r.callers != tc.callers || len(r.marks) != 1 {
 				t.Errorf("result serial=%v callers=%d marks=%d", r.serial, r.callers, len(r.marks))
