@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -362,7 +363,9 @@ func pollEvery(d, every time.Duration, f func() error) error {
 // redrive.
 func TestEventNotifications(t *testing.T) {
 	t.Parallel()
-	s := startSluice(t)
+	// A short retry budget keeps the dead-letter case quick; a receiver
+	// that refuses twice still gets its third attempt.
+	s := startSluice(t, withArgs("--notify-max-attempts", strconv.Itoa(notifyAttempts), "--notify-backoff", "200ms"))
 	c := s3Client(s)
 	code := eventFunctionCode(t)
 
@@ -709,6 +712,10 @@ func testWebhookRetries(t *testing.T, s *sluiceServer, c *s3.Client) {
 	t.Logf("webhook retries: %d events accepted, %d duplicate accepted deliveries, %d attempts in all", len(acc), dups, len(recv.deliveries()))
 }
 
+// notifyAttempts is the notifier's retry budget in these tests
+// (--notify-max-attempts).
+const notifyAttempts = 3
+
 // testDeadLetterRedrive has a receiver refuse every attempt: the delivery
 // becomes a dead letter listed by `sluice events dead-letters`; once the
 // receiver recovers, `sluice events redrive ID` delivers it.
@@ -719,9 +726,8 @@ func testDeadLetterRedrive(t *testing.T, s *sluiceServer, c *s3.Client) {
 	key := "dead/letter-" + randSuffix(6) + ".txt"
 	putEventObject(t, c, bucket, key, []byte("undeliverable for a while"))
 
-	// The default budget is five attempts over about a minute.
 	var line string
-	if err := pollEvery(100*time.Second, 500*time.Millisecond, func() error {
+	if err := pollEvery(100*time.Second, 200*time.Millisecond, func() error {
 		r := sluiceCmd(t, s, nil, "events", "dead-letters")
 		if r.Code != 0 {
 			return fmt.Errorf("sluice events dead-letters: %s", r)
@@ -736,8 +742,8 @@ func testDeadLetterRedrive(t *testing.T, s *sluiceServer, c *s3.Client) {
 	}); err != nil {
 		t.Fatalf("dead letter: %v (attempts so far: %d)", err, len(recv.deliveries()))
 	}
-	if n := len(recv.deliveries()); n != 5 {
-		t.Errorf("receiver saw %d attempts before the dead letter, want the budget of 5", n)
+	if n := len(recv.deliveries()); n != notifyAttempts {
+		t.Errorf("receiver saw %d attempts before the dead letter, want the budget of %d", n, notifyAttempts)
 	}
 	for _, want := range []string{recv.srv.URL + "/dead", "ObjectCreated:Put", "500"} {
 		if !strings.Contains(line, want) {

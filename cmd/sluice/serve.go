@@ -67,6 +67,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		&setting{name: "log-level", env: "SLUICE_LOG_LEVEL", def: "info", usage: "log level: debug, info, warn, error"},
 		&setting{name: "log-format", env: "SLUICE_LOG_FORMAT", def: "text", usage: "log format: text or json"},
 		&setting{name: "fsync", env: "SLUICE_FSYNC", def: "true", usage: "fsync every write before acknowledging it; false keeps acknowledged writes through a process crash (kill -9) but not through an OS crash or power loss"},
+		&setting{name: "notify-max-attempts", env: "SLUICE_NOTIFY_MAX_ATTEMPTS", def: "5", usage: "delivery attempts of an S3 event notification before it becomes a dead letter"},
+		&setting{name: "notify-backoff", env: "SLUICE_NOTIFY_BACKOFF", def: "4s", usage: "wait before the first retry of a failed notification; it doubles up to 30s"},
 		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
 	)
 	var regionEndpoints listFlag
@@ -184,6 +186,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	notifyCfg.NoSync = !fsync
 	notifyCfg.Registerer = reg
 	notifyCfg.Functions = functions
+	if notifyCfg.MaxAttempts, err = strconv.Atoi(set.get("notify-max-attempts")); err != nil || notifyCfg.MaxAttempts < 1 {
+		return usageError{fmt.Sprintf("--notify-max-attempts %q: must be a positive number", set.get("notify-max-attempts"))}
+	}
+	if notifyCfg.MinBackoff, err = time.ParseDuration(set.get("notify-backoff")); err != nil || notifyCfg.MinBackoff <= 0 {
+		return usageError{fmt.Sprintf("--notify-backoff %q: must be a positive duration such as 4s", set.get("notify-backoff"))}
+	}
+	notifyCfg.MaxBackoff = max(notifyCfg.MaxBackoff, notifyCfg.MinBackoff)
 	notifier, err := notify.New(notifyCfg, store, store, functions, log.With("component", "notify"))
 	if err != nil {
 		return err
