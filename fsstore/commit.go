@@ -129,7 +129,7 @@ func unrefuse(err error) error {
 // lazyLeadDelay is how long a lazy change waits for another change to
 // lead a group before it leads one itself: long enough for the next write
 // of a steady stream to come, short enough not to hold up its caller.
-const lazyLeadDelay = 5 * time.Millisecond
+const lazyLeadDelay = 2 * time.Millisecond
 
 // awaitLazy waits until a leader takes r into its group or hands it the
 // lead, and reports which; when no group has begun after lazyDelay, r
