@@ -108,7 +108,7 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, e
 		if failed {
 			st = StatusFailed
 		}
-		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, rec: statusRecord{ETag: ev.ETag, Status: st}}
+		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, rec: statusRecord{ETag: ev.ETag, Status: st, Sequencer: ev.Sequencer}}
 	}
 	return w, nil
 }

@@ -49,6 +49,9 @@ type appliedAt struct {
 type statusRecord struct {
 	ETag   string `json:"etag"`
 	Status string `json:"status"`
+	// Sequencer keeps a retried commit of an older write's status from
+	// replacing a newer one's.
+	Sequencer string `json:"seq,omitempty"`
 }
 
 // stateWrite is what one event leaves in replicate.db, written in one
@@ -66,8 +69,8 @@ type statusAt struct {
 
 func (w stateWrite) empty() bool { return len(w.applied) == 0 && w.status == nil && len(w.dead) == 0 }
 
-// kv is one encoded put; seq, set for an applied record, keeps it from
-// replacing a record of a newer change.
+// kv is one encoded put; seq, set for an applied or status record, keeps
+// it from replacing a record of a newer change.
 type kv struct {
 	bucket []byte
 	k, v   []byte
@@ -88,7 +91,7 @@ func (w stateWrite) encode() ([]kv, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, kv{bucket: bktStatus, k: indexKey(w.status.bucket, w.status.key), v: v})
+		out = append(out, kv{bucket: bktStatus, k: indexKey(w.status.bucket, w.status.key), v: v, seq: w.status.rec.Sequencer})
 	}
 	for _, d := range w.dead {
 		v, err := json.Marshal(d)
@@ -179,7 +182,10 @@ func putOne(tx *bolt.Tx, p kv) error {
 	b := tx.Bucket(p.bucket)
 	if p.seq != "" {
 		if old := b.Get(p.k); old != nil {
-			var prev applied
+			// Both applied and statusRecord keep their sequencer as "seq".
+			var prev struct {
+				Sequencer string `json:"seq"`
+			}
 			if json.Unmarshal(old, &prev) == nil && cmpSequencer(prev.Sequencer, p.seq) > 0 {
 				return nil
 			}
