@@ -93,6 +93,9 @@ func (p *pipeline) read(ctx context.Context, cursor uint64) {
 			}
 		}
 		evs, err := p.events.ReadEvents(ctx, cursor, n)
+		if len(evs) > n {
+			evs = evs[:n] // each event in flight holds a slot
+		}
 		for range n - len(evs) {
 			p.slots <- struct{}{}
 		}
