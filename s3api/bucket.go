@@ -384,14 +384,8 @@ func (s *Server) putBucketTagging(w http.ResponseWriter, r *http.Request, bucket
 	if _, err := s.store.Bucket(r.Context(), bucket); err != nil {
 		return storeErr(err, bucket, "")
 	}
-	body, err := readBody(r, sluice.MaxXMLBody)
+	body, err := readIntegrityBody(r, sluice.MaxXMLBody)
 	if err != nil {
-		return err
-	}
-	if !hasBodyChecksum(r.Header) {
-		return missingContentMD5()
-	}
-	if err := verifyBody(r, body); err != nil {
 		return err
 	}
 	var t bucketTagging

@@ -483,14 +483,8 @@ type deleteError struct {
 // deleteObjects is DeleteObjects (POST ?delete): up to 1000 keys, each
 // authorized and deleted on its own; failures are reported per key.
 func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
-	body, err := readBody(r, maxDeleteBody)
+	body, err := readIntegrityBody(r, maxDeleteBody)
 	if err != nil {
-		return err
-	}
-	if !hasBodyChecksum(r.Header) {
-		return missingContentMD5()
-	}
-	if err := verifyBody(r, body); err != nil {
 		return err
 	}
 	var req deleteRequest

@@ -297,14 +297,8 @@ func (s *Server) putBucketReplication(w http.ResponseWriter, r *http.Request, bu
 	if _, err := s.store.Bucket(r.Context(), bucket); err != nil {
 		return storeErr(err, bucket, "")
 	}
-	body, err := readBody(r, sluice.MaxXMLBody)
+	body, err := readIntegrityBody(r, sluice.MaxXMLBody)
 	if err != nil {
-		return err
-	}
-	if !hasBodyChecksum(r.Header) {
-		return missingContentMD5()
-	}
-	if err := verifyBody(r, body); err != nil {
 		return err
 	}
 	c, err := ParseReplicationConfiguration(body)

@@ -36,15 +36,8 @@ type taggingIn struct {
 
 // putObjectTagging is PutObjectTagging (PUT /key?tagging).
 func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	body, err := readBody(r, sluice.MaxXMLBody)
+	body, err := readIntegrityBody(r, sluice.MaxXMLBody)
 	if err != nil {
-		return err
-	}
-	// S3 requires an integrity header on PutObjectTagging.
-	if !hasBodyChecksum(r.Header) {
-		return missingContentMD5()
-	}
-	if err := verifyBody(r, body); err != nil {
 		return err
 	}
 	var doc taggingIn

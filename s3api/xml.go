@@ -52,6 +52,23 @@ func writeRawXML(w http.ResponseWriter, status int, doc []byte) {
 	_, _ = w.Write(doc)
 }
 
+// readIntegrityBody reads a body S3 accepts only with an integrity header
+// (Content-MD5 or x-amz-checksum-*: DeleteObjects, tagging, replication
+// configurations) and verifies it against that header.
+func readIntegrityBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if !hasBodyChecksum(r.Header) {
+		return nil, missingContentMD5()
+	}
+	if err := verifyBody(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 // readBody reads the whole request body, at most limit bytes. A longer body
 // is MaxMessageLengthExceeded; an error from the body reader (the SigV4
 // verifier's XAmzContentSHA256Mismatch, IncompleteBody, ...) is returned as is.
