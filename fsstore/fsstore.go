@@ -52,12 +52,14 @@
 //
 // Every method of *Store is safe for concurrent use. bbolt serializes the
 // group transactions, so the last commit wins and readers see the old
-// object or the new one, never a mix. A file is removed only after the
-// transaction that stopped referencing it committed; readers that opened it
-// before keep reading it (POSIX unlink semantics), and OpenObject copies an
-// inline body, so an open Object is a snapshot either way. Its Readers may
-// run concurrently; a reader copied with io.Copy into an http.ResponseWriter
-// lets net/http send the file with sendfile(2).
+// object or the new one, never a mix. LinkObject lets several object
+// records share files (a copy within the store writes no bytes), so the
+// metadata counts a file's extra references. A file is removed only after
+// the transaction that dropped its last reference committed; readers that
+// opened it before keep reading it (POSIX unlink semantics), and OpenObject
+// copies an inline body, so an open Object is a snapshot either way. Its
+// Readers may run concurrently; a reader copied with io.Copy into an
+// http.ResponseWriter lets net/http send the file with sendfile(2).
 //
 // Files orphaned by a crash (written but never committed, or replaced but
 // not yet removed) are collected by a background pass after Open, which
@@ -166,6 +168,7 @@ var (
 	rootEvents  = []byte("events")  // big-endian seq → eventRecord
 	rootCursors = []byte("cursors") // consumer → big-endian seq
 	rootMeta    = []byte("meta")    // store-wide values
+	rootLinks   = []byte("links")   // file id → uvarint count of references beyond the first
 
 	subObjects = []byte("o") // key → objectRecord
 	subConfigs = []byte("c") // kind → document
@@ -216,7 +219,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, log: log, db: db, dir: dir, evCh: make(chan struct{})}
 	s.committer.lazyDelay = lazyLeadDelay
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{rootBuckets, rootData, rootEvents, rootCursors, rootMeta} {
+		for _, name := range [][]byte{rootBuckets, rootData, rootEvents, rootCursors, rootMeta, rootLinks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -149,9 +149,9 @@ func commitObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key st
 }
 
 // replaceObject records rec under key in place of cur, with body as its
-// inline bytes when rec has no files, and returns the files of cur for
-// removal after the commit. It stamps rec with the commit time so that
-// LastModified follows commit order.
+// inline bytes when rec has no files, and returns the files of cur that no
+// record refers to any more, for removal after the commit. It stamps rec
+// with the commit time so that LastModified follows commit order.
 func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string, rec *objectRecord, body []byte, cur *objectRecord, eventName string) ([]string, error) {
 	rec.Modified = now()
 	v, err := encodeObject(rec)
@@ -188,7 +188,7 @@ func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key s
 	if cur == nil {
 		return nil, nil
 	}
-	return cur.Files, nil
+	return releaseFiles(tx, cur.Files)
 }
 
 // appendFillPercent is the fill factor of the object index and the inline
@@ -349,7 +349,9 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 				return err
 			}
 		}
-		old = cur.Files
+		if old, err = releaseFiles(tx, cur.Files); err != nil {
+			return err
+		}
 		return ev.add(tx, sluice.EventObjectRemovedDelete, bucket, key, &objectRecord{})
 	})
 	if err != nil {

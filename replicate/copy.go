@@ -307,15 +307,15 @@ func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Obj
 	if p.storageClass != "" {
 		meta.StorageClass = p.storageClass
 	}
-	body, err := obj.Reader(0, -1)
-	if err != nil {
-		return nil, fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
-	}
-	defer body.Close()
 	var etag string
 	if res.client == nil {
-		etag, err = r.putLocal(ctx, p.Bucket, ev.Key, info, meta, body)
+		etag, err = r.copyLocal(ctx, p.Bucket, ev.Key, obj, meta)
 	} else {
+		var body io.ReadCloser
+		if body, err = obj.Reader(0, -1); err != nil {
+			return nil, fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
+		}
+		defer body.Close()
 		if !r.acquireRemote(ctx) {
 			return nil, ctx.Err()
 		}
@@ -340,6 +340,41 @@ func (r *Replicator) acquireRemote(ctx context.Context) bool {
 }
 
 func (r *Replicator) releaseRemote() { <-r.remoteSlots }
+
+// linker is a store that can make an object share the bytes of another
+// of its objects (fsstore.Store), so a copy to a bucket of the same store
+// writes only metadata. src names the source and the ETag it must still
+// have; the store answers PreconditionFailed or NoSuchKey when it changed.
+type linker interface {
+	LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *sluice.PutObjectInput) (sluice.ObjectInfo, error)
+}
+
+// copyLocal copies the snapshot obj to a bucket of this store: by linking
+// when the store can and the source still is that snapshot, else by
+// streaming the snapshot's bytes, which is also what a source replaced
+// since needs (its own event follows and wins).
+func (r *Replicator) copyLocal(ctx context.Context, bucket, key string, obj sluice.Object, meta sluice.ObjectMeta) (string, error) {
+	info := obj.Info()
+	if l, ok := r.store.(linker); ok {
+		// The copy's own event stays ObjectCreated:Put, as a streamed
+		// copy's is, so triggers on the target bucket see no difference.
+		out, err := l.LinkObject(ctx, info, &sluice.PutObjectInput{Bucket: bucket, Key: key, Meta: meta, EventName: sluice.EventObjectCreatedPut})
+		switch {
+		case err == nil:
+			return out.ETag, nil
+		case sluice.IsCode(err, sluice.ErrNoSuchBucket):
+			return "", fmt.Errorf("target bucket %s: %w", bucket, err)
+		case !sluice.IsCode(err, sluice.ErrPreconditionFailed) && !sluice.IsCode(err, sluice.ErrNoSuchKey):
+			return "", fmt.Errorf("link %s/%s: %w", bucket, key, err)
+		}
+	}
+	body, err := obj.Reader(0, -1)
+	if err != nil {
+		return "", fmt.Errorf("read source %s/%s: %w", info.Bucket, info.Key, err)
+	}
+	defer body.Close()
+	return r.putLocal(ctx, bucket, key, info, meta, body)
+}
 
 func (r *Replicator) putLocal(ctx context.Context, bucket, key string, info sluice.ObjectInfo, meta sluice.ObjectMeta, body io.Reader) (string, error) {
 	in := &sluice.PutObjectInput{Bucket: bucket, Key: key, Body: body, Size: info.Size, Meta: meta}

@@ -1,0 +1,172 @@
+package fsstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/sluicehq/sluice"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Files shared by several object records.
+//
+// LinkObject lets a second object record refer to the files of another, so
+// a file may have several references. rootLinks counts, per file id, the
+// references beyond the first; a file without an entry has exactly one,
+// which is every file never linked, so ordinary writes and deletes pay one
+// lookup in an (almost always) empty bucket. Every transaction that adds a
+// reference to an existing file calls shareFiles, and every one that drops
+// a record's reference calls releaseFiles, which returns only the files
+// that lost their last reference: those are removed after the commit, as
+// before. Part records are never linked, so part files are never shared.
+// The orphan collector needs no counts: it keeps every file that any
+// object or part record names.
+
+// shareFiles records one more reference to each of ids.
+func shareFiles(tx *bolt.Tx, ids []string) error {
+	links := tx.Bucket(rootLinks)
+	for _, id := range ids {
+		n := linkCount(links, id) + 1
+		if err := links.Put([]byte(id), binary.AppendUvarint(nil, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseFiles drops one reference to each of ids and returns those that
+// no record refers to any more.
+func releaseFiles(tx *bolt.Tx, ids []string) ([]string, error) {
+	links := tx.Bucket(rootLinks)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var gone []string
+	for _, id := range ids {
+		n := linkCount(links, id)
+		switch {
+		case n == 0:
+			gone = append(gone, id)
+		case n == 1:
+			if err := links.Delete([]byte(id)); err != nil {
+				return nil, err
+			}
+		default:
+			if err := links.Put([]byte(id), binary.AppendUvarint(nil, n-1)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return gone, nil
+}
+
+// linkCount returns the references to id beyond the first.
+func linkCount(links *bolt.Bucket, id string) uint64 {
+	v := links.Get([]byte(id))
+	if v == nil {
+		return 0
+	}
+	n, _ := binary.Uvarint(v)
+	return n
+}
+
+// LinkObject makes dst.Bucket/dst.Key a copy of the object src names
+// (src.Bucket, src.Key) without copying its bytes: the new record refers to
+// the same files, which stay on disk until no record refers to them. An
+// inline body, being small, is copied. The copy has the source's size,
+// ETag, checksums and parts, and dst.Meta as its metadata and tags.
+//
+// It commits only if the source's current ETag is still src.ETag, else it
+// fails with PreconditionFailed (NoSuchKey when the source is gone), so a
+// caller holding a snapshot of the source links exactly those bytes or
+// learns it must fall back to copying its snapshot. dst.Conditions apply to
+// the destination as for PutObject. dst.EventName is the recorded event,
+// ObjectCreated:Copy when empty. dst.Body, Size, ChecksumAlgorithm and
+// Verify must be unset: there are no bytes to receive.
+func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *sluice.PutObjectInput) (sluice.ObjectInfo, error) {
+	if err := validateKey(src.Key); err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	if err := validateKey(dst.Key); err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	if dst.Body != nil || dst.Size != 0 || dst.ChecksumAlgorithm != "" || dst.Verify != nil {
+		return sluice.ObjectInfo{}, sluice.Errorf(sluice.ErrInvalidArgument, "A link carries no body.")
+	}
+	name := dst.EventName
+	if name == "" {
+		name = sluice.EventObjectCreatedCopy
+	}
+	meta := normalizeMeta(dst.Meta)
+	var (
+		rec *objectRecord
+		old []string
+	)
+	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
+		rec, old = nil, nil
+		sdata, err := bucketData(tx, src.Bucket)
+		if err != nil {
+			return refuse(err)
+		}
+		cur, err := currentObject(sdata.Bucket(subObjects), src.Key)
+		if err != nil {
+			return refuse(err)
+		}
+		if cur == nil {
+			return refuse(errNoSuchKey(src.Key))
+		}
+		if unquote(cur.ETag) != unquote(src.ETag) {
+			return refuse(sluice.Errorf(sluice.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold").With("Condition", "x-amz-copy-source-if-match"))
+		}
+		var body []byte
+		if cur.inline() && cur.Size > 0 {
+			var d []byte
+			if inl := sdata.Bucket(subInline); inl != nil {
+				d = inl.Get([]byte(src.Key))
+			}
+			if int64(len(d)) != cur.Size {
+				return refuse(fmt.Errorf("inline body of %q: %w", src.Key, errCorrupt))
+			}
+			// A value is only valid in its transaction, and bbolt keeps
+			// what Put is given until the commit writes it.
+			body = bytes.Clone(d)
+		}
+		ddata, err := bucketData(tx, dst.Bucket)
+		if err != nil {
+			return refuse(err)
+		}
+		dcur, err := currentObject(ddata.Bucket(subObjects), dst.Key)
+		if err != nil {
+			return refuse(err)
+		}
+		if err := checkConditions(dst.Conditions, dst.Key, dcur); err != nil {
+			return refuse(err)
+		}
+		r := &objectRecord{
+			Size:     cur.Size,
+			ETag:     cur.ETag,
+			Meta:     meta,
+			Checksum: cur.Checksum,
+			Files:    cur.Files,
+			Parts:    cur.Parts,
+		}
+		// Share before replacing: when dst is src itself, replacing
+		// releases the reference shared here and the files stay.
+		if err := shareFiles(tx, r.Files); err != nil {
+			return err
+		}
+		old, err = replaceObject(tx, ev, ddata, dst.Bucket, dst.Key, r, body, dcur, name)
+		if err != nil {
+			return err
+		}
+		rec = r
+		return nil
+	})
+	if err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	s.removeFiles(old)
+	return rec.info(dst.Bucket, dst.Key), nil
+}
