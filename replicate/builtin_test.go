@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/awsevent"
@@ -26,7 +24,6 @@ import (
 	"github.com/sluicehq/sluice/lambda"
 	"github.com/sluicehq/sluice/notify"
 	"github.com/sluicehq/sluice/s3api"
-	"github.com/sluicehq/sluice/sigv4"
 )
 
 // newCopier is a Replicator that is not consuming the outbox, so that every
@@ -284,38 +281,21 @@ func TestCopyBuiltinThroughNotification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg := sigv4.DefaultConfig()
-	acfg.Credentials = map[string]string{"test": "test"}
-	verifier, err := sigv4.New(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	door, err := frontdoor.New(frontdoor.DefaultConfig(), authenticator{verifier}, log, reg, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	door.Handle("s3", srv)
-	door.Handle("lambda", fns)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := serveDoor(t, log, map[string]frontdoor.Service{"s3": srv, "lambda": fns})
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 3)
-	go func() { door.Serve(runCtx, ln); done <- struct{}{} }()
+	done := make(chan struct{}, 2)
 	go func() { fns.Serve(runCtx); done <- struct{}{} }()
 	go func() { n.Serve(runCtx); done <- struct{}{} }()
 	t.Cleanup(func() {
 		cancel()
-		for range 3 {
+		for range 2 {
 			<-done
 		}
 		n.Close()
 		fns.Close()
 	})
 	client := s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + ln.Addr().String()), UsePathStyle: true,
+		Region: "us-east-1", BaseEndpoint: aws.String(url), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
 	})
 

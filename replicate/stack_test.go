@@ -66,27 +66,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg := sigv4.DefaultConfig()
-	acfg.Credentials = map[string]string{"test": "test"}
-	v, err := sigv4.New(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	door, err := frontdoor.New(frontdoor.DefaultConfig(), authenticator{v}, log, reg, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	door.Handle("s3", srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); door.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	url := "http://" + ln.Addr().String()
+	url := serveDoor(t, log, map[string]frontdoor.Service{"s3": srv})
 	return &stack{t: t, dir: dir, store: st, url: url, client: newClient(url, sluice.DefaultRegion)}
 }
 
@@ -310,4 +290,33 @@ func serveProcess(t *testing.T, region string) string {
 		t.Fatal("sluice serve did not become ready")
 	}
 	return ""
+}
+
+// serveDoor serves services behind a SigV4-verifying front door (key pair
+// test/test) on a loopback port until the test ends, and returns its URL.
+func serveDoor(t *testing.T, log *slog.Logger, services map[string]frontdoor.Service) string {
+	t.Helper()
+	acfg := sigv4.DefaultConfig()
+	acfg.Credentials = map[string]string{"test": "test"}
+	v, err := sigv4.New(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	door, err := frontdoor.New(frontdoor.DefaultConfig(), authenticator{v}, log, reg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, svc := range services {
+		door.Handle(name, svc)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); door.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + ln.Addr().String()
 }
