@@ -371,15 +371,8 @@ func TestEventNotifications(t *testing.T) {
 
 	// The subtests mostly wait (on retries, cold starts and aws-cli), so
 	// they run side by side rather than as parallel tests.
-	var wg sync.WaitGroup
-	concurrently := func(name string, f func(t *testing.T)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.Run(name, f)
-		}()
-	}
-	defer wg.Wait()
+	concurrently, wait := sideBySide(t)
+	defer wait()
 
 	// The dead-letter case waits out the whole retry budget, so it starts first.
 	concurrently("dead_letter_and_redrive", func(t *testing.T) { testDeadLetterRedrive(t, s, c) })

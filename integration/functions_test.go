@@ -329,15 +329,8 @@ func TestFunctionsAWSCLI(t *testing.T) {
 	// The subtests mostly wait (on aws-cli, cold starts and the timeout
 	// mode), so they run side by side in goroutines rather than as parallel
 	// tests, which would queue behind -parallel (GOMAXPROCS) slots.
-	var wg sync.WaitGroup
-	concurrently := func(name string, f func(t *testing.T)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.Run(name, f)
-		}()
-	}
-	defer wg.Wait()
+	concurrently, wait := sideBySide(t)
+	defer wait()
 
 	for _, rt := range fnRuntimes {
 		concurrently("runtime_"+rt.key, func(t *testing.T) {

@@ -521,3 +521,19 @@ func poll(d time.Duration, f func() error) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// sideBySide returns a function that runs a subtest of t in a goroutine of
+// its own, and one that waits for them all. For subtests that mostly wait
+// (on aws-cli, cold starts, retries): as parallel tests they would queue
+// behind -parallel (GOMAXPROCS) slots.
+func sideBySide(t *testing.T) (run func(name string, f func(t *testing.T)), wait func()) {
+	var wg sync.WaitGroup
+	run = func(name string, f func(t *testing.T)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(name, f)
+		}()
+	}
+	return run, wg.Wait
+}
