@@ -923,6 +923,9 @@ func (s *Service) updateFunctionConfiguration(w http.ResponseWriter, r *http.Req
 			return err
 		}
 	}
+	if s.reg.isBuiltin(ref.Name) {
+		return s.updateBuiltinEnvironment(w, region, ref.Name, &in)
+	}
 	fn, err := s.reg.update(region, ref.Name, func(f *functionRecord) error {
 		if in.RevisionId != "" && in.RevisionId != f.Latest.RevisionID {
 			return preconditionFailed()

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -135,6 +136,36 @@ func (b *builtin) record(region string) *functionRecord {
 	}
 }
 
+// updateBuiltinEnvironment applies an UpdateFunctionConfiguration to a
+// built-in: only Environment may change (sluice-cdn-invalidate reads its
+// DistributionId from it, as the familiar Lambda recipe does).
+func (s *Service) updateBuiltinEnvironment(w http.ResponseWriter, region, name string, in *updateConfigInput) error {
+	if in.Environment == nil || in.Role != nil || in.Handler != nil || in.Runtime != nil || in.Description != nil ||
+		in.Timeout != nil || in.MemorySize != nil || in.EphemeralStorage != nil || len(in.Layers) > 0 {
+		return sluice.Errorf(sluice.ErrInvalidParameterValue, "%s is a built-in function of Sluice: only its Environment can be changed.", name)
+	}
+	env := in.Environment.Variables
+	if env == nil {
+		env = map[string]string{}
+	}
+	fn, err := s.reg.updateBuiltinEnv(region, name, env)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.configuration(fn, &fn.Latest, fn.arn()))
+}
+
+// builtinEnvKey is the context key of a built-in invocation's environment.
+type builtinEnvKey struct{}
+
+// BuiltinEnv returns the environment variables of the built-in function
+// whose invocation ctx belongs to (set with UpdateFunctionConfiguration),
+// or nil outside a built-in.
+func BuiltinEnv(ctx context.Context) map[string]string {
+	env, _ := ctx.Value(builtinEnvKey{}).(map[string]string)
+	return env
+}
+
 // builtinImmutable is the answer to any change of a built-in.
 func builtinImmutable(name string) *sluice.Error {
 	return sluice.Errorf(sluice.ErrInvalidParameterValue, "%s is a built-in function of Sluice and cannot be modified.", name)
@@ -238,7 +269,7 @@ func (s *Service) invokeBuiltin(ctx context.Context, fn *functionRecord, ver *ve
 	l.add("START RequestId: " + opts.RequestID + " Version: " + ver.Version)
 
 	timeout := time.Duration(ver.Timeout) * time.Second
-	fctx, cancel := context.WithTimeout(context.WithValue(ctx, builtinLogKey{}, l), timeout)
+	fctx, cancel := context.WithTimeout(context.WithValue(context.WithValue(ctx, builtinLogKey{}, l), builtinEnvKey{}, ver.Env), timeout)
 	defer cancel()
 	type outcome struct {
 		out []byte

@@ -344,7 +344,11 @@ func TestBuiltinCannotBeModified(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := apiError(t, tc.call(), tc.code)
-			if tc.code == "InvalidParameterValueException" && msg != "sluice-echo is a built-in function of Sluice and cannot be modified." {
+			want := "sluice-echo is a built-in function of Sluice and cannot be modified."
+			if tc.name == "UpdateFunctionConfiguration" {
+				want = "sluice-echo is a built-in function of Sluice: only its Environment can be changed."
+			}
+			if tc.code == "InvalidParameterValueException" && msg != want {
 				t.Errorf("message %q", msg)
 			}
 		})
@@ -412,5 +416,49 @@ func TestBuiltinPanicIsFunctionError(t *testing.T) {
 	if res.FunctionError != "Unhandled" || !strings.Contains(string(res.Payload), `"errorType":"Runtime.Panic"`) ||
 		!strings.Contains(string(res.LogTail), "panic: boom") {
 		t.Errorf("result %+v", res)
+	}
+}
+
+func TestBuiltinEnvironment(t *testing.T) {
+	e := newBuiltinEnv(t)
+	ctx := context.Background()
+	vars := map[string]string{"DistributionId": "E2QWRUHAPOMQZL"}
+	out, err := e.client.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String("sluice-echo"),
+		Environment:  &types.Environment{Variables: vars},
+	})
+	if err != nil {
+		t.Fatalf("UpdateFunctionConfiguration(Environment): %v", err)
+	}
+	if diff := cmp.Diff(vars, out.Environment.Variables); diff != "" {
+		t.Errorf("returned environment (-want +got):\n%s", diff)
+	}
+	if _, err := e.client.Invoke(ctx, &lambdasdk.InvokeInput{FunctionName: aws.String("sluice-echo:1"), Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(vars, BuiltinEnv(<-e.echoCtx)); diff != "" {
+		t.Errorf("BuiltinEnv inside the invocation (-want +got):\n%s", diff)
+	}
+	got, err := e.client.GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String("sluice-echo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Environment == nil || got.Environment.Variables["DistributionId"] != "E2QWRUHAPOMQZL" {
+		t.Errorf("GetFunctionConfiguration environment = %+v", got.Environment)
+	}
+	other, err := e.regionClient("eu-west-1").GetFunctionConfiguration(ctx, &lambdasdk.GetFunctionConfigurationInput{FunctionName: aws.String("sluice-echo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Environment != nil && len(other.Environment.Variables) > 0 {
+		t.Errorf("eu-west-1 copy of the built-in got the us-east-1 environment: %+v", other.Environment)
+	}
+	_, err = e.client.UpdateFunctionConfiguration(ctx, &lambdasdk.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String("sluice-echo"),
+		Timeout:      aws.Int32(10),
+	})
+	var apiErr interface{ ErrorCode() string }
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidParameterValueException" {
+		t.Errorf("changing a built-in's timeout: err = %v, want InvalidParameterValueException", err)
 	}
 }

@@ -20,6 +20,9 @@ var (
 	bucketFunctions = []byte("functions")
 	bucketQueue     = []byte("queue")
 	bucketDead      = []byte("dead")
+	// bucketBuiltinEnv holds the environment users gave built-ins, by
+	// regionKey: the only setting of a built-in that may change.
+	bucketBuiltinEnv = []byte("builtin-env")
 )
 
 // versionRecord is one version of a function: $LATEST, which updates change,
@@ -177,7 +180,7 @@ func openRegistry(db *bolt.DB) (*registry, error) {
 	r := &registry{db: db, fns: make(map[string]*functionRecord),
 		builtins: make(map[string]*builtin), builtinFns: make(map[string]*functionRecord)}
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketFunctions, bucketQueue, bucketDead} {
+		for _, name := range [][]byte{bucketFunctions, bucketQueue, bucketDead, bucketBuiltinEnv} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -219,8 +222,54 @@ func (r *registry) get(region, name string) (*functionRecord, bool) {
 		return f, true
 	}
 	f = b.record(region)
+	var env map[string]string
+	err := r.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketBuiltinEnv).Get([]byte(key)); v != nil {
+			return json.Unmarshal(v, &env)
+		}
+		return nil
+	})
+	if err == nil && env != nil {
+		f.setBuiltinEnv(env)
+	}
 	r.builtinFns[key] = f
 	return f, true
+}
+
+// setBuiltinEnv gives every version of a built-in's record the environment
+// env: a built-in has no code of its own to snapshot, so its published
+// version follows its configuration.
+func (f *functionRecord) setBuiltinEnv(env map[string]string) {
+	f.Latest.Env = env
+	for i := range f.Versions {
+		f.Versions[i].Env = env
+	}
+}
+
+// updateBuiltinEnv durably replaces the environment of the built-in name in
+// region and returns its new record.
+func (r *registry) updateBuiltinEnv(region, name string, env map[string]string) (*functionRecord, error) {
+	f, ok := r.get(region, name)
+	if !ok || f.builtin == nil {
+		return nil, functionNotFound(functionARN(region, name))
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	key := regionKey(region, name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketBuiltinEnv).Put([]byte(key), b)
+	}); err != nil {
+		return nil, fmt.Errorf("store environment of %s: %w", name, err)
+	}
+	next := f.builtin.record(region)
+	next.setBuiltinEnv(env)
+	next.Latest.LastModified = time.Now()
+	r.builtinFns[key] = next
+	return next, nil
 }
 
 // isBuiltin reports whether name is a built-in function's.
