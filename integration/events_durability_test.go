@@ -496,3 +496,53 @@ func TestEventsWebhookKill(t *testing.T) {
 	}
 	t.Logf("webhook across kill -9: %d acknowledged, %d delivered keys, %d duplicate deliveries", len(acked), len(recv.accepted()), dups)
 }
+
+// TestEventsTargetBucketTagRemoved: removing the TargetBucket tag stops the
+// copies. The check is ordered, not timed: after the removal, an object in
+// the untagged bucket is followed by a marker in a second, still tagged
+// bucket; once the marker's copy exists, the replicator has decided about
+// the earlier object, which must not have been copied.
+func TestEventsTargetBucketTagRemoved(t *testing.T) {
+	s := sharedSluice(t)
+	c := s3Client(s)
+	ctx := context.Background()
+	src, marker, dst := bucketName("untag-src"), bucketName("untag-mark"), bucketName("untag-dst")
+	for _, b := range []string{src, marker, dst} {
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tagTargetBucket(t, c, src, dst)
+	tagTargetBucket(t, c, marker, dst)
+	put := func(bucket, key string) {
+		t.Helper()
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCopy := func(key string) {
+		t.Helper()
+		err := poll(30*time.Second, func() error {
+			_, _, found, err := getBytes(c, dst, key)
+			if err == nil && !found {
+				err = fmt.Errorf("%s not copied yet", key)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(src, "before-removal")
+	waitCopy("before-removal")
+
+	if _, err := c.DeleteBucketTagging(ctx, &s3.DeleteBucketTaggingInput{Bucket: aws.String(src)}); err != nil {
+		t.Fatal(err)
+	}
+	put(src, "after-removal")
+	put(marker, "marker")
+	waitCopy("marker")
+	if _, _, found, err := getBytes(c, dst, "after-removal"); err != nil || found {
+		t.Errorf("an object created after the TargetBucket tag was removed was copied (found %v, err %v)", found, err)
+	}
+}
