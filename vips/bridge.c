@@ -1,0 +1,313 @@
+#include <stdlib.h>
+#include <string.h>
+#include <vips/vips.h>
+
+#include "bridge.h"
+
+// libvips warnings (corrupt-but-readable files, unknown EXIF tags) go to
+// stderr through GLib by default; the Go side reports what matters as errors.
+static void quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg,
+	gpointer user)
+{
+}
+
+int sl_init(void)
+{
+	if (VIPS_INIT("sluice"))
+		return -1;
+	// One request's result is never reused by another, and cached operations
+	// would keep source buffers and decoded pixels alive between requests.
+	vips_cache_set_max(0);
+	vips_cache_set_max_mem(0);
+	vips_cache_set_max_files(0);
+	// Parallelism comes from the Go worker pool: one libvips thread per image.
+	vips_concurrency_set(1);
+	// ImageMagick, PDF, SVG and friends are not for bytes from the internet.
+	vips_block_untrusted_set(TRUE);
+	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
+		G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, quiet, NULL);
+	return 0;
+}
+
+char *sl_error_take(void)
+{
+	// vips_error_buffer_copy copies and clears under libvips' own lock.
+	return vips_error_buffer_copy();
+}
+
+void sl_free(void *p)
+{
+	g_free(p);
+}
+
+size_t sl_tracked_mem(void)
+{
+	return vips_tracked_get_mem();
+}
+
+int sl_tracked_allocs(void)
+{
+	return vips_tracked_get_allocs();
+}
+
+static void *count_object(VipsObject *object, void *a, void *b)
+{
+	(*(int *) a)++;
+	return NULL;
+}
+
+int sl_live_objects(void)
+{
+	int n = 0;
+	vips_object_map((VipsSListMap2Fn) count_object, &n, NULL);
+	return n;
+}
+
+// source_format names the loader libvips would pick for buf, restricted to
+// the loaders we accept. The check runs on the same bytes the real load
+// reads, so no other loader can be reached.
+static int source_format(const void *buf, size_t len)
+{
+	const char *name = vips_foreign_find_load_buffer(buf, len);
+	if (!name) {
+		vips_error_clear();
+		return SL_FMT_UNKNOWN;
+	}
+	if (strcmp(name, "VipsForeignLoadJpegBuffer") == 0)
+		return SL_FMT_JPEG;
+	if (strcmp(name, "VipsForeignLoadPngBuffer") == 0)
+		return SL_FMT_PNG;
+	if (strcmp(name, "VipsForeignLoadWebpBuffer") == 0)
+		return SL_FMT_WEBP;
+	if (strcmp(name, "VipsForeignLoadNsgifBuffer") == 0)
+		return SL_FMT_GIF;
+	if (strcmp(name, "VipsForeignLoadHeifBuffer") == 0)
+		return SL_FMT_HEIF;
+	if (strcmp(name, "VipsForeignLoadTiffBuffer") == 0)
+		return SL_FMT_TIFF;
+	return SL_FMT_UNKNOWN;
+}
+
+static void fill_header(VipsImage *im, int format, sl_header *h)
+{
+	int page_height = vips_image_get_page_height(im);
+	h->width = im->Xsize;
+	h->height = page_height;
+	h->pages = vips_image_get_n_pages(im);
+	h->orientation = vips_image_get_orientation(im);
+	h->has_alpha = vips_image_hasalpha(im);
+	h->format = format;
+	if (format == SL_FMT_HEIF &&
+		vips_image_get_typeof(im, "heif-compression")) {
+		const char *c = NULL;
+		if (!vips_image_get_string(im, "heif-compression", &c) && c &&
+			strcmp(c, "av1") == 0)
+			h->format = SL_FMT_AVIF;
+	}
+}
+
+int sl_probe(const void *buf, size_t len, sl_header *h)
+{
+	int format = source_format(buf, len);
+	if (format == SL_FMT_UNKNOWN)
+		return SL_ERR_UNSUPPORTED;
+	// A new image from a buffer only parses the header; pixels are decoded
+	// when something asks for them, and nothing does here.
+	VipsImage *im = vips_image_new_from_buffer(buf, len, "",
+		"access", VIPS_ACCESS_SEQUENTIAL, NULL);
+	if (!im)
+		return SL_ERR_INVALID;
+	fill_header(im, format, h);
+	// n-pages counts every frame, but height is one frame: a loader opened
+	// with n=1 reports a single page as the whole image.
+	if (h->height <= 0 || h->height > im->Ysize)
+		h->height = im->Ysize;
+	g_object_unref(im);
+	return SL_OK;
+}
+
+// centre places in in the middle of a w x h box, padding with bg or cropping,
+// frame by frame for animations: an animation is a vertical strip of frames,
+// and thumbnail's own crop would cut the strip, not each frame.
+static int centre(VipsImage *in, VipsImage **out, int w, int h, double *bg, int nbg)
+{
+	VipsArrayDouble *background = vips_array_double_new(bg, nbg);
+	int page_height = vips_image_get_page_height(in);
+	int pages = in->Ysize / page_height;
+	int ret = -1;
+
+	if (pages <= 1) {
+		ret = vips_gravity(in, out, VIPS_COMPASS_DIRECTION_CENTRE, w, h,
+			"extend", VIPS_EXTEND_BACKGROUND,
+			"background", background, NULL);
+		vips_area_unref(VIPS_AREA(background));
+		return ret;
+	}
+
+	VipsImage **frames = g_new0(VipsImage *, pages);
+	VipsImage *joined = NULL;
+	int i;
+	for (i = 0; i < pages; i++) {
+		VipsImage *frame;
+		if (vips_crop(in, &frame, 0, i * page_height, in->Xsize,
+			page_height, NULL))
+			goto done;
+		int r = vips_gravity(frame, &frames[i],
+			VIPS_COMPASS_DIRECTION_CENTRE, w, h,
+			"extend", VIPS_EXTEND_BACKGROUND,
+			"background", background, NULL);
+		g_object_unref(frame);
+		if (r)
+			goto done;
+	}
+	if (vips_arrayjoin(frames, &joined, pages, "across", 1, NULL))
+		goto done;
+	// Metadata is changed on a private copy, never on a shared image.
+	if (vips_copy(joined, out, NULL))
+		goto done;
+	vips_image_set_int(*out, VIPS_META_PAGE_HEIGHT, h);
+	ret = 0;
+done:
+	for (i = 0; i < pages; i++)
+		if (frames[i])
+			g_object_unref(frames[i]);
+	g_free(frames);
+	if (joined)
+		g_object_unref(joined);
+	vips_area_unref(VIPS_AREA(background));
+	return ret;
+}
+
+static int save(VipsImage *im, const sl_params *p, void **out, size_t *out_len)
+{
+	switch (p->format) {
+	case SL_FMT_JPEG:
+		return vips_jpegsave_buffer(im, out, out_len,
+			"Q", p->quality, "strip", TRUE,
+			"optimize_coding", TRUE, NULL);
+	case SL_FMT_PNG:
+		return vips_pngsave_buffer(im, out, out_len,
+			"strip", TRUE, "compression", 6, NULL);
+	case SL_FMT_WEBP:
+		return vips_webpsave_buffer(im, out, out_len,
+			"Q", p->quality, "strip", TRUE, NULL);
+	case SL_FMT_AVIF:
+		return vips_heifsave_buffer(im, out, out_len,
+			"Q", p->quality, "strip", TRUE,
+			"compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1,
+			"effort", p->avif_effort, NULL);
+	case SL_FMT_GIF:
+		return vips_gifsave_buffer(im, out, out_len,
+			"strip", TRUE, NULL);
+	}
+	vips_error("sluice", "no saver for format %d", p->format);
+	return -1;
+}
+
+// sl_saver_works encodes a tiny image to prove the encoder is really there:
+// heifsave can exist while libheif lacks an AV1 encoder.
+int sl_saver_works(int format)
+{
+	VipsImage *im = NULL;
+	void *buf = NULL;
+	size_t len = 0;
+	sl_params p = {0};
+	p.format = format;
+	p.quality = 50;
+	p.avif_effort = 0;
+	if (vips_black(&im, 16, 16, "bands", 3, NULL)) {
+		vips_error_clear();
+		return 0;
+	}
+	VipsImage *cast = NULL;
+	int ok = !vips_cast(im, &cast, VIPS_FORMAT_UCHAR, NULL) &&
+		!save(cast, &p, &buf, &len) && len > 0;
+	if (cast)
+		g_object_unref(cast);
+	g_object_unref(im);
+	g_free(buf);
+	vips_error_clear();
+	return ok;
+}
+
+int sl_resize(const void *buf, size_t len, const sl_params *p,
+	void **out, size_t *out_len, sl_header *h)
+{
+	VipsImage *t[4] = {NULL, NULL, NULL, NULL};
+	VipsImage *im;
+	int ret = SL_ERR_INVALID;
+	int i;
+
+	*out = NULL;
+	*out_len = 0;
+	int format = source_format(buf, len);
+	if (format == SL_FMT_UNKNOWN)
+		return SL_ERR_UNSUPPORTED;
+
+	// Loader options: stop on truncated or corrupt data instead of padding
+	// with grey, and read every frame only when an animation is wanted.
+	const char *opts = p->animated ? "fail_on=error,n=-1" : "fail_on=error";
+	// thumbnail shrinks while decoding (JPEG DCT scaling, WebP and HEIF
+	// scaled decode), applies the EXIF orientation and moves to sRGB.
+	if (vips_thumbnail_buffer((void *) buf, len, &t[0], p->width,
+		"height", p->height,
+		"size", p->size,
+		"crop", p->crop,
+		"option_string", opts,
+		NULL))
+		goto done;
+	im = t[0];
+
+	int max_alpha = im->Type == VIPS_INTERPRETATION_RGB16 ||
+		im->Type == VIPS_INTERPRETATION_GREY16 ? 65535 : 255;
+	if (p->format == SL_FMT_JPEG && vips_image_hasalpha(im)) {
+		double white[1] = {max_alpha};
+		VipsArrayDouble *bg = vips_array_double_new(white, 1);
+		int r = vips_flatten(im, &t[1], "background", bg,
+			"max_alpha", (double) max_alpha, NULL);
+		vips_area_unref(VIPS_AREA(bg));
+		if (r)
+			goto done;
+		im = t[1];
+	}
+
+	if (p->box_w > 0 && p->box_h > 0 &&
+		(im->Xsize != p->box_w || vips_image_get_page_height(im) != p->box_h)) {
+		// Padding is white under JPEG and transparent otherwise.
+		double bg[1] = {0};
+		if (im->Xsize < p->box_w || vips_image_get_page_height(im) < p->box_h) {
+			if (p->format == SL_FMT_JPEG) {
+				bg[0] = max_alpha;
+			} else if (!vips_image_hasalpha(im)) {
+				if (vips_bandjoin_const1(im, &t[2], max_alpha, NULL))
+					goto done;
+				im = t[2];
+			}
+		}
+		if (centre(im, &t[3], p->box_w, p->box_h, bg, 1))
+			goto done;
+		im = t[3];
+	}
+
+	if (save(im, p, out, out_len)) {
+		ret = SL_ERR_SAVE;
+		goto done;
+	}
+	h->width = im->Xsize;
+	h->height = vips_image_get_page_height(im);
+	h->pages = im->Ysize / h->height;
+	h->orientation = 1;
+	h->has_alpha = vips_image_hasalpha(im);
+	h->format = p->format;
+	ret = SL_OK;
+done:
+	for (i = 0; i < 4; i++)
+		if (t[i])
+			g_object_unref(t[i]);
+	if (ret != SL_OK && *out) {
+		g_free(*out);
+		*out = NULL;
+		*out_len = 0;
+	}
+	return ret;
+}
