@@ -1,0 +1,1 @@
+exports.handler = async (e) => e.Records[0].cf.response
