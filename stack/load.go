@@ -565,7 +565,7 @@ func (l *loader) evalCondition(name string, at pos, path string) (bool, bool) {
 	e := &evaluator{l: l, conditionCtx: true}
 	v := e.eval(c.n, "Conditions."+name)
 	c.state = 2
-	if v == nil {
+	if v == nil || v.bad {
 		return false, false
 	}
 	b, ok := asBool(v)
@@ -975,6 +975,5 @@ func apiID(stack, id string) string {
 func base32(b []byte) string {
 	return strings.TrimRight(strings.ToUpper(new(big.Int).SetBytes(b).Text(32)), "=")
 }
-
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
