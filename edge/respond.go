@@ -1,0 +1,222 @@
+package edge
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/awsevent"
+	"github.com/sluicehq/sluice/cdncache"
+)
+
+// serveEntry sends a cached (or just fetched) response: Vary, the
+// viewer-response function, the edge headers, then conditional and range
+// handling for 200s.
+func (x *exchange) serveEntry(en *cdncache.Entry, result string) {
+	h := en.Header.Clone()
+	if x.b.cb.Compress && compressibleType(h.Get("Content-Type")) {
+		addVary(h, "Accept-Encoding")
+	}
+	if x.fmtKeyed {
+		addVary(h, "Accept")
+	}
+	if result == resultHit || result == resultRefreshHit {
+		age := max(int64(time.Since(en.Stored)/time.Second), 0)
+		h.Set("Age", strconv.FormatInt(age, 10))
+	}
+	if !x.viewerResponse(en.Status, h) {
+		return
+	}
+	x.send(en.Status, h, en.Body, result)
+}
+
+// send writes status, header and an in-memory body.
+func (x *exchange) send(status int, h http.Header, body []byte, result string) {
+	wh := x.w.Header()
+	for k, v := range h {
+		wh[k] = v
+	}
+	wh.Del("Content-Length")
+	x.stamp(wh, result)
+	if status == http.StatusOK && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) {
+		if _, ok := wh["Content-Type"]; !ok {
+			// ServeContent would sniff a type the origin never claimed.
+			wh["Content-Type"] = nil
+		}
+		var modtime time.Time
+		if t, err := http.ParseTime(wh.Get("Last-Modified")); err == nil {
+			modtime = t
+		}
+		http.ServeContent(x.w, x.conditionalRequest(int64(len(body))), "", modtime, bytes.NewReader(body))
+		return
+	}
+	wh.Set("Content-Length", strconv.Itoa(len(body)))
+	if !bodyAllowed(status) {
+		wh.Del("Content-Length")
+	}
+	x.w.WriteHeader(status)
+	if x.r.Method != http.MethodHead && bodyAllowed(status) {
+		x.w.Write(body)
+	}
+}
+
+// conditionalRequest is the viewer's request with the headers as the
+// viewer-request function left them, and with a Range CloudFront would not
+// honour (descending, overlapping or invalid ranges) removed: CloudFront
+// answers those with the whole object.
+func (x *exchange) conditionalRequest(size int64) *http.Request {
+	r := new(http.Request)
+	*r = *x.r
+	r.Header = x.req.Headers.HTTPHeader()
+	if rg := r.Header.Get("Range"); rg != "" && !rangesValid(rg, size) {
+		r.Header.Del("Range")
+	}
+	return r
+}
+
+// rangesValid checks a Range header the way CloudFront requires: every
+// spec valid, in ascending order, none overlapping.
+func rangesValid(h string, size int64) bool {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return false
+	}
+	last := int64(-1)
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		a, b, ok := strings.Cut(part, "-")
+		if !ok {
+			return false
+		}
+		var start, end int64
+		switch {
+		case a == "":
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n <= 0 {
+				return false
+			}
+			start, end = max(size-n, 0), size-1
+		default:
+			s, err := strconv.ParseInt(a, 10, 64)
+			if err != nil || s < 0 {
+				return false
+			}
+			start, end = s, size-1
+			if b != "" {
+				e, err := strconv.ParseInt(b, 10, 64)
+				if err != nil || e < s {
+					return false
+				}
+				end = min(e, size-1)
+			}
+		}
+		if start <= last {
+			return false
+		}
+		last = max(end, start)
+	}
+	return true
+}
+
+func addVary(h http.Header, name string) {
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), name) || strings.TrimSpace(f) == "*" {
+				return
+			}
+		}
+	}
+	h.Add("Vary", name)
+}
+
+// viewerResponse runs the viewer-response function on h in place; false
+// means it failed and the error page was sent. CloudFront skips it for
+// responses of status 400 and above.
+func (x *exchange) viewerResponse(status int, h http.Header) bool {
+	hk := x.b.hooks[awsevent.EdgeViewerResponse]
+	if hk == nil || status >= 400 {
+		return true
+	}
+	eh := h.Clone()
+	eh.Set("Via", "1.1 "+x.d.domain+" (sluice)")
+	cfg := x.cfg
+	cfg.EventType = awsevent.EdgeViewerResponse
+	ev := awsevent.NewCloudFrontResponseEvent(cfg, x.req, awsevent.NewCloudFrontResponse(status, eh))
+	ev.Records[0].CF.Response.Headers = exposedHeaders(ev.Records[0].CF.Response.Headers)
+	res, err := x.e.runHook(x.r.Context(), hk, ev, nil)
+	if err != nil {
+		x.fail(err)
+		return false
+	}
+	for k := range h {
+		delete(h, k)
+	}
+	for k, v := range res.response.Headers.HTTPHeader() {
+		h[k] = v
+	}
+	return true
+}
+
+// passThrough serves a request without the cache: methods that are not
+// cached, behaviours forwarding every header, and objects too large to
+// cache, which are streamed.
+func (x *exchange) passThrough() {
+	ctx := x.r.Context()
+	method := x.r.Method
+	resp, oreq, generated, err := x.originRound(ctx, method, nil, nil, x.e.entryLimit())
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	defer resp.close()
+	if !generated {
+		if h := x.b.hooks[awsevent.EdgeOriginResponse]; h != nil {
+			if err := x.originResponseHook(ctx, h, oreq, resp); err != nil {
+				x.fail(err)
+				return
+			}
+		}
+	}
+	h := cleanHeader(resp.header)
+	if resp.stream == nil {
+		if method == http.MethodHead || method == http.MethodGet {
+			x.serveEntry(&cdncache.Entry{Status: resp.status, Header: h, Body: resp.body, Stored: time.Now()}, resultMiss)
+			return
+		}
+		if !x.viewerResponse(resp.status, h) {
+			return
+		}
+		wh := x.w.Header()
+		for k, v := range h {
+			wh[k] = v
+		}
+		wh.Set("Content-Length", strconv.Itoa(len(resp.body)))
+		x.stamp(wh, resultMiss)
+		x.w.WriteHeader(resp.status)
+		x.w.Write(resp.body)
+		return
+	}
+	if x.fmtKeyed {
+		addVary(h, "Accept")
+	}
+	if !x.viewerResponse(resp.status, h) {
+		return
+	}
+	wh := x.w.Header()
+	for k, v := range h {
+		wh[k] = v
+	}
+	if resp.size >= 0 {
+		wh.Set("Content-Length", strconv.FormatInt(resp.size, 10))
+	}
+	x.stamp(wh, resultMiss)
+	x.w.WriteHeader(resp.status)
+	if x.r.Method != http.MethodHead && bodyAllowed(resp.status) {
+		if _, err := io.Copy(x.w, resp.stream); err != nil {
+			x.errDetail = err
+		}
+	}
+}
