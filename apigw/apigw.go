@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -467,7 +466,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *liveAPI, do
 		Time:           start,
 		Rand:           g.rand,
 	})
-	payload, err := json.Marshal(ev)
+	payload, err := ev.MarshalJSON()
 	if err != nil {
 		g.log.Error("http api event", "request_id", requestID, "api", apiID, "err", err)
 		g.reject(w, r, apiID, requestID, start, http.StatusInternalServerError, "Internal Server Error", "event encoding failed")
