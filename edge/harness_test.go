@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/fsstore"
 )
@@ -143,3 +144,11 @@ func s3Dist(id, bucket string) sluice.Distribution {
 }
 
 func hostOf(id string) string { return strings.ToLower(id) + ".localhost" }
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
