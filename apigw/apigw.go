@@ -193,6 +193,8 @@ type snapshot struct {
 	order []string // PutAPI order of first appearance
 }
 
+var _ http.Handler = (*Gateway)(nil)
+
 // Gateway serves HTTP APIs.
 type Gateway struct {
 	cfg Config
@@ -566,11 +568,15 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, r *http.Request, api *liv
 	for _, c := range resp.cookies {
 		h.Add("Set-Cookie", c)
 	}
+	if resp.status == http.StatusNoContent || resp.status == http.StatusNotModified {
+		// These statuses carry no body whatever the function returned.
+		h.Del("Content-Length")
+		w.WriteHeader(resp.status)
+		return
+	}
 	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
 	w.WriteHeader(resp.status)
 	if r.Method != http.MethodHead {
-		// A status that allows no body makes Write fail; there is nothing
-		// else to send either way.
 		_, _ = w.Write(resp.body)
 	}
 }

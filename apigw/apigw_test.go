@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -468,6 +469,68 @@ func TestHeadResponseHasNoBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(b) != 0 || resp.ContentLength != 5 {
 		t.Errorf("HEAD: status %d, body %q, content-length %d", resp.StatusCode, b, resp.ContentLength)
+	}
+}
+
+func TestNoBodyStatusesOverTheWire(t *testing.T) {
+	inv := newGoInvoker(map[string]goFunc{"fn": func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (any, error) {
+		status := 204
+		if ev.RawPath == "/304" {
+			status = 304
+		}
+		return map[string]any{"statusCode": status, "body": "ignored", "headers": map[string]string{"ETag": `"x"`}}, nil
+	}, "after": func(context.Context, events.APIGatewayV2HTTPRequest) (any, error) { return "next", nil }})
+	g, _ := newTestGateway(t, testConfig(), inv, API{ID: testAPIID, Routes: []Route{
+		{Key: "GET /{s}", FunctionARN: "fn"}, {Key: "GET /after", FunctionARN: "after"},
+	}})
+	srv := httptest.NewServer(g.Handler(testAPIID))
+	defer srv.Close()
+	client := srv.Client()
+	for _, path := range []string{"/204", "/304", "/after"} {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch path {
+		case "/after":
+			// Served on the same keep-alive connection: the earlier
+			// responses did not promise a body they did not send.
+			if resp.StatusCode != 200 || string(b) != `"next"` {
+				t.Errorf("%s: %d %q", path, resp.StatusCode, b)
+			}
+		default:
+			if strconv.Itoa(resp.StatusCode) != path[1:] || len(b) != 0 || resp.Header.Get("Etag") != `"x"` {
+				t.Errorf("%s: %d %q etag %q", path, resp.StatusCode, b, resp.Header.Get("Etag"))
+			}
+		}
+	}
+}
+
+func TestClientGoneMidInvocation(t *testing.T) {
+	started := make(chan struct{})
+	inv := newGoInvoker(map[string]goFunc{"wait": func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (any, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	g, reg := newTestGateway(t, testConfig(), inv, API{ID: testAPIID, Routes: []Route{{Key: "GET /w", FunctionARN: "wait"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newRequest("GET", "/w", "").WithContext(ctx)
+	go func() {
+		<-started
+		cancel()
+	}()
+	w := do(g, r)
+	if w.Body.Len() != 0 {
+		t.Errorf("wrote %q to a client that left", w.Body)
+	}
+	if got := counterValue(t, reg, "sluice_apigw_requests_total", map[string]string{"api": testAPIID, "status": "499"}); got != 1 {
+		t.Errorf("499 counter = %v, want 1", got)
 	}
 }
 
