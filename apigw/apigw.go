@@ -436,7 +436,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *liveAPI, do
 	}
 	if api.def.CORS != nil && isPreflight(r) {
 		api.def.CORS.preflight(w.Header(), r)
-		g.finish(w, r, apiID, requestID, "", http.StatusNoContent, start, 0, "")
+		g.finish(r, apiID, requestID, "", http.StatusNoContent, start, 0, "")
 		w.WriteHeader(http.StatusNoContent)
 		g.requests.WithLabelValues(apiID, "204").Inc()
 		return
@@ -495,7 +495,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *liveAPI, do
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer. 499 is nginx's
 		// convention for that in metrics and logs.
-		g.finish(w, r, apiID, requestID, route.Key, 499, start, integration, "client closed the request")
+		g.finish(r, apiID, requestID, route.Key, 499, start, integration, "client closed the request")
 		g.requests.WithLabelValues(apiID, "499").Inc()
 		return
 	case ctx.Err() == context.DeadlineExceeded:
@@ -524,7 +524,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *liveAPI, do
 		return
 	}
 	g.writeResponse(w, r, api, resp)
-	g.finish(w, r, apiID, requestID, route.Key, resp.status, start, integration, "")
+	g.finish(r, apiID, requestID, route.Key, resp.status, start, integration, "")
 	g.requests.WithLabelValues(apiID, strconv.Itoa(resp.status)).Inc()
 }
 
@@ -594,7 +594,7 @@ func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, apiID, requestI
 }
 
 // finish writes the per-request debug line.
-func (g *Gateway) finish(_ http.ResponseWriter, r *http.Request, apiID, requestID, route string, status int, start time.Time, integration time.Duration, note string) {
+func (g *Gateway) finish(r *http.Request, apiID, requestID, route string, status int, start time.Time, integration time.Duration, note string) {
 	if !g.log.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}
