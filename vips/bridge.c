@@ -178,6 +178,47 @@ done:
 	return ret;
 }
 
+static gboolean is_private_field(const char *name)
+{
+	static const char *exact[] = {
+		VIPS_META_EXIF_NAME, VIPS_META_XMP_NAME, VIPS_META_IPTC_NAME,
+		VIPS_META_PHOTOSHOP_NAME, VIPS_META_ICC_NAME,
+		VIPS_META_IMAGEDESCRIPTION, "gif-comment", "jpeg-thumbnail-data",
+	};
+	static const char *prefix[] = {"exif-", "png-comment-", "heif-"};
+	int i;
+	for (i = 0; i < (int) G_N_ELEMENTS(exact); i++)
+		if (strcmp(name, exact[i]) == 0)
+			return TRUE;
+	for (i = 0; i < (int) G_N_ELEMENTS(prefix); i++)
+		if (g_str_has_prefix(name, prefix[i]))
+			return TRUE;
+	return FALSE;
+}
+
+static void *collect_private(VipsImage *im, const char *name, GValue *value,
+	void *a)
+{
+	if (is_private_field(name))
+		*(GSList **) a = g_slist_prepend(*(GSList **) a, g_strdup(name));
+	return NULL;
+}
+
+// strip_metadata copies im without EXIF, XMP, IPTC, ICC and comments. The
+// savers' strip option is not enough: webpsave in libvips 8.14 still writes
+// the EXIF it finds on the image.
+static int strip_metadata(VipsImage *in, VipsImage **out)
+{
+	GSList *names = NULL, *p;
+	if (vips_copy(in, out, NULL))
+		return -1;
+	vips_image_map(*out, collect_private, &names);
+	for (p = names; p; p = p->next)
+		vips_image_remove(*out, (const char *) p->data);
+	g_slist_free_full(names, g_free);
+	return 0;
+}
+
 static int save(VipsImage *im, const sl_params *p, void **out, size_t *out_len)
 {
 	switch (p->format) {
@@ -233,7 +274,7 @@ int sl_saver_works(int format)
 int sl_resize(const void *buf, size_t len, const sl_params *p,
 	void **out, size_t *out_len, sl_header *h)
 {
-	VipsImage *t[4] = {NULL, NULL, NULL, NULL};
+	VipsImage *t[5] = {NULL, NULL, NULL, NULL, NULL};
 	VipsImage *im;
 	int ret = SL_ERR_INVALID;
 	int i;
@@ -289,6 +330,9 @@ int sl_resize(const void *buf, size_t len, const sl_params *p,
 		im = t[3];
 	}
 
+	if (strip_metadata(im, &t[4]))
+		goto done;
+	im = t[4];
 	if (save(im, p, out, out_len)) {
 		ret = SL_ERR_SAVE;
 		goto done;
@@ -301,7 +345,7 @@ int sl_resize(const void *buf, size_t len, const sl_params *p,
 	h->format = p->format;
 	ret = SL_OK;
 done:
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		if (t[i])
 			g_object_unref(t[i]);
 	if (ret != SL_OK && *out) {

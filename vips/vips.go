@@ -21,6 +21,7 @@ package vips
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -197,6 +198,8 @@ type Processor struct {
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	closing sync.Once
+	// beforeRun, when set by a test, runs on the worker before each job.
+	beforeRun func()
 }
 
 type job struct {
@@ -332,6 +335,9 @@ func (p *Processor) work() {
 		case <-p.quit:
 			return
 		case j := <-p.jobs:
+			if p.beforeRun != nil {
+				p.beforeRun()
+			}
 			if err := j.ctx.Err(); err != nil {
 				j.done <- result{err: err}
 				continue
@@ -363,9 +369,11 @@ func (p *Processor) run(j *job) ([]byte, Header, error) {
 		return nil, Header{}, sluice.Errorf(ErrImageOutputTooLarge,
 			"resized image is %dx%d, more than the limit of %d pixels", hdr.Width, hdr.Height*hdr.Pages, p.cfg.MaxOutputPixels)
 	}
-	b := make([]byte, int(outLen))
-	copy(b, unsafe.Slice((*byte)(out), int(outLen)))
-	return b, hdr, nil
+	encoded := unsafe.Slice((*byte)(out), int(outLen))
+	if hdr.Format == FormatWebP {
+		return stripWebP(encoded), hdr, nil
+	}
+	return bytes.Clone(encoded), hdr, nil
 }
 
 // plan checks prm against the source header and the limits, and turns it
