@@ -294,9 +294,13 @@ func New(cfg Config, log *slog.Logger) (*Cache, error) {
 // load rebuilds the index from the files, reading the shards in parallel.
 func (c *Cache) load() error {
 	start := time.Now()
-	shards := make(chan string, 256)
-	for i := range 256 {
-		shards <- fmt.Sprintf("%02x", i)
+	names, err := c.disk.shards()
+	if err != nil {
+		return err
+	}
+	shards := make(chan string, len(names))
+	for _, n := range names {
+		shards <- n
 	}
 	close(shards)
 	var (
@@ -521,7 +525,7 @@ func (c *Cache) commit(k Key, e *Entry, since uint64, check bool) bool {
 		// The rename happens under the lock so that an invalidation sees
 		// either no file or a file it will remove.
 		name := c.disk.newName()
-		if err := os.Rename(tmp, c.disk.path(name)); err != nil {
+		if err := c.disk.publish(tmp, name); err != nil {
 			c.mu.Unlock()
 			os.Remove(tmp)
 			c.log.Warn("cdncache: cannot publish cache file", "path", k.Path, "err", err)

@@ -275,12 +275,37 @@ func openDisk(dir string, maxBody int64) (*disk, error) {
 	if err := os.MkdirAll(d.tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
-	for i := range 256 {
-		if err := os.MkdirAll(filepath.Join(d.root, fmt.Sprintf("%02x", i)), 0o755); err != nil {
-			return nil, fmt.Errorf("create cache dir: %w", err)
+	return d, nil
+}
+
+// shards lists the shard directories that exist; the others are created
+// by the first write into them.
+func (d *disk) shards() ([]string, error) {
+	ents, err := os.ReadDir(d.root)
+	if err != nil {
+		return nil, fmt.Errorf("read cache dir: %w", err)
+	}
+	var out []string
+	for _, de := range ents {
+		if n := de.Name(); de.IsDir() && len(n) == 2 && isHex(n[0]) && isHex(n[1]) {
+			out = append(out, n)
 		}
 	}
-	return d, nil
+	return out, nil
+}
+
+func isHex(b byte) bool { return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' }
+
+// publish renames a written temporary file to name.
+func (d *disk) publish(tmp, name string) error {
+	p := d.path(name)
+	err := os.Rename(tmp, p)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			err = os.Rename(tmp, p)
+		}
+	}
+	return err
 }
 
 // newName returns a fresh random relative file name. Names never derive

@@ -1,0 +1,5 @@
+//go:build race
+
+package cdncache
+
+const raceEnabled = true
