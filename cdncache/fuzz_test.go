@@ -3,8 +3,8 @@ package cdncache
 import (
 	"bytes"
 	"context"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"net/http"
 	"slices"
