@@ -75,7 +75,7 @@ func (e *Edge) runHook(ctx context.Context, h *hook, ev awsevent.CloudFrontEvent
 		if !errors.As(err, &f) {
 			var ve *validationError
 			if errors.As(err, &ve) {
-				f = &hookFailure{status: http.StatusBadGateway, kind: kindValidation, detail: ve.msg, err: err}
+				f = &hookFailure{status: http.StatusBadGateway, kind: kindValidation, detail: "The Lambda function result failed validation: " + ve.msg, err: err}
 			} else {
 				f = &hookFailure{status: http.StatusServiceUnavailable, kind: kindExecution, detail: "the function failed", err: err}
 			}
@@ -106,12 +106,13 @@ func (e *Edge) runFunction(ctx context.Context, h *hook, ev awsevent.CloudFrontE
 		return nil, &hookFailure{status: http.StatusServiceUnavailable, kind: kindExecution, detail: "the function could not be invoked", err: err}
 	}
 	if out.FunctionError != "" {
-		kind := kindExecution
-		if timedOut(out.Payload) {
-			kind = kindLimit
+		fnErr := fmt.Errorf("%s returned %s: %s", h.arn, out.FunctionError, errorMessage(out.Payload))
+		if timedOut(out.Payload) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &hookFailure{status: http.StatusServiceUnavailable, kind: kindLimit,
+				detail: fmt.Sprintf("the function did not answer within %v", e.hookTimeout(h.eventType)), err: fnErr}
 		}
-		return nil, &hookFailure{status: http.StatusServiceUnavailable, kind: kind,
-			detail: "the function returned an error: " + errorMessage(out.Payload)}
+		return nil, &hookFailure{status: http.StatusServiceUnavailable, kind: kindExecution,
+			detail: "the function returned an error", err: fnErr}
 	}
 	return parseHookResult(h.eventType, out.Payload, h.includeBody)
 }
