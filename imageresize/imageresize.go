@@ -18,7 +18,8 @@
 // generated response with a short text/plain body — 400 for a bad parameter,
 // a broken image, too many pixels or too large an output, 415 for an image
 // format libvips cannot read or write, 403 for a missing or wrong signature,
-// 503 with Retry-After when the image workers are saturated. A Go error is
+// 503 with Retry-After when the image workers are saturated (or shutting
+// down). A Go error is
 // kept for internal failures (the edge answers 502 for it).
 //
 // Concurrency: a Resizer is safe for concurrent use; the vips.Processor
@@ -43,6 +44,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/awsevent"
 	"github.com/sluicehq/sluice/imageopts"
+	"github.com/sluicehq/sluice/lambda"
 	"github.com/sluicehq/sluice/vips"
 )
 
@@ -143,6 +145,13 @@ func (r *Resizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	if resp == nil {
 		return awsevent.Marshal(cf.Response)
+	}
+	// The function's log (/aws/lambda/sluice-image-resize) says what was
+	// made, or why a viewer got an error instead.
+	lambda.LogLine(ctx, fmt.Sprintf("%s?%s -> %s %s, %d bytes", cf.Request.URI, cf.Request.QueryString,
+		resp.Status, resp.Headers.Get("Content-Type"), len(out)))
+	if resp.Status != cf.Response.Status {
+		lambda.LogLine(ctx, strings.TrimSpace(string(out)))
 	}
 	if ct := resp.Headers.Get("Content-Type"); strings.HasPrefix(ct, "text/") {
 		resp.Body, resp.BodyEncoding = string(out), awsevent.BodyEncodingText
@@ -405,7 +414,7 @@ func statusOf(code sluice.Code) (int, bool) {
 		return http.StatusForbidden, true
 	case sluice.ErrNoSuchKey, sluice.ErrNoSuchBucket:
 		return http.StatusNotFound, true
-	case sluice.ErrSlowDown:
+	case sluice.ErrSlowDown, sluice.ErrServiceUnavailable:
 		return http.StatusServiceUnavailable, true
 	}
 	return 0, false
