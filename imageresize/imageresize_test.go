@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"image"
+	"image/color/palette"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
@@ -797,4 +799,48 @@ func FuzzInvoke(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAnimatedGIF: an animated GIF becomes its first frame unless
+// animated=true asks for every frame.
+func TestAnimatedGIF(t *testing.T) {
+	anim := &gif.GIF{}
+	for i := range 3 {
+		frame := image.NewPaletted(image.Rect(0, 0, 60, 40), palette.Plan9)
+		for j := range frame.Pix {
+			frame.Pix[j] = uint8(i*40 + j%7)
+		}
+		anim.Image = append(anim.Image, frame)
+		anim.Delay = append(anim.Delay, 10)
+	}
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, anim); err != nil {
+		t.Fatal(err)
+	}
+	r := newResizer(t, imageresize.DefaultConfig(), nil)
+	for _, tc := range []struct {
+		query string
+		pages int
+	}{
+		{"d=30x20", 1},
+		{"d=30x20&animated=true", 3},
+		{"d=30x20&animated=false", 1},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			got, body, err := r.OriginResponse(context.Background(), originEvent("/a.gif", tc.query, "image/gif"), b.Bytes())
+			if err != nil || got.Response.Status != "200" {
+				t.Fatalf("OriginResponse: %v, status %s, body %q", err, got.Response.Status, body)
+			}
+			if ct := got.Response.Headers.Get("Content-Type"); ct != "image/gif" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			all, err := gif.DecodeAll(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("gif.DecodeAll: %v", err)
+			}
+			if len(all.Image) != tc.pages || all.Config.Width != 30 || all.Config.Height != 20 {
+				t.Errorf("%d frames of %dx%d, want %d of 30x20", len(all.Image), all.Config.Width, all.Config.Height, tc.pages)
+			}
+		})
+	}
 }
