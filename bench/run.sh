@@ -7,7 +7,10 @@
 #                                     emulator; ARGS go to lambdabench
 #   bash bench/run.sh events [ARGS]   event delivery: PUT -> webhook, PUT ->
 #                                     TargetBucket copy; ARGS go to eventsbench
-#   bash bench/run.sh all             all three, default arguments
+#   bash bench/run.sh edge [ARGS]     the edge: cache hits vs nginx, resizing
+#                                     vs sharp, overwrite -> fresh; ARGS go to
+#                                     edgebench
+#   bash bench/run.sh all             all four, default arguments
 #   bash bench/run.sh ARGS            (no mode word) the S3 bench with ARGS, as
 #                                     before the Lambda bench existed
 set -euo pipefail
@@ -23,7 +26,7 @@ log() { printf '%s run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 mode=
 case ${1:-} in
-s3 | lambda | events | all)
+s3 | lambda | events | edge | all)
 	mode=$1
 	shift
 	;;
@@ -32,7 +35,7 @@ if [[ -z $mode ]]; then
 	if [[ $# -gt 0 ]]; then mode=s3; else mode=all; fi
 fi
 if [[ $mode == all && $# -gt 0 ]]; then
-	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS', 'run.sh lambda ARGS' or 'run.sh events ARGS'" >&2
+	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS', 'run.sh lambda ARGS', 'run.sh events ARGS' or 'run.sh edge ARGS'" >&2
 	exit 2
 fi
 
@@ -134,13 +137,62 @@ run_events() {
 		-out "$root/bench/results/events-latest.md" "$@"
 }
 
+# The resize phase's photos: real photographs from a Debian package
+# (Ubuntu 16.04's wallpaper contest), downscaled to 1, 2, 4 and 8 MP by
+# bench/edgebench/prepare-photos.js; synthetic photo-like images stand in
+# for any class the package cannot fill (the report says so).
+photos_pkg=lomiri-wallpapers-16.04
+prepare_photos() {
+	local photos=$root/.bench/photos src=$root/.bench/photos-src
+	if [[ -f $photos/manifest.json ]]; then
+		return
+	fi
+	mkdir -p "$src/debs"
+	if ! compgen -G "$src/debs/${photos_pkg}_*.deb" >/dev/null; then
+		log "downloading the Debian package $photos_pkg (16 MB of photographs) into $src/debs"
+		(cd "$src/debs" && apt-get download "$photos_pkg" >&2) ||
+			log "apt-get download $photos_pkg failed: synthetic photo-like images will be used instead"
+	fi
+	rm -rf "$src/pkg"
+	local deb
+	for deb in "$src/debs/${photos_pkg}"_*.deb; do
+		[[ -f $deb ]] && dpkg -x "$deb" "$src/pkg"
+	done
+	log "preparing 1, 2, 4 and 8 MP JPEGs in $photos"
+	rm -rf "$photos"
+	NODE_PATH=$root/.bench/sharp/node_modules node bench/edgebench/prepare-photos.js --src "$src/pkg" --out "$photos" >&2
+}
+
+run_edge() {
+	build_sluice
+	if [[ ! -x /usr/sbin/nginx ]]; then
+		echo "run.sh: the edge bench compares with nginx: install it first (apt-get install -y nginx-light)" >&2
+		exit 1
+	fi
+	if [[ ! -f $root/.bench/sharp/node_modules/sharp/package.json ]]; then
+		log "installing sharp 0.34 into .bench/sharp (npm, first time only)"
+		mkdir -p "$root/.bench/sharp"
+		(cd "$root/.bench/sharp" && npm install --no-audit --no-fund --loglevel=error sharp@0.34 >&2)
+	fi
+	prepare_photos
+	log "building edgebench"
+	go build -o "$bin/edgebench" ./bench/edgebench
+	mkdir -p "$root/.bench/run-edge"
+	log "running the edge benchmark (about 4 minutes with the defaults)"
+	"$bin/edgebench" -sluice-bin "$bin/sluice" -sluice-rev "git $(sluice_rev)" -nginx-bin /usr/sbin/nginx \
+		-sharp-dir "$root/.bench/sharp" -sharp-server "$root/bench/edgebench/sharp-server.js" -photos "$root/.bench/photos" \
+		-workdir "$root/.bench/run-edge" -out "$root/bench/results/edge-latest.md" "$@"
+}
+
 case $mode in
 s3) run_s3 "$@" ;;
 lambda) run_lambda "$@" ;;
 events) run_events "$@" ;;
+edge) run_edge "$@" ;;
 all)
 	run_s3
 	run_lambda
 	run_events
+	run_edge
 	;;
 esac
