@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -179,4 +180,41 @@ func TestRangesValid(t *testing.T) {
 			t.Errorf("rangesValid(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+func FuzzParseHookResult(f *testing.F) {
+	for _, s := range []string{
+		`{"uri":"/a","querystring":"x=1","headers":{"host":[{"key":"Host","value":"h"}]}}`,
+		`{"status":"200","body":"aGk=","bodyEncoding":"base64","headers":{}}`,
+		`{"status":404}`,
+		`{"uri":"/a","body":{"action":"replace","data":"aGk=","encoding":"base64"}}`,
+		`{"uri":"/a","origin":{"custom":{"domainName":"example.com","port":443,"protocol":"https"}}}`,
+		`{"uri":"/a","origin":{"s3":{"domainName":"b.s3.localhost"}}}`,
+		`null`, `[]`, `{"uri":"nope"}`, `{"status":"abc"}`,
+	} {
+		f.Add(s, 0)
+	}
+	types := []string{"viewer-request", "origin-request", "origin-response", "viewer-response"}
+	f.Fuzz(func(t *testing.T, payload string, which int) {
+		et := types[(which%4+4)%4]
+		res, err := parseHookResult(et, []byte(payload), true)
+		if err != nil {
+			if _, ok := err.(*validationError); !ok {
+				t.Fatalf("error %T is not a validation error: %v", err, err)
+			}
+			return
+		}
+		switch {
+		case res.request != nil:
+			if !strings.HasPrefix(res.request.URI, "/") || res.request.Headers == nil {
+				t.Fatalf("accepted request %+v", res.request)
+			}
+		case res.response != nil:
+			if res.status < 200 || res.status > 599 || res.response.Headers == nil {
+				t.Fatalf("accepted response status %d", res.status)
+			}
+		default:
+			t.Fatal("neither request nor response")
+		}
+	})
 }
