@@ -192,7 +192,7 @@ var topLevel = []string{"AWSTemplateFormatVersion", "Transform", "Description", 
 	"Mappings", "Conditions", "Globals", "Resources", "Outputs", "Rules"}
 
 func (l *loader) load(root *node) {
-	l.st = &Stack{Name: l.opts.StackName, Region: l.opts.Region, File: l.file}
+	l.st = &Stack{Name: l.opts.StackName, Region: l.opts.Region, File: l.file, EdgeHost: l.opts.EdgeHost}
 	if !stackNameRE.MatchString(l.opts.StackName) {
 		l.errf(pos{}, "", "stack name %q: must start with a letter and hold only letters, digits and hyphens (at most 128)", l.opts.StackName)
 	}

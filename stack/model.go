@@ -19,6 +19,8 @@ type Stack struct {
 	Distributions []Distribution
 	Permissions   []Permission
 	Outputs       []Output
+	// EdgeHost is host:port of the local edge, for output URLs.
+	EdgeHost string
 	// Warnings name everything the template asks for that Sluice does not
 	// do (unsupported resource types, ignored properties).
 	Warnings []string

@@ -114,7 +114,7 @@ var shortTags = map[string]string{
 
 // maxNodes bounds the tree built from one template, aliases expanded, so a
 // billion-laughs document cannot exhaust memory.
-const maxNodes = 1_000_000
+const maxNodes = 200_000
 
 type builder struct {
 	file  string
