@@ -222,8 +222,9 @@ type Cache struct {
 	memMax int64
 	disk   *disk // nil for a memory-only cache
 
-	mu          sync.Mutex
-	gen         uint64
+	mu sync.Mutex
+	// gen is written under mu and read without it by Generation.
+	gen         atomic.Uint64
 	scopes      map[string]*scopeState
 	calls       map[Key]*call
 	diskBytes   int64
@@ -285,6 +286,7 @@ func New(cfg Config, log *slog.Logger) (*Cache, error) {
 			return nil, err
 		}
 		if err := c.load(); err != nil {
+			c.disk.close()
 			return nil, err
 		}
 	}
@@ -426,22 +428,32 @@ func (c *Cache) Get(k Key) (*Entry, bool) {
 		c.misses.Add(1)
 		return nil, false
 	}
-	c.mu.Lock()
-	r := c.lookupLocked(k)
-	closed := c.closed
-	c.mu.Unlock()
-	if r == nil || closed {
-		c.misses.Add(1)
-		return nil, false
-	}
-	fk, e, err := c.disk.read(r.file)
-	if err == nil && fk != k {
-		err = fmt.Errorf("file holds key %+v: %w", fk, errCorrupt)
-	}
-	if err != nil {
-		c.dropBroken(r, err)
-		c.misses.Add(1)
-		return nil, false
+	var r *rec
+	var e *Entry
+	// A second attempt covers a replacement that removed the file between
+	// the lookup and the read.
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		r = c.lookupLocked(k)
+		closed := c.closed
+		c.mu.Unlock()
+		if r == nil || closed {
+			c.misses.Add(1)
+			return nil, false
+		}
+		var fk Key
+		var err error
+		fk, e, err = c.disk.read(r.file)
+		if err == nil && fk != k {
+			err = fmt.Errorf("file holds key %+v: %w", fk, errCorrupt)
+		}
+		if err == nil {
+			break
+		}
+		if c.dropBroken(r, err) || attempt == 1 {
+			c.misses.Add(1)
+			return nil, false
+		}
 	}
 	r.touch()
 	if w := size(k, e); w <= c.memMax {
@@ -458,21 +470,25 @@ func (c *Cache) Get(k Key) (*Entry, bool) {
 	return e, true
 }
 
-// dropBroken removes r after its file failed to read.
-func (c *Cache) dropBroken(r *rec, err error) {
+// dropBroken removes r after its file failed to read, and reports whether
+// r was still current (false: it was invalidated or replaced meanwhile,
+// which explains the failure).
+func (c *Cache) dropBroken(r *rec, err error) bool {
 	c.mu.Lock()
 	name, ok := c.removeRecLocked(r)
 	c.mu.Unlock()
 	if !ok {
-		return // invalidated or replaced meanwhile: not broken, just gone
+		return false
 	}
 	c.corrupt.Add(1)
 	c.log.Warn("cdncache: dropping unreadable cache file", "file", name, "key", r.key.Path, "err", err)
 	os.Remove(c.disk.path(name))
+	return true
 }
 
-// Put stores e under k, replacing any entry. It is for entries derived
-// outside a fill, such as compressed copies. e is shared from now on.
+// Put stores e under k, replacing any entry. e is shared from now on.
+// For an entry derived from another (a compressed copy), PutSince keeps an
+// invalidation between the two from being undone.
 func (c *Cache) Put(k Key, e *Entry) {
 	if e == nil {
 		return
@@ -480,10 +496,25 @@ func (c *Cache) Put(k Key, e *Entry) {
 	if e.Stored.IsZero() {
 		e.Stored = time.Now()
 	}
-	c.mu.Lock()
-	gen := c.gen
-	c.mu.Unlock()
-	c.commit(k, e, gen, false)
+	c.commit(k, e, 0, false)
+}
+
+// Generation returns the current invalidation generation, for PutSince.
+func (c *Cache) Generation() uint64 { return c.gen.Load() }
+
+// PutSince is Put unless an invalidation touching k happened after gen, a
+// Generation taken before the entry e derives from was read or filled; it
+// reports whether e was stored. The edge takes a Generation before its
+// Get or Fill of the original and stores the compressed copy with it, so
+// that a copy of an invalidated original is never stored.
+func (c *Cache) PutSince(k Key, e *Entry, gen uint64) bool {
+	if e == nil {
+		return false
+	}
+	if e.Stored.IsZero() {
+		e.Stored = time.Now()
+	}
+	return c.commit(k, e, gen, true)
 }
 
 // commit stores e under k; with check, only if no invalidation touching k
@@ -562,7 +593,7 @@ func (c *Cache) commit(k Key, e *Entry, since uint64, check bool) bool {
 }
 
 func (c *Cache) touchedLocked(k Key, since uint64) bool {
-	if since == c.gen {
+	if since == c.gen.Load() {
 		return false
 	}
 	st := c.scopes[k.Scope]
@@ -593,7 +624,7 @@ func (c *Cache) Fill(ctx context.Context, k Key, fill func(ctx context.Context) 
 		c.collapsed.Add(1)
 		return wait(ctx, cl, true)
 	}
-	cl := &call{gen: c.gen, done: make(chan struct{})}
+	cl := &call{gen: c.gen.Load(), done: make(chan struct{})}
 	c.calls[k] = cl
 	c.fills.Add(1)
 	c.mu.Unlock()
@@ -673,8 +704,7 @@ func (c *Cache) InvalidateScope(scope string) int {
 
 func (c *Cache) invalidate(scope string, iv invalidation) int {
 	c.mu.Lock()
-	c.gen++
-	iv.gen = c.gen
+	iv.gen = c.gen.Add(1)
 	st := c.scopeLocked(scope)
 	st.remember(iv)
 	var recs []*rec
@@ -688,7 +718,8 @@ func (c *Cache) invalidate(scope string, iv invalidation) int {
 	}
 	var files []string
 	for _, r := range recs {
-		if name := c.forgetLocked(r); name != "" {
+		if name := c.forgetLocked(r); name != "" && !c.closed {
+			// After Close the directory may belong to another cache.
 			files = append(files, name)
 		}
 	}
@@ -806,5 +837,8 @@ func (c *Cache) Close() error {
 	c.closeFn()
 	c.fills.Wait()
 	c.mem.StopAllGoroutines()
+	if c.disk != nil {
+		c.disk.close()
+	}
 	return nil
 }

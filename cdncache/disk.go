@@ -254,6 +254,7 @@ func decodeEntry(b []byte, maxBody int64) (Key, *Entry, error) {
 //
 //	DIR/v1/xx/<random>.ent   one entry per file, xx = its first byte
 //	DIR/v1/tmp/                     files being written; emptied at start
+//	DIR/v1/LOCK                     flock held while a cache uses DIR
 //
 // Every write goes to a new unique name, so removing a replaced or
 // invalidated file can never remove a newer one of the same key.
@@ -261,6 +262,7 @@ type disk struct {
 	root    string
 	tmp     string
 	maxBody int64
+	lock    *os.File
 }
 
 func openDisk(dir string, maxBody int64) (*disk, error) {
@@ -269,13 +271,31 @@ func openDisk(dir string, maxBody int64) (*disk, error) {
 		maxBody: maxBody,
 	}
 	d.tmp = filepath.Join(d.root, "tmp")
+	if err := os.MkdirAll(d.root, 0o755); err != nil {
+		return nil, fmt.Errorf("create cache dir: %w", err)
+	}
+	lock, err := lockDir(d.root)
+	if err != nil {
+		return nil, err
+	}
+	d.lock = lock
 	if err := os.RemoveAll(d.tmp); err != nil {
+		d.close()
 		return nil, fmt.Errorf("clear cache temp dir: %w", err)
 	}
 	if err := os.MkdirAll(d.tmp, 0o755); err != nil {
+		d.close()
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
 	return d, nil
+}
+
+// close releases the directory for another cache.
+func (d *disk) close() {
+	if d.lock != nil {
+		d.lock.Close()
+		d.lock = nil
+	}
 }
 
 // shards lists the shard directories that exist; the others are created

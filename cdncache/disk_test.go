@@ -213,7 +213,9 @@ func TestInvalidationDurableAcrossRestart(t *testing.T) {
 	if n := c.Invalidate("D1", "/css/", true); n != 3 {
 		t.Fatalf("Invalidate prefix = %d", n)
 	}
-	// No Close: a kill -9 right after Invalidate returned.
+	// No Close: a kill -9 right after Invalidate returned, which releases
+	// only the directory lock.
+	c.disk.close()
 	c2 := newCache(t, Config{Dir: dir})
 	for _, p := range []string{"/img/a.jpg", "/css/site.css"} {
 		for _, v := range []string{"", "d=100x", "format=webp"} {
@@ -399,5 +401,46 @@ func TestCacheAfterFillOnDisk(t *testing.T) {
 	c = newCache(t, Config{Dir: dir})
 	if got, ok := c.Get(k); !ok || string(got.Body) != "filled" {
 		t.Fatal("filled entry not persisted")
+	}
+}
+
+func TestDirLockedWhileInUse(t *testing.T) {
+	dir := t.TempDir()
+	c := newCache(t, Config{Dir: dir})
+	if _, err := New(Config{Dir: dir}, quiet); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second cache on one dir: err = %v", err)
+	}
+	c.Close()
+	c2 := newCache(t, Config{Dir: dir})
+	c2.Close()
+}
+
+func TestPutSince(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
+			cfg := Config{}
+			if disk {
+				cfg.Dir = t.TempDir()
+			}
+			c := newCache(t, cfg)
+			orig, gz := key("/a.css", ""), key("/a.css", "gzip")
+			gen := c.Generation()
+			c.Put(orig, entry("css"))
+			c.Invalidate("D1", "/b.css", false) // another path: no effect
+			if !c.PutSince(gz, entry("gz"), gen) {
+				t.Fatal("PutSince refused with no invalidation of its path")
+			}
+			gen = c.Generation()
+			if _, ok := c.Get(orig); !ok {
+				t.Fatal("miss")
+			}
+			c.Invalidate("D1", "/a.css", false)
+			if c.PutSince(gz, entry("stale gz"), gen) {
+				t.Fatal("PutSince stored a copy of an invalidated original")
+			}
+			if _, ok := c.Get(gz); ok {
+				t.Fatal("stale derived entry present")
+			}
+		})
 	}
 }
