@@ -104,13 +104,6 @@ type harness struct {
 	dir    string
 }
 
-func testConfig(dir string) cloudfront.Config {
-	cfg := cloudfront.DefaultConfig()
-	cfg.DataDir = dir
-	cfg.NoSync = true
-	return cfg
-}
-
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	return newHarnessAt(t, t.TempDir(), newRecordingEdge())
@@ -118,12 +111,34 @@ func newHarness(t *testing.T) *harness {
 
 func newHarnessAt(t *testing.T, dir string, edge *recordingEdge) *harness {
 	t.Helper()
-	svc, err := cloudfront.New(testConfig(dir), edge, fakeFunctions{known: map[string]bool{resizeARN: true}},
+	cfg := cloudfront.DefaultConfig()
+	cfg.DataDir = dir
+	return newHarnessWith(t, cfg, edge)
+}
+
+// newHarnessWith starts a Service with cfg (a temporary DataDir when cfg
+// has the default one) behind an httptest server.
+func newHarnessWith(t *testing.T, cfg cloudfront.Config, edge *recordingEdge) *harness {
+	t.Helper()
+	if cfg.DataDir == cloudfront.DefaultConfig().DataDir {
+		cfg.DataDir = t.TempDir()
+	}
+	cfg.NoSync = true
+	svc, err := cloudfront.New(cfg, edge, fakeFunctions{known: map[string]bool{resizeARN: true}},
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { svc.Close() })
+	h := serve(t, svc)
+	h.edge, h.dir = edge, cfg.DataDir
+	return h
+}
+
+// serve puts svc behind an httptest server, as the front door would: each
+// request carries a RequestInfo.
+func serve(t *testing.T, svc *cloudfront.Service) *harness {
+	t.Helper()
 	var n int
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +156,7 @@ func newHarnessAt(t *testing.T, dir string, edge *recordingEdge) *harness {
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		HTTPClient:   srv.Client(),
 	})
-	return &harness{svc: svc, edge: edge, client: client, url: srv.URL, dir: dir}
+	return &harness{svc: svc, client: client, url: srv.URL}
 }
 
 // realisticConfig is the shape of the image-resizing recipe: a private S3

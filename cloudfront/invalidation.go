@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -381,4 +382,10 @@ func (s *Service) listInvalidations(distID, marker string, max int) (out []sluic
 		return nil
 	})
 	return out, more, err
+}
+
+// Invalidations returns every invalidation of a distribution, newest first.
+func (s *Service) Invalidations(distID string) ([]sluice.Invalidation, error) {
+	out, _, err := s.listInvalidations(distID, "", math.MaxInt)
+	return out, err
 }

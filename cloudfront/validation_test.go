@@ -91,7 +91,9 @@ func TestConfigValidation(t *testing.T) {
 			c.Origins.Items[0].DomainName = aws.String("b.s3-website-us-east-1.amazonaws.com")
 		}, "InvalidOrigin", 400},
 		{"no origin type", func(c *cftypes.DistributionConfig) { c.Origins.Items[0].S3OriginConfig = nil }, "InvalidArgument", 400},
-		{"unknown oac", func(c *cftypes.DistributionConfig) { c.Origins.Items[0].OriginAccessControlId = aws.String("ENOSUCH1234567") }, "InvalidOriginAccessControl", 400},
+		{"unknown oac", func(c *cftypes.DistributionConfig) {
+			c.Origins.Items[0].OriginAccessControlId = aws.String("ENOSUCH1234567")
+		}, "InvalidOriginAccessControl", 400},
 		{"unknown oai", func(c *cftypes.DistributionConfig) {
 			c.Origins.Items[0].S3OriginConfig.OriginAccessIdentity = aws.String("origin-access-identity/cloudfront/ENOSUCH1234567")
 		}, "InvalidOriginAccessIdentity", 400},
