@@ -192,3 +192,52 @@ func uncompressedTIFF(w, h int) []byte {
 	}
 	return b.Bytes()
 }
+
+// encodeVariant writes the less common pixel layouts decoders meet:
+// greyscale, 16-bit with alpha and palette with a transparent entry.
+func encodeVariant(t testing.TB, kind string, w, h int) []byte {
+	t.Helper()
+	src := photo(w, h)
+	var img image.Image
+	switch kind {
+	case "gray":
+		g := image.NewGray(src.Bounds())
+		for y := range h {
+			for x := range w {
+				g.Set(x, y, src.At(x, y))
+			}
+		}
+		img = g
+	case "rgba64":
+		c := image.NewNRGBA64(src.Bounds())
+		for y := range h {
+			for x := range w {
+				r, g, b, _ := src.At(x, y).RGBA()
+				c.SetNRGBA64(x, y, color.NRGBA64{uint16(r), uint16(g), uint16(b), uint16(x * 0xffff / max(w-1, 1))})
+			}
+		}
+		img = c
+	case "paletted":
+		pal := color.Palette{color.RGBA{}, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
+		p := image.NewPaletted(src.Bounds(), pal)
+		for y := range h {
+			for x := range w {
+				p.SetColorIndex(x, y, uint8((x/8+y/8)%3))
+			}
+		}
+		img = p
+	default:
+		t.Fatalf("unknown variant %q", kind)
+	}
+	var b bytes.Buffer
+	var err error
+	if kind == "gray" {
+		err = jpeg.Encode(&b, img, nil)
+	} else {
+		err = png.Encode(&b, img)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}

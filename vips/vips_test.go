@@ -734,3 +734,39 @@ func TestNoLeaks(t *testing.T) {
 			200/len(jobs)*len(jobs), mem, mem2, allocs, allocs2, objects, objects2)
 	}
 }
+
+func TestPixelLayouts(t *testing.T) {
+	layouts := map[string][]byte{
+		"gray jpeg":    encodeVariant(t, "gray", 120, 60),
+		"16-bit png":   encodeVariant(t, "rgba64", 120, 60),
+		"paletted png": encodeVariant(t, "paletted", 120, 60),
+		"gray png":     encodePNG(t, 120, 60, false),
+		"tiff":         uncompressedTIFF(120, 60),
+		"animated gif": animatedGIF(t, 120, 60),
+		"rotated jpeg": withOrientation(t, encodeJPEG(t, 60, 120), 8),
+	}
+	for name, src := range layouts {
+		for _, fit := range []string{FitCover, FitContain, FitInside, FitOutside, FitFill} {
+			for _, format := range []string{FormatJPEG, FormatPNG, FormatWebP, FormatGIF} {
+				out, hdr := resize(t, src, Params{Width: 50, Height: 40, Fit: fit, Format: format})
+				probed, err := shared().Probe(out)
+				if err != nil {
+					t.Fatalf("%s %s %s: %v", name, fit, format, err)
+				}
+				wantW, wantH := 50, 40
+				switch fit {
+				case FitInside:
+					wantH = 25
+				case FitOutside:
+					wantW = 80
+				}
+				if probed.Width != wantW || probed.Height != wantH || hdr.Width != wantW || hdr.Height != wantH {
+					t.Fatalf("%s %s %s: %dx%d, want %dx%d", name, fit, format, probed.Width, probed.Height, wantW, wantH)
+				}
+				if fit == FitContain && format != FormatJPEG && !probed.HasAlpha {
+					t.Fatalf("%s contain %s has no alpha for its padding", name, format)
+				}
+			}
+		}
+	}
+}
