@@ -18,6 +18,10 @@
 // files written to a temporary name and renamed, with a length and two
 // CRC-32C checksums, make a crash (kill -9 included) leave either a whole
 // entry or nothing usable: a torn or corrupt file is a miss and is removed.
+// Past DiskBytes, the least recently accessed entries are evicted (hits
+// record their access at most once a second; after a restart the files'
+// modification times stand in). A cache holds a flock on its directory: a
+// second cache on it fails to start.
 //
 // # Invalidation and fills
 //
@@ -33,7 +37,8 @@
 // first caller's context (its values, none of its cancellation), bounded by
 // Config.FillTimeout and by Close. A caller whose context ends stops
 // waiting with ctx.Err(); the fill goes on for the other waiters and for
-// the cache.
+// the cache. The callers get the result once it is stored (or refused), so
+// a Get after a Fill that stored finds the entry.
 //
 // # Concurrency
 //
