@@ -34,7 +34,14 @@ var readOnlyHeaders = map[string][]string{
 	awsevent.EdgeOriginRequest:  {"accept-encoding", "content-length", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "transfer-encoding", "via"},
 	awsevent.EdgeOriginResponse: {"transfer-encoding", "via"},
 	awsevent.EdgeViewerResponse: {"warning", "via"},
+	// A generated response may not frame itself: the edge sets the
+	// framing of what it sends, as CloudFront does.
+	generatedResponse: {"transfer-encoding", "via"},
 }
+
+// generatedResponse keys readOnlyHeaders for responses functions generate
+// at request events.
+const generatedResponse = "generated-response"
 
 // Lambda@Edge limits on what functions return.
 const (
@@ -341,7 +348,7 @@ func parseStatus(raw json.RawMessage) (int, error) {
 
 // checkGenerated applies the generated-response rules of request events.
 func checkGenerated(eventType string, res *hookResult, native bool) error {
-	if err := checkHeaders("", nil, res.response.Headers); err != nil {
+	if err := checkHeaders(generatedResponse, nil, res.response.Headers); err != nil {
 		return err
 	}
 	if eventType == awsevent.EdgeViewerRequest && res.status == 204 && len(res.body) > 0 {

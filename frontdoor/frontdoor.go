@@ -102,7 +102,11 @@ type Server struct {
 	services map[string]Service
 	// signed are Sluice's own endpoints (path prefix → handler), served to
 	// verified callers whatever service their credential scope names.
-	signed  map[string]http.Handler
+	signed map[string]http.Handler
+	// hosts are handlers chosen by the Host header before any SigV4
+	// routing (HTTP APIs at <id>.execute-api.localhost); written only
+	// before Serve.
+	hosts   []hostRoute
 	healthy atomic.Bool
 	// observers holds the metric children of each service label, so that
 	// a request costs no label lookup. Written only by New and Handle,
@@ -209,6 +213,20 @@ func (s *Server) HandleSigned(prefix string, h http.Handler) {
 	s.signed[prefix] = h
 }
 
+// hostRoute is one HandleHost registration.
+type hostRoute struct {
+	match func(host string) bool
+	h     http.Handler
+}
+
+// HandleHost serves every request whose Host header match accepts with h,
+// before and instead of SigV4 routing: such hosts are public endpoints
+// (API Gateway's execute-api) that authenticate, or not, on their own.
+// It must be called before Serve.
+func (s *Server) HandleHost(match func(host string) bool, h http.Handler) {
+	s.hosts = append(s.hosts, hostRoute{match, h})
+}
+
 // Serve accepts connections on ln until ctx is done, then stops accepting,
 // lets in-flight requests finish (up to ShutdownTimeout) and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -255,6 +273,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request on it stalls until the read timeout. Answer the expectation.
 	if r.ContentLength == 0 && r.ProtoAtLeast(1, 1) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		w.WriteHeader(http.StatusContinue)
+	}
+	for _, hr := range s.hosts {
+		if hr.match(r.Host) {
+			hr.h.ServeHTTP(w, r)
+			return
+		}
 	}
 	start := time.Now()
 	id := newRequestID()

@@ -33,13 +33,16 @@ import (
 const serveUsage = `Usage: sluice serve [flags]
 
 Runs every Sluice service in one process:
-  - the AWS API on --addr: S3, Lambda and CloudWatch Logs (CloudFront as it
-    lands), routed by the service named in each request's SigV4 credential
-    scope, as LocalStack does; functions run as local processes and their
-    output lands in log groups /aws/lambda/NAME;
+  - the AWS API on --addr: S3, Lambda, CloudFront and CloudWatch Logs,
+    routed by the service named in each request's SigV4 credential scope,
+    as LocalStack does; functions run as local processes and their output
+    lands in log groups /aws/lambda/NAME;
   - the AWS runtime interface emulator's endpoint, unsigned:
     POST /2015-03-31/functions/function/invocations;
-  - the edge (CDN) listener on --edge-addr;
+  - the edge (CDN) on --edge-addr: distributions created with the
+    CloudFront API, chosen by Host (<id>.localhost or an alias, else the
+    first), cached in memory and on disk, with Lambda@Edge hooks and the
+    built-in sluice-image-resize (?d=WxH) and sluice-cdn-invalidate;
   - health at /_sluice/health and Prometheus metrics at /metrics.
 
 Every request must be signed with SigV4 using the configured key pair
@@ -60,7 +63,7 @@ Example:
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage, stderr)
 	configFile := fs.String("config", os.Getenv("SLUICE_CONFIG"), "JSON config file with any of these flags as keys (env SLUICE_CONFIG)")
-	set := newSettings(fs,
+	set := newSettings(fs, append([]*setting{
 		&setting{name: "addr", env: "SLUICE_ADDR", def: "127.0.0.1:4566", usage: "AWS API listen address"},
 		&setting{name: "edge-addr", env: "SLUICE_EDGE_ADDR", def: "127.0.0.1:4567", usage: "edge (CDN) listen address"},
 		&setting{name: "data", env: "SLUICE_DATA", def: "./sluice-data", usage: "data directory"},
@@ -71,7 +74,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		&setting{name: "notify-max-attempts", env: "SLUICE_NOTIFY_MAX_ATTEMPTS", def: "5", usage: "delivery attempts of an S3 event notification before it becomes a dead letter"},
 		&setting{name: "notify-backoff", env: "SLUICE_NOTIFY_BACKOFF", def: "4s", usage: "wait before the first retry of a failed notification; it doubles up to 30s"},
 		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
-	)
+	}, edgeSettings()...)...)
 	var regionEndpoints listFlag
 	fs.Var(&regionEndpoints, "region-endpoint", "REGION=URL: buckets of REGION live on another Sluice or S3 endpoint, e.g. eu-west-1=http://127.0.0.1:4600 (credentials from the URL's user info, else this server's); repeatable (env SLUICE_REGION_ENDPOINTS, space-separated)")
 	if err := fs.Parse(args); err != nil {
@@ -228,6 +231,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	cdnSvc, err := newCDN(set, data, fsync, store, functions, reg, log)
+	if err != nil {
+		return err
+	}
+	defer cdnSvc.Close()
+
 	s3cfg := s3api.DefaultConfig()
 	s3cfg.Region = set.get("region")
 	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"),
@@ -257,7 +266,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	door.Handle("s3", s3)
 	door.Handle("lambda", functions)
 	door.Handle("logs", logs.NewService(logStore, log.With("service", "logs")))
+	door.Handle("cloudfront", cdnSvc.api)
 	door.HandleSigned("/_sluice/events/", notifier.Handler())
+	door.HandleSigned("/_sluice/cdn/usage", cdnSvc.api.UsageHandler())
 
 	log.Info("sluice ready",
 		"version", versionString(),
@@ -270,7 +281,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return door.Serve(gctx, apiLn) })
-	g.Go(func() error { return serveEdgePlaceholder(gctx, edgeLn, grace) })
+	g.Go(func() error { return serveEdge(gctx, edgeLn, cdnSvc.edge, grace, log) })
+	g.Go(func() error { return cdnSvc.api.RunAutoInvalidate(gctx, store) })
 	g.Go(func() error { return functions.Serve(gctx) })
 	g.Go(func() error { return logStore.Serve(gctx) })
 	g.Go(func() error { return notifier.Serve(gctx) })
@@ -293,33 +305,6 @@ func dialable(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// serveEdgePlaceholder holds the edge port until distributions exist: every
-// request learns that none is configured, as CloudFront answers for an
-// unknown distribution host.
-func serveEdgePlaceholder(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := &http.Server{
-		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/_sluice/health" {
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintln(w, `{"status":"ok","distributions":0}`)
-				return
-			}
-			http.Error(w, "Sluice edge: no distribution is configured for host "+r.Host, http.StatusNotFound)
-		}),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	return hs.Shutdown(sctx)
 }
 
 // authenticator adapts the sigv4 package to the front door's interface.
