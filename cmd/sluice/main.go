@@ -27,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run every service: the AWS API on 127.0.0.1:4566 and the edge on 127.0.0.1:4567", runServe},
+		{"validate", "check a SAM/CloudFormation template (sluice validate -t template.yaml) without starting anything", runValidate},
 		{"invoke", "invoke a function on a running sluice and print its result", runInvoke},
 		{"logs", "print a function's log (or any log group); --follow to tail it", runLogs},
 		{"events", "list and re-drive S3 event notifications that could not be delivered", runEvents},

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/apigw"
 	"github.com/sluicehq/sluice/frontdoor"
 	"github.com/sluicehq/sluice/fsstore"
 	"github.com/sluicehq/sluice/lambda"
@@ -28,6 +29,7 @@ import (
 	"github.com/sluicehq/sluice/replicate"
 	"github.com/sluicehq/sluice/s3api"
 	"github.com/sluicehq/sluice/sigv4"
+	"github.com/sluicehq/sluice/stack"
 )
 
 const serveUsage = `Usage: sluice serve [flags]
@@ -74,7 +76,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		&setting{name: "notify-max-attempts", env: "SLUICE_NOTIFY_MAX_ATTEMPTS", def: "5", usage: "delivery attempts of an S3 event notification before it becomes a dead letter"},
 		&setting{name: "notify-backoff", env: "SLUICE_NOTIFY_BACKOFF", def: "4s", usage: "wait before the first retry of a failed notification; it doubles up to 30s"},
 		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
-	}, edgeSettings()...)...)
+	}, append(edgeSettings(), stackSettings()...)...)...)
+	tFlag := templateFlag(fs)
 	var regionEndpoints listFlag
 	fs.Var(&regionEndpoints, "region-endpoint", "REGION=URL: buckets of REGION live on another Sluice or S3 endpoint, e.g. eu-west-1=http://127.0.0.1:4600 (credentials from the URL's user info, else this server's); repeatable (env SLUICE_REGION_ENDPOINTS, space-separated)")
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +91,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := set.resolve(fs, *configFile); err != nil {
 		return err
+	}
+	if *tFlag != "" {
+		set.byID["template"].value = *tFlag
 	}
 
 	log, err := newLogger(stderr, set.get("log-level"), set.get("log-format"))
@@ -138,6 +144,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen on --edge-addr: %w", err)
 	}
 	defer edgeLn.Close()
+
+	// A template with mistakes stops the start, with every mistake listed.
+	var st *stack.Stack
+	var apiPortLn net.Listener
+	if set.get("template") != "" {
+		if st, err = loadStack(set, dialable(apiLn.Addr()), dialable(edgeLn.Addr())); err != nil {
+			return err
+		}
+		if addr := set.get("api-addr"); addr != "" {
+			if apiPortLn, err = net.Listen("tcp", addr); err != nil {
+				return fmt.Errorf("listen on --api-addr (the template's first HTTP API; --api-addr '' turns it off): %w", err)
+			}
+			defer apiPortLn.Close()
+		}
+	}
 
 	// Function processes run in directories of their own: every path handed
 	// down must be absolute.
@@ -263,6 +284,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	apiCfg := apigw.DefaultConfig()
+	apiCfg.Region = set.get("region")
+	gateway, err := apigw.New(apiCfg, functions, log.With("service", "apigw"), reg)
+	if err != nil {
+		return err
+	}
+	door.HandleHost(apigw.IsAPIHost, gateway)
 	door.Handle("s3", s3)
 	door.Handle("lambda", functions)
 	door.Handle("logs", logs.NewService(logStore, log.With("service", "logs")))
@@ -283,6 +311,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Go(func() error { return door.Serve(gctx, apiLn) })
 	g.Go(func() error { return serveEdge(gctx, edgeLn, cdnSvc.edge, grace, log) })
 	g.Go(func() error { return cdnSvc.api.RunAutoInvalidate(gctx, store) })
+	if st != nil {
+		runner := newStackRunner(set, "http://"+dialable(apiLn.Addr()), accessKey, secretKey, data,
+			dialable(apiLn.Addr()), dialable(edgeLn.Addr()), gateway, stdout, log.With("component", "stack"))
+		if apiPortLn != nil {
+			g.Go(func() error { return serveAPIPort(gctx, apiPortLn, gateway.Handler(""), grace, log) })
+		}
+		g.Go(func() error {
+			// The front door serves from the start: the template is applied
+			// through the same public APIs a user's tools call.
+			if err := runner.apply(gctx, st); err != nil {
+				if gctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("apply %s: %w", set.get("template"), err)
+			}
+			return runner.watch(gctx)
+		})
+	}
 	g.Go(func() error { return functions.Serve(gctx) })
 	g.Go(func() error { return logStore.Serve(gctx) })
 	g.Go(func() error { return notifier.Serve(gctx) })

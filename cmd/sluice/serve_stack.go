@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cfsdk "github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluicehq/sluice/apigw"
+	"github.com/sluicehq/sluice/stack"
+)
+
+// stackSettings are the serve flags of templates and HTTP APIs.
+func stackSettings() []*setting {
+	return []*setting{
+		{name: "template", env: "SLUICE_TEMPLATE", def: "", usage: "SAM or CloudFormation template to bring up (also -t); re-applied when it or its code changes"},
+		{name: "parameter-overrides", env: "SLUICE_PARAMETER_OVERRIDES", def: "", usage: "template parameters, as sam deploy takes them: 'Key=Value Key2=Value2'"},
+		{name: "stack-name", env: "SLUICE_STACK_NAME", def: "", usage: "AWS::StackName of the template (default: its directory's name)"},
+		{name: "api-addr", env: "SLUICE_API_ADDR", def: "127.0.0.1:3000", usage: "plain port serving the template's first HTTP API (as sam local start-api does); empty: none. Every API is also served at http://<apiId>.execute-api.localhost:<addr port>"},
+	}
+}
+
+// templateFlag binds -t as a shorthand of --template.
+func templateFlag(fs interface {
+	Func(name, usage string, fn func(string) error)
+}) *string {
+	var v string
+	fs.Func("t", "shorthand for --template", func(s string) error { v = s; return nil })
+	return &v
+}
+
+// loadStack reads the template named by the settings.
+func loadStack(set *settings, apiHost, edgeHost string) (*stack.Stack, error) {
+	params, err := stack.ParseOverrides(set.get("parameter-overrides"))
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--parameter-overrides: %v", err)}
+	}
+	return stack.Load(set.get("template"), stack.Options{
+		StackName:  set.get("stack-name"),
+		Region:     set.get("region"),
+		Parameters: params,
+		APIHost:    apiHost,
+		EdgeHost:   edgeHost,
+	})
+}
+
+// stackRunner applies a template to this process's own services through
+// their public APIs, as CloudFormation would, and again whenever the
+// template or its code changes.
+type stackRunner struct {
+	set      *settings
+	apiHost  string
+	edgeHost string
+	targets  stack.Targets
+	log      *slog.Logger
+	out      io.Writer
+
+	mu sync.Mutex // one Apply at a time
+}
+
+func newStackRunner(set *settings, endpoint, accessKey, secretKey, dataDir, apiHost, edgeHost string, apis *apigw.Gateway, out io.Writer, log *slog.Logger) *stackRunner {
+	creds := credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")
+	region := set.get("region")
+	return &stackRunner{
+		set: set, apiHost: apiHost, edgeHost: edgeHost, log: log, out: out,
+		targets: stack.Targets{
+			S3:         s3sdk.New(s3sdk.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds, UsePathStyle: true}),
+			Lambda:     lambdasdk.New(lambdasdk.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds}),
+			CloudFront: cfsdk.New(cfsdk.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds}),
+			APIs:       gatewayAPIs{apis},
+			DataDir:    dataDir,
+		},
+	}
+}
+
+// apply loads and applies the template once and prints its outputs.
+func (r *stackRunner) apply(ctx context.Context, st *stack.Stack) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := time.Now()
+	if st == nil {
+		var err error
+		if st, err = loadStack(r.set, r.apiHost, r.edgeHost); err != nil {
+			return err
+		}
+	}
+	res, err := stack.Apply(ctx, st, r.targets, r.log)
+	if err != nil {
+		return err
+	}
+	changed := 0
+	for _, c := range res.Changes {
+		if c.Action != "unchanged" {
+			changed++
+			r.log.Info("stack: "+c.Action, "kind", c.Kind, "resource", c.LogicalID, "id", c.PhysicalID)
+		}
+	}
+	for _, w := range res.Warnings {
+		r.log.Warn("stack: " + w)
+	}
+	r.log.Info("stack applied", "stack", st.Name, "template", st.File, "changes", changed, "took", time.Since(start).Round(time.Millisecond))
+	if len(res.Outputs) > 0 {
+		fmt.Fprintf(r.out, "Outputs of stack %s:\n", st.Name)
+		for _, o := range res.Outputs {
+			fmt.Fprintf(r.out, "  %-24s %s\n", o.Name, o.Value)
+		}
+	}
+	return nil
+}
+
+// watch re-applies the template whenever it or a file beside it changes;
+// a template with mistakes is reported and the running stack kept.
+func (r *stackRunner) watch(ctx context.Context) error {
+	return stack.Watch(ctx, r.set.get("template"), func() {
+		r.log.Info("stack: template or code changed; applying again", "template", r.set.get("template"))
+		if err := r.apply(ctx, nil); err != nil && ctx.Err() == nil {
+			r.log.Error("stack: the changed template was not applied; the previous one keeps running\n" + err.Error())
+		}
+	})
+}
+
+// gatewayAPIs adapts the HTTP API gateway to what stack applies.
+type gatewayAPIs struct{ g *apigw.Gateway }
+
+func (a gatewayAPIs) PutAPI(api stack.HTTPAPI) error {
+	out := apigw.API{ID: api.ID, Name: api.LogicalID, StageName: api.StageName}
+	if api.CORS != nil {
+		out.CORS = &apigw.CORSConfig{
+			AllowOrigins: api.CORS.AllowOrigins, AllowMethods: api.CORS.AllowMethods,
+			AllowHeaders: api.CORS.AllowHeaders, ExposeHeaders: api.CORS.ExposeHeaders,
+			AllowCredentials: api.CORS.AllowCredentials, MaxAge: api.CORS.MaxAge,
+		}
+	}
+	for _, rt := range api.Routes {
+		fn := rt.FunctionARN
+		if fn == "" {
+			fn = rt.Function
+		}
+		out.Routes = append(out.Routes, apigw.Route{Key: rt.RouteKey(), FunctionARN: fn,
+			PayloadFormatVersion: rt.PayloadFormatVersion, TimeoutMillis: rt.TimeoutMillis})
+	}
+	return a.g.PutAPI(out)
+}
+
+func (a gatewayAPIs) RemoveAPI(id string) { a.g.RemoveAPI(id) }
+
+// serveAPIPort serves the first HTTP API on its own plain port until ctx
+// ends.
+func serveAPIPort(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+const validateUsage = `Usage: sluice validate -t template.yaml [flags]
+
+Loads a SAM or CloudFormation template as 'sluice serve -t' would, without
+starting anything, and prints every mistake with file:line:column and the
+key path, then the warnings (resource types Sluice does not run). Exits 1
+when the template has mistakes.
+
+Example:
+  sluice validate -t examples/image-resize/template.yaml
+`
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", validateUsage, stderr)
+	tFlag := templateFlag(fs)
+	set := newSettings(fs,
+		&setting{name: "template", env: "SLUICE_TEMPLATE", def: "template.yaml", usage: "template to check (also -t)"},
+		&setting{name: "parameter-overrides", env: "SLUICE_PARAMETER_OVERRIDES", def: "", usage: "template parameters: 'Key=Value Key2=Value2'"},
+		&setting{name: "stack-name", env: "SLUICE_STACK_NAME", def: "", usage: "AWS::StackName (default: the template directory's name)"},
+		&setting{name: "region", env: "SLUICE_REGION", def: "us-east-1", usage: "AWS::Region"},
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("validate: unexpected argument %q", fs.Arg(0))}
+	}
+	if err := set.resolve(fs, ""); err != nil {
+		return err
+	}
+	if *tFlag != "" {
+		set.byID["template"].value = *tFlag
+	}
+	st, err := loadStack(set, "", "")
+	var errs stack.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(stdout, e.Error())
+		}
+		return fmt.Errorf("%s: %d mistake(s)", set.get("template"), len(errs))
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintln(stdout, "warning: "+w)
+	}
+	counts := map[string]int{"bucket": len(st.Buckets), "function": len(st.Functions), "HTTP API": len(st.HTTPAPIs), "distribution": len(st.Distributions)}
+	var parts []string
+	for kind, n := range counts {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s%s", n, kind, plural(n)))
+		}
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(stdout, "%s: valid (stack %s: %s)\n", st.File, st.Name, strings.Join(parts, ", "))
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
