@@ -290,7 +290,23 @@ int sl_resize(const void *buf, size_t len, const sl_params *p,
 	const char *opts = p->animated ? "fail_on=error,n=-1" : "fail_on=error";
 	// thumbnail shrinks while decoding (JPEG DCT scaling, WebP and HEIF
 	// scaled decode), applies the EXIF orientation and moves to sRGB.
-	if (vips_thumbnail_buffer((void *) buf, len, &t[0], p->width,
+	if (format == SL_FMT_JPEG && p->jpeg_shrink > 1) {
+		VipsImage *in;
+		if (vips_jpegload_buffer((void *) buf, len, &in,
+			"shrink", p->jpeg_shrink,
+			"fail_on", VIPS_FAIL_ON_ERROR,
+			"access", VIPS_ACCESS_SEQUENTIAL,
+			NULL))
+			goto done;
+		int r = vips_thumbnail_image(in, &t[0], p->width,
+			"height", p->height,
+			"size", p->size,
+			"crop", p->crop,
+			NULL);
+		g_object_unref(in);
+		if (r)
+			goto done;
+	} else if (vips_thumbnail_buffer((void *) buf, len, &t[0], p->width,
 		"height", p->height,
 		"size", p->size,
 		"crop", p->crop,

@@ -43,6 +43,9 @@ typedef struct {
 	int quality;
 	int animated;      // load every page
 	int avif_effort;
+	// jpeg_shrink > 1 decodes a JPEG at 1/jpeg_shrink scale (libjpeg DCT
+	// scaling), more eagerly than thumbnail's own choice.
+	int jpeg_shrink;
 } sl_params;
 
 int sl_init(void);

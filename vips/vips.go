@@ -511,6 +511,9 @@ func (p *Processor) plan(hdr Header, prm Params) (C.sl_params, error) {
 		return cp, sluice.Errorf(ErrImageOutputTooLarge,
 			"resized image would be %dx%d, more than %d pixels on a side, the most %s allows", ow, oh*pages, m, format)
 	}
+	if hdr.Format == FormatJPEG {
+		cp.jpeg_shrink = C.int(jpegShrink(sw, sh, prm.Width, prm.Height, fit))
+	}
 	cp.format = fcode
 	cp.quality = C.int(quality)
 	cp.avif_effort = avifEffort
@@ -518,6 +521,41 @@ func (p *Processor) plan(hdr Header, prm Params) (C.sl_params, error) {
 		cp.animated = 1
 	}
 	return cp, nil
+}
+
+// jpegShrink picks the JPEG shrink-on-load factor the way sharp does by
+// default (fastShrinkOnLoad): the largest of 8, 4, 2 not above the common
+// shrink, halved when the shrink is exactly that integer to dodge libjpeg's
+// rounding. libvips' thumbnail leaves another factor of two on top, which
+// decodes up to four times the pixels for the same result size.
+func jpegShrink(sw, sh, W, H int, fit string) int {
+	hs, vs := float64(sw)/float64(max(W, 1)), float64(sh)/float64(max(H, 1))
+	var shrink float64
+	switch {
+	case W == 0 && H == 0:
+		return 1
+	case W == 0:
+		shrink = vs
+	case H == 0:
+		shrink = hs
+	case fit == FitInside || fit == FitContain:
+		shrink = max(hs, vs)
+	default:
+		shrink = min(hs, vs)
+	}
+	n := 1
+	switch {
+	case shrink >= 8:
+		n = 8
+	case shrink >= 4:
+		n = 4
+	case shrink >= 2:
+		n = 2
+	}
+	if n > 1 && int(shrink) == n {
+		n /= 2
+	}
+	return n
 }
 
 // scaled is side × num / den rounded, at least 1: the other side of an image

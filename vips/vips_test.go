@@ -770,3 +770,49 @@ func TestPixelLayouts(t *testing.T) {
 		}
 	}
 }
+
+func TestJPEGShrinkOnLoad(t *testing.T) {
+	big := encodeJPEG(t, 1600, 1200)
+	rotated := withOrientation(t, encodeJPEG(t, 1600, 800), 6) // 800x1600 upright
+	tests := []struct {
+		name         string
+		src          []byte
+		prm          Params
+		shrink       int // what jpegShrink picks
+		wantW, wantH int
+	}{
+		{"cover shrink 8 -> 4", big, Params{Width: 200, Height: 150}, 4, 200, 150},
+		{"cover shrink 10.7 -> 8", big, Params{Width: 150, Height: 100}, 8, 150, 100},
+		{"width shrink 16", big, Params{Width: 100}, 8, 100, 75},
+		{"contain shrink 5.3 -> 4", big, Params{Width: 300, Height: 300, Fit: FitContain}, 4, 300, 300},
+		{"inside shrink 3.2 -> 2", big, Params{Width: 500, Height: 500, Fit: FitInside}, 2, 500, 375},
+		{"outside shrink 4 -> 2", big, Params{Width: 100, Height: 300, Fit: FitOutside}, 2, 400, 300},
+		{"fill", big, Params{Width: 97, Height: 301, Fit: FitFill}, 2, 97, 301},
+		{"no shrink under 2", big, Params{Width: 1000}, 1, 1000, 750},
+		{"rotated shrink 13.3 -> 8", rotated, Params{Width: 60}, 8, 60, 120},
+		{"rotated cover shrink 8.9 -> 4", rotated, Params{Width: 90, Height: 90}, 4, 90, 90},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr, err := shared().Probe(tt.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sw, sh := hdr.Width, hdr.Height
+			if hdr.Orientation >= 5 {
+				sw, sh = sh, sw
+			}
+			fit := tt.prm.Fit
+			if fit == "" {
+				fit = FitCover
+			}
+			if got := jpegShrink(sw, sh, tt.prm.Width, tt.prm.Height, fit); got != tt.shrink {
+				t.Fatalf("jpegShrink = %d, want %d", got, tt.shrink)
+			}
+			out, h := resize(t, tt.src, tt.prm)
+			if w, hh := decodeConfig(t, out, FormatJPEG); w != tt.wantW || hh != tt.wantH || h.Width != tt.wantW || h.Height != tt.wantH {
+				t.Fatalf("got %dx%d (header %dx%d), want %dx%d", w, hh, h.Width, h.Height, tt.wantW, tt.wantH)
+			}
+		})
+	}
+}
