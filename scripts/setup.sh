@@ -11,6 +11,8 @@ have gcc        || need_apt+=(gcc)
 have pkg-config || need_apt+=(pkg-config)
 # libvips backs on-demand image resizing (the vips package, cgo).
 pkg-config --exists vips 2>/dev/null || need_apt+=(libvips-dev)
+# ffmpeg makes the thumbnails of examples/video-upload (and its test).
+have ffmpeg     || need_apt+=(ffmpeg)
 have python3    || need_apt+=(python3)
 have aws        || need_apt+=(awscli)
 if have python3; then
