@@ -490,3 +490,37 @@ func TestSignedEndpoints(t *testing.T) {
 		t.Errorf("unregistered /_sluice path should reach the service: %d %q", resp.StatusCode, body)
 	}
 }
+
+func TestHostRoutes(t *testing.T) {
+	cfg := sigv4.DefaultConfig()
+	cfg.Credentials = map[string]string{"test": "test"}
+	verifier, err := sigv4.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	door, err := New(DefaultConfig(), adapter{verifier}, slog.New(slog.DiscardHandler), reg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	door.Handle("s3", &echoService{name: "s3"})
+	door.HandleHost(func(host string) bool { return strings.HasSuffix(host, ".execute-api.localhost") },
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "api %s %s", r.Host, r.URL.Path) }))
+	srv := httptest.NewServer(door)
+	defer srv.Close()
+
+	req := mustGet(t, srv.URL+"/items/1")
+	req.Host = "abc123.execute-api.localhost"
+	resp, body := do(t, req)
+	if resp.StatusCode != 200 || body != "api abc123.execute-api.localhost /items/1" {
+		t.Errorf("unsigned request to an API host: %d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Amz-Request-Id") != "" {
+		t.Errorf("a host route got the front door's S3 request id header")
+	}
+	// Other hosts still go through SigV4 routing.
+	resp, body = do(t, signed(t, "GET", srv.URL+"/bucket", "s3", "test"))
+	if !strings.Contains(body, `"service":"s3"`) {
+		t.Errorf("signed S3 request: %d %q", resp.StatusCode, body)
+	}
+}
