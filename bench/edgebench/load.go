@@ -40,6 +40,10 @@ type result struct {
 	cpu      time.Duration
 	errors   int
 	firstErr string
+	// nonHits are edge answers of a hits window that were not cache hits
+	// (errNotHit): reported, not failures.
+	nonHits     int
+	firstNonHit string
 }
 
 func (r result) ops() int { return len(r.lat) }
@@ -82,6 +86,10 @@ func (r result) merge(o result) result {
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
 	}
+	r.nonHits += o.nonHits
+	if r.firstNonHit == "" {
+		r.firstNonHit = o.firstNonHit
+	}
 	return r
 }
 
@@ -112,6 +120,8 @@ func runSlice(ctx context.Context, t target, conc int, warmup, window time.Durat
 		bytes    int64
 		errors   int
 		firstErr string
+		nonHits  int
+		firstNH  string
 	}
 	outs := make([]workerOut, conc)
 	var wg sync.WaitGroup
@@ -157,6 +167,15 @@ func runSlice(ctx context.Context, t target, conc int, warmup, window time.Durat
 				if err == nil && j.check != nil {
 					err = j.check(r)
 				}
+				if errors.Is(err, errNotHit) {
+					if !t0.Before(windowStart) {
+						out.nonHits++
+						if out.firstNH == "" {
+							out.firstNH = fmt.Sprintf("%s, %s into the slice", err, t0.Sub(start).Round(time.Millisecond))
+						}
+					}
+					err = nil
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return // interrupted, not a server error
@@ -198,6 +217,10 @@ func runSlice(ctx context.Context, t target, conc int, warmup, window time.Durat
 		if r.firstErr == "" {
 			r.firstErr = o.firstErr
 		}
+		r.nonHits += o.nonHits
+		if r.firstNonHit == "" {
+			r.firstNonHit = o.firstNH
+		}
 	}
 	return r
 }
@@ -233,8 +256,11 @@ func (b *bench) runCell(ctx context.Context, label string, targets []target, con
 	for _, r := range pooled {
 		s := r.summary()
 		status := ""
+		if r.nonHits > 0 {
+			status = fmt.Sprintf("  %d answers not from the cache, first: %s", r.nonHits, r.firstNonHit)
+		}
 		if r.errors > 0 {
-			status = fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
+			status += fmt.Sprintf("  FAILED: %d errors, first: %s", r.errors, r.firstErr)
 		}
 		benchkit.Logf("%-7s %-22s %9.1f req/s  p50 %8.2f ms  p99 %8.2f ms  server CPU %s/req  in flight %3.0f%%%s",
 			r.server, label, r.opsPerSec(), benchkit.Ms(s.P50), benchkit.Ms(s.P99), benchkit.FmtCPU(r.cpuPerOp()), 100*r.inFlight(), status)

@@ -67,6 +67,7 @@ type Config struct {
 	WorkDir    string // server data lives here; a fresh temp dir when empty
 	Keep       bool
 	Out        string
+	PerfDir    string // when set, `perf record` sluice during each phase here
 
 	Warmup time.Duration
 	Rounds int
@@ -91,9 +92,9 @@ type Config struct {
 	ReadyWait time.Duration
 }
 
-// DefaultConfig measures the issue's grid in about four minutes on 2
+// DefaultConfig measures the issue's grid in about three minutes on 2
 // cores: hits with 64 connections for 6 s per server, resizes with 2 and 8
-// connections for 9 s per server each, and 50 overwrites.
+// connections for 15 s per server each, and 50 overwrites.
 func DefaultConfig() Config {
 	return Config{
 		Phases:         []string{phaseHits, phaseResize, phaseFresh},
@@ -111,7 +112,7 @@ func DefaultConfig() Config {
 		HitConns:       64,
 		HitDuration:    6 * time.Second,
 		ResizeConc:     []int{2, 8},
-		ResizeDuration: 9 * time.Second,
+		ResizeDuration: 15 * time.Second,
 		Quality:        80,
 		FreshRuns:      50,
 		FreshVariants:  2,
@@ -203,6 +204,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&cfg.WorkDir, "workdir", cfg.WorkDir, "directory for server data (default: a new temp dir)")
 	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep server data and logs after the run")
 	fs.StringVar(&cfg.Out, "out", cfg.Out, "write the markdown report here too (empty: stdout only)")
+	fs.StringVar(&cfg.PerfDir, "perf", cfg.PerfDir, "record `perf record -g` of sluice during each phase into DIR/sluice-PHASE.perf.data")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up before a cell's first slice (a quarter before the others)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "slices each window is cut into; the servers take turns")
 	hitSize := fs.String("hit-size", "100KiB", "size of the cached object")
@@ -276,17 +278,25 @@ func run(ctx context.Context, cfg Config) error {
 	rep := &report{cfg: cfg, env: e, photos: photos}
 
 	if cfg.runs(phaseHits) && (cfg.has(srvSluice) || cfg.has(srvNginx)) {
-		if rep.hits, err = b.runHits(ctx); err != nil {
+		stop := b.perf(phaseHits)
+		rep.hits, err = b.runHits(ctx)
+		stop()
+		if err != nil {
 			return err
 		}
 	}
 	if cfg.runs(phaseResize) && (cfg.has(srvSluice) || cfg.has(srvSharp)) {
-		if rep.resize, err = b.runResize(ctx); err != nil {
+		stop := b.perf(phaseResize)
+		rep.resize, err = b.runResize(ctx)
+		stop()
+		if err != nil {
 			return err
 		}
 	}
 	if cfg.runs(phaseFresh) && cfg.has(srvSluice) {
+		stop := b.perf(phaseFresh)
 		fr, err := b.runFresh(ctx)
+		stop()
 		if err != nil {
 			return err
 		}

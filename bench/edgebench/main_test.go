@@ -291,7 +291,7 @@ func TestHitAndResizeChecks(t *testing.T) {
 	}{
 		{name: "nginx hit", check: hitCheck(false, 5), r: response{head: head{status: 200}, n: 5}},
 		{name: "edge hit", check: hitCheck(true, 5), r: response{head: head{status: 200, xCache: "Hit from sluice"}, n: 5}},
-		{name: "edge miss in the hit window", check: hitCheck(true, 5), r: response{head: head{status: 200, xCache: "Miss from sluice"}, n: 5}, wantErr: "want a hit"},
+		{name: "edge miss in the hit window", check: hitCheck(true, 5), r: response{head: head{status: 200, xCache: "Miss from sluice"}, n: 5}, wantErr: "not a cache hit"},
 		{name: "short body", check: hitCheck(false, 5), r: response{head: head{status: 200}, n: 4}, wantErr: "body bytes"},
 		{name: "resized", check: resizeCheck(true, 40, 30), r: response{head: head{status: 200, xCache: "Miss from sluice", contentType: "image/jpeg"}, body: img}},
 		{name: "wrong size", check: resizeCheck(false, 40, 31), r: response{head: head{status: 200, contentType: "image/jpeg"}, body: img}, wantErr: "asked for 40x31"},

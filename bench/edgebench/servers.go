@@ -271,3 +271,17 @@ func fetchSharpVersions(ctx context.Context, cl *http.Client, url string) (sharp
 	}
 	return v, nil
 }
+
+// perf starts `perf record` of sluice for one phase when -perf is set; the
+// returned func stops it.
+func (b *bench) perf(phase string) func() {
+	if b.cfg.PerfDir == "" || b.sluice == nil {
+		return func() {}
+	}
+	rec, err := benchkit.StartPerf(b.cfg.PerfDir, "sluice-"+phase, b.sluice.Pid(), 499)
+	if err != nil {
+		benchkit.Logf("perf: %v", err)
+		return func() {}
+	}
+	return rec.Stop
+}
