@@ -25,7 +25,7 @@ const AutoInvalidateConsumer = "cdn-invalidate"
 // BuiltinName is the built-in function whose body is InvalidateBuiltin.
 const BuiltinName = "sluice-cdn-invalidate"
 
-// origin is an S3 origin as automatic invalidation matches events to it.
+// s3Origin is an S3 origin as automatic invalidation matches events to it.
 type s3Origin struct {
 	distID string
 	bucket string
@@ -163,8 +163,8 @@ func collapse(paths []string, threshold int) []string {
 // acknowledged only after the edge has applied every invalidation of a
 // window; failures are retried with backoff, so no event is lost, and a
 // window replayed after a crash is invalidated again (at least once).
-func (s *Service) RunAutoInvalidate(ctx context.Context, log sluice.EventLog) error {
-	cursor, err := log.Cursor(ctx, AutoInvalidateConsumer)
+func (s *Service) RunAutoInvalidate(ctx context.Context, outbox sluice.EventLog) error {
+	cursor, err := outbox.Cursor(ctx, AutoInvalidateConsumer)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -172,7 +172,7 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, log sluice.EventLog) er
 		return fmt.Errorf("cloudfront: read outbox cursor: %w", err)
 	}
 	for {
-		evs, err := log.ReadEvents(ctx, cursor, s.cfg.AutoMaxPaths)
+		evs, err := outbox.ReadEvents(ctx, cursor, s.cfg.AutoMaxPaths)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -186,7 +186,7 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, log sluice.EventLog) er
 		if len(evs) == 0 {
 			continue
 		}
-		evs = s.gather(ctx, log, evs)
+		evs = s.gather(ctx, outbox, evs)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -198,7 +198,7 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, log sluice.EventLog) er
 		// The acknowledgement must land even while shutting down: the
 		// invalidations it stands for are done.
 		for {
-			err := log.AckEvents(context.WithoutCancel(ctx), AutoInvalidateConsumer, last)
+			err := outbox.AckEvents(context.WithoutCancel(ctx), AutoInvalidateConsumer, last)
 			if err == nil {
 				break
 			}
@@ -214,11 +214,11 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, log sluice.EventLog) er
 
 // gather extends a window of events until AutoWindow has passed since its
 // first event arrived or AutoMaxPaths events were read.
-func (s *Service) gather(ctx context.Context, log sluice.EventLog, evs []sluice.Event) []sluice.Event {
+func (s *Service) gather(ctx context.Context, outbox sluice.EventLog, evs []sluice.Event) []sluice.Event {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.AutoWindow)
 	defer cancel()
 	for len(evs) < s.cfg.AutoMaxPaths {
-		more, err := log.ReadEvents(wctx, evs[len(evs)-1].Seq, s.cfg.AutoMaxPaths-len(evs))
+		more, err := outbox.ReadEvents(wctx, evs[len(evs)-1].Seq, s.cfg.AutoMaxPaths-len(evs))
 		if err != nil {
 			break
 		}

@@ -2,7 +2,6 @@ package cloudfront
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"regexp"
 	"slices"
@@ -360,12 +359,4 @@ func (s *Service) listTags(arn string) ([]sluice.Tag, error) {
 		return nil, err
 	}
 	return slices.Clone(s.dists[id].Dist.Tags), nil
-}
-
-// uint64Of decodes a stored counter.
-func uint64Of(v []byte) uint64 {
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
 }

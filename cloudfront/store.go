@@ -159,3 +159,11 @@ func addUsage(tx *bolt.Tx, t time.Time, distID string, n int) error {
 	}
 	return b.Put(k, binary.BigEndian.AppendUint64(nil, cur+uint64(n)))
 }
+
+// uint64Of decodes a stored counter.
+func uint64Of(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
