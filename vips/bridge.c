@@ -271,7 +271,49 @@ int sl_saver_works(int format)
 	return ok;
 }
 
-int sl_resize(const void *buf, size_t len, const sl_params *p,
+struct sl_job {
+	GMutex lock;
+	VipsImage *watched;
+	int cancelled;
+};
+
+sl_job *sl_job_new(void)
+{
+	sl_job *job = g_new0(sl_job, 1);
+	g_mutex_init(&job->lock);
+	return job;
+}
+
+void sl_job_cancel(sl_job *job)
+{
+	g_mutex_lock(&job->lock);
+	job->cancelled = 1;
+	if (job->watched)
+		vips_image_set_kill(job->watched, TRUE);
+	g_mutex_unlock(&job->lock);
+}
+
+void sl_job_free(sl_job *job)
+{
+	g_mutex_clear(&job->lock);
+	g_free(job);
+}
+
+// watch makes im the image sl_job_cancel kills, or reports that the job was
+// cancelled already. im == NULL stops watching before im is unreffed.
+static int watch(sl_job *job, VipsImage *im)
+{
+	int cancelled;
+	g_mutex_lock(&job->lock);
+	job->watched = im;
+	cancelled = job->cancelled;
+	if (cancelled && im)
+		vips_image_set_kill(im, TRUE);
+	g_mutex_unlock(&job->lock);
+	return cancelled;
+}
+
+int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 	void **out, size_t *out_len, sl_header *h)
 {
 	VipsImage *t[5] = {NULL, NULL, NULL, NULL, NULL};
@@ -314,6 +356,10 @@ int sl_resize(const void *buf, size_t len, const sl_params *p,
 		NULL))
 		goto done;
 	im = t[0];
+	// Every later step pulls its pixels through t[0], so killing it stops
+	// decoding, resizing and encoding alike.
+	if (watch(job, t[0]))
+		goto done;
 
 	int max_alpha = im->Type == VIPS_INTERPRETATION_RGB16 ||
 		im->Type == VIPS_INTERPRETATION_GREY16 ? 65535 : 255;
@@ -361,6 +407,8 @@ int sl_resize(const void *buf, size_t len, const sl_params *p,
 	h->format = p->format;
 	ret = SL_OK;
 done:
+	if (watch(job, NULL) && ret != SL_OK)
+		ret = SL_ERR_CANCELLED;
 	for (i = 0; i < 5; i++)
 		if (t[i])
 			g_object_unref(t[i]);

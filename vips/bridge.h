@@ -26,7 +26,16 @@ enum {
 	SL_ERR_INVALID = 1,     // libvips could not read or process the bytes
 	SL_ERR_UNSUPPORTED = 2, // no allowed loader recognises the bytes
 	SL_ERR_SAVE = 3,        // the encoder failed
+	SL_ERR_CANCELLED = 4,   // sl_job_cancel stopped the work
 };
+
+// An sl_job lets another thread stop a running sl_resize: cancelling sets
+// libvips' kill flag on the image being computed, which fails the pipeline
+// at its next region.
+typedef struct sl_job sl_job;
+sl_job *sl_job_new(void);
+void sl_job_cancel(sl_job *job);
+void sl_job_free(sl_job *job);
 
 typedef struct {
 	int width, height, pages, format, orientation, has_alpha;
@@ -51,7 +60,7 @@ typedef struct {
 int sl_init(void);
 int sl_saver_works(int format);
 int sl_probe(const void *buf, size_t len, sl_header *h);
-int sl_resize(const void *buf, size_t len, const sl_params *p,
+int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 	void **out, size_t *out_len, sl_header *h);
 void sl_free(void *p);
 // sl_error_take returns and clears libvips' error text; the caller frees it.

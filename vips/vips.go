@@ -7,8 +7,11 @@
 // once per process with its operation cache off and one libvips thread per
 // image; parallelism comes from the Processor's pool of Workers goroutines,
 // fed by a queue of QueueDepth jobs. Resize answers SlowDown at once when the
-// queue is full, so callers never pile up behind a busy pool. Probe runs on
-// the caller's goroutine: it reads the header only.
+// queue is full, so callers never pile up behind a busy pool. A Resize whose
+// ctx ends returns at once; its job is skipped if still queued, or stopped
+// through libvips' kill flag if running, so abandoned work frees its worker
+// within a strip of pixels. Probe runs on the caller's goroutine: it reads
+// the header only.
 //
 // Memory: src is handed to libvips without a copy and must not be modified
 // while a call that received it is running; the output is copied into Go
@@ -291,8 +294,11 @@ func (p *Processor) Probe(src []byte) (Header, error) {
 }
 
 // Resize makes the image prm asks for from src. It waits for a worker, or
-// fails at once with SlowDown when the queue is full; a ctx ended while
-// waiting returns ctx's error. src must stay unmodified until Resize returns.
+// fails at once with SlowDown when the queue is full; a ctx that ends first
+// returns ctx's error. src is read in place, without a copy: it must stay
+// unmodified until Resize returns (and, if ctx ended, until the worker lets
+// go of it, which the Go runtime tracks; only mutation is the caller's
+// concern).
 func (p *Processor) Resize(ctx context.Context, src []byte, prm Params) ([]byte, Header, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, Header{}, err
@@ -354,8 +360,22 @@ func (p *Processor) run(j *job) ([]byte, Header, error) {
 		outLen C.size_t
 		h      C.sl_header
 	)
-	rc := C.sl_resize(unsafe.Pointer(unsafe.SliceData(j.src)), C.size_t(len(j.src)), &j.prm, &out, &outLen, &h)
+	cj := C.sl_job_new()
+	cancelled := make(chan struct{})
+	stop := context.AfterFunc(j.ctx, func() {
+		C.sl_job_cancel(cj)
+		close(cancelled)
+	})
+	rc := C.sl_resize(unsafe.Pointer(unsafe.SliceData(j.src)), C.size_t(len(j.src)), &j.prm, cj, &out, &outLen, &h)
 	runtime.KeepAlive(j.src)
+	if !stop() {
+		<-cancelled // sl_job_cancel may still be using cj
+	}
+	C.sl_job_free(cj)
+	if rc == C.SL_ERR_CANCELLED {
+		takeError()
+		return nil, Header{}, j.ctx.Err()
+	}
 	if err := codeError(rc, "resize image"); err != nil {
 		return nil, Header{}, err
 	}

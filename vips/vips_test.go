@@ -816,3 +816,47 @@ func TestJPEGShrinkOnLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestCancelWhileRunning(t *testing.T) {
+	p := shared()
+	src := encodeJPEG(t, 1600, 1200)
+	// 36 megapixels of PNG: seconds of work, far longer than the cancel takes.
+	hdr, err := p.Probe(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := p.plan(hdr, Params{Width: 6000, Height: 6000, Fit: FitFill, Format: FormatPNG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, _, objects := libvipsUsage()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := p.run(&job{ctx: ctx, src: src, prm: cp})
+		done <- err
+	}()
+	// libvips holds tracked pixel buffers only while it computes.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m, _, _ := libvipsUsage(); m > mem {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("resize ended before it was cancelled: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("libvips never started computing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("run after cancel = %v, want context.Canceled", err)
+	}
+	if m, _, o := libvipsUsage(); m != mem || o != objects {
+		t.Fatalf("after a killed resize libvips holds %d bytes (was %d) and %d objects (was %d)", m, mem, o, objects)
+	}
+}
