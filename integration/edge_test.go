@@ -328,6 +328,11 @@ func TestEdgeImageResize(t *testing.T) {
 	if x := resp.Header.Get("X-Cache"); x != "Miss from sluice" {
 		t.Errorf("after invalidating /photo*: X-Cache %q, want Miss", x)
 	}
+	// The paths invalidated this month are visible, per distribution.
+	usage := sluiceCmd(t, s, nil, "cdn-usage")
+	if usage.Code != 0 || !strings.Contains(usage.Stdout, d.ID) {
+		t.Errorf("sluice cdn-usage does not list %s: %s", d.ID, usage)
+	}
 	// A path without a leading '/' is refused as CloudFront refuses it.
 	r := awsCLI(t, s, "cloudfront", "create-invalidation", "--distribution-id", d.ID, "--paths", "no-slash")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "InvalidArgument") {

@@ -1,7 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,9 +17,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -105,4 +115,52 @@ func (c closedBodySafeClient) Do(r *http.Request) (*http.Response, error) {
 		r.Body = readOnlyRequestBody{r.Body}
 	}
 	return c.HTTPClient.Do(r)
+}
+
+// signedCall sends a SigV4-signed request for one of Sluice's own endpoints
+// (/_sluice/...) and returns the body of a 200 answer; any other answer
+// becomes an error carrying the server's code and message.
+func signedCall(ctx context.Context, cfg aws.Config, method, path string, payload []byte) ([]byte, error) {
+	endpoint := strings.TrimSuffix(*cfg.BaseEndpoint, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	sum := sha256.Sum256(payload)
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", hash)
+	if payload != nil {
+		md := md5.Sum(payload)
+		req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(md[:]))
+	}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hash, "s3", cfg.Region, time.Now()); err != nil {
+		return nil, fmt.Errorf("sign request: %w", err)
+	}
+	resp, err := cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Code, Message string }
+		if json.Unmarshal(body, &e) != nil {
+			_ = xml.Unmarshal(body, &e)
+		}
+		if e.Code != "" {
+			e.Message = e.Code + ": " + e.Message
+		}
+		if e.Message == "" {
+			e.Message = strings.TrimSpace(string(body))
+		}
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Message)
+	}
+	return body, nil
 }

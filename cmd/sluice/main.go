@@ -31,6 +31,7 @@ func commands() []command {
 		{"invoke", "invoke a function on a running sluice and print its result", runInvoke},
 		{"logs", "print a function's log (or any log group); --follow to tail it", runLogs},
 		{"events", "list and re-drive S3 event notifications that could not be delivered", runEvents},
+		{"cdn-usage", "print the invalidation paths each distribution used per month (what CloudFront bills)", runCDNUsage},
 		{"generate-event", "print a sample S3, HTTP API or CloudFront event, as AWS delivers it", runGenerateEvent},
 		{"version", "print the version", runVersion},
 	}
