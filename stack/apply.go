@@ -109,6 +109,11 @@ func (a *applier) remember(id string, e *stateEntry) {
 		if e.VersionARN != "" {
 			a.vals[id+".Version"] = e.VersionARN
 		}
+	case kindOAC:
+		a.vals[id+".Id"] = e.Physical
+	case kindOAI:
+		a.vals[id+".Id"] = e.Physical
+		a.vals[id+".S3CanonicalUserId"] = e.CanonicalUser
 	case kindVersion:
 		a.vals[id+".Arn"] = e.VersionARN
 		a.vals[id+".Version"] = e.VersionARN[strings.LastIndexByte(e.VersionARN, ':')+1:]
@@ -176,6 +181,12 @@ func (a *applier) run(ctx context.Context) error {
 	for _, d := range a.st.Distributions {
 		want = append(want, desired{d.LogicalID, kindDistribution, ""}) // hashed once resolved
 	}
+	for _, o := range a.st.OriginAccessControls {
+		want = append(want, desired{o.LogicalID, kindOAC, hashOf(o)})
+	}
+	for _, o := range a.st.OriginAccessIdentities {
+		want = append(want, desired{o.LogicalID, kindOAI, hashOf(o)})
+	}
 	changes := plan(want, a.state)
 	action := map[string]Change{}
 	var deletes []Change
@@ -214,6 +225,22 @@ func (a *applier) run(ctx context.Context) error {
 		if err := a.api(api); err != nil {
 			return err
 		}
+	}
+	for _, o := range a.st.OriginAccessControls {
+		if err := a.oac(ctx, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range a.st.OriginAccessIdentities {
+		if err := a.oai(ctx, o); err != nil {
+			return err
+		}
+	}
+	for _, p := range a.st.Permissions {
+		// Sluice authorises invocations by SigV4 credentials and does not
+		// enforce resource policies, so there is nothing to create.
+		a.log.Debug("lambda permission recorded, not enforced locally", "logicalId", p.LogicalID,
+			"function", p.FunctionName, "principal", p.Principal, "sourceArn", p.SourceARN)
 	}
 	for _, d := range a.st.Distributions {
 		if err := a.distribution(ctx, d); err != nil {
@@ -857,6 +884,10 @@ func (a *applier) delete(ctx context.Context, c Change) error {
 		}
 	case kindDistribution:
 		err = a.deleteDistribution(ctx, c.PhysicalID)
+	case kindOAC:
+		err = a.deleteOAC(ctx, c.PhysicalID)
+	case kindOAI:
+		err = a.deleteOAI(ctx, c.PhysicalID)
 	}
 	if err != nil {
 		return err

@@ -138,6 +138,52 @@ func (l *loader) buildDistribution(r *resource, o *obj) {
 	l.st.Distributions = append(l.st.Distributions, d)
 }
 
+func (l *loader) buildOAC(r *resource, o *obj) {
+	o.require("OriginAccessControlConfig")
+	c := o.child("OriginAccessControlConfig", []string{"Name", "Description", "OriginAccessControlOriginType",
+		"SigningBehavior", "SigningProtocol"}, nil)
+	c.require("Name", "OriginAccessControlOriginType", "SigningBehavior", "SigningProtocol")
+	oac := OriginAccessControl{LogicalID: r.id, Name: c.str("Name"), Description: c.str("Description"),
+		OriginType: c.str("OriginAccessControlOriginType"), SigningBehavior: c.str("SigningBehavior"),
+		SigningProtocol: c.str("SigningProtocol")}
+	if n := len(oac.Name); c.has("Name") && (n == 0 || n > 64) {
+		c.errf("Name", "must be 1 to 64 characters long")
+	}
+	if len(oac.Description) > 256 {
+		c.errf("Description", "must be at most 256 characters long")
+	}
+	if v := oac.OriginType; v != "" && !containsStr([]string{"s3", "mediastore", "mediapackagev2", "lambda"}, v) {
+		c.errf("OriginAccessControlOriginType", "must be s3, mediastore, mediapackagev2 or lambda, got %q", v)
+	}
+	if v := oac.SigningBehavior; v != "" && !containsStr([]string{"never", "always", "no-override"}, v) {
+		c.errf("SigningBehavior", "must be never, always or no-override, got %q", v)
+	}
+	if v := oac.SigningProtocol; v != "" && v != "sigv4" {
+		c.errf("SigningProtocol", "must be sigv4, got %q", v)
+	}
+	for _, other := range l.st.OriginAccessControls {
+		if other.Name == oac.Name && oac.Name != "" {
+			c.errf("Name", "the origin access control %s already has the name %q: names are unique", other.LogicalID, oac.Name)
+		}
+	}
+	r.ref = deferred(r.id, "Id", r.pos)
+	r.attrs = map[string]*node{"Id": deferred(r.id, "Id", r.pos)}
+	l.st.OriginAccessControls = append(l.st.OriginAccessControls, oac)
+}
+
+func (l *loader) buildOAI(r *resource, o *obj) {
+	o.require("CloudFrontOriginAccessIdentityConfig")
+	c := o.child("CloudFrontOriginAccessIdentityConfig", []string{"Comment"}, nil)
+	c.require("Comment")
+	oai := OriginAccessIdentity{LogicalID: r.id, Comment: c.str("Comment"), CallerReference: l.opts.StackName + "-" + r.id}
+	if len(oai.Comment) > 128 {
+		c.errf("Comment", "must be at most 128 characters long")
+	}
+	r.ref = deferred(r.id, "Id", r.pos)
+	r.attrs = map[string]*node{"Id": deferred(r.id, "Id", r.pos), "S3CanonicalUserId": deferred(r.id, "S3CanonicalUserId", r.pos)}
+	l.st.OriginAccessIdentities = append(l.st.OriginAccessIdentities, oai)
+}
+
 var edgeEvents = []string{"viewer-request", "origin-request", "origin-response", "viewer-response"}
 
 func (l *loader) cacheBehavior(o *obj, origins map[string]bool) sluice.CacheBehavior {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,7 +54,22 @@ func (o Options) withDefaults(file string) Options {
 	if o.EdgeHost == "" {
 		o.EdgeHost = "localhost:4567"
 	}
+	o.APIHost, o.EdgeHost = localhostName(o.APIHost), localhostName(o.EdgeHost)
 	return o
+}
+
+// localhostName turns a listen address (127.0.0.1:4566, :4566, [::1]:4566)
+// into localhost:PORT: endpoints are <id>.execute-api.HOST and <id>.HOST,
+// and only names under localhost resolve to this machine.
+func localhostName(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if host == "" || net.ParseIP(host) != nil {
+		return net.JoinHostPort("localhost", port)
+	}
+	return hostport
 }
 
 var stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)

@@ -517,3 +517,96 @@ func TestJSONTemplate(t *testing.T) {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
+
+func TestOriginAccessResources(t *testing.T) {
+	tmpl := `
+Resources:
+  Site:
+    Type: AWS::S3::Bucket
+  Oac:
+    Type: AWS::CloudFront::OriginAccessControl
+    Properties:
+      OriginAccessControlConfig:
+        Name: !Sub "${AWS::StackName}-oac"
+        OriginAccessControlOriginType: s3
+        SigningBehavior: always
+        SigningProtocol: sigv4
+  Oai:
+    Type: AWS::CloudFront::CloudFrontOriginAccessIdentity
+    Properties:
+      CloudFrontOriginAccessIdentityConfig:
+        Comment: legacy
+  Cdn:
+    Type: AWS::CloudFront::Distribution
+    Properties:
+      DistributionConfig:
+        Enabled: true
+        Origins:
+          - Id: a
+            DomainName: !GetAtt Site.RegionalDomainName
+            S3OriginConfig: {}
+            OriginAccessControlId: !GetAtt Oac.Id
+          - Id: b
+            DomainName: !GetAtt Site.DomainName
+            S3OriginConfig:
+              OriginAccessIdentity: !Sub "origin-access-identity/cloudfront/${Oai}"
+        DefaultCacheBehavior:
+          TargetOriginId: a
+          ViewerProtocolPolicy: allow-all
+          ForwardedValues: {QueryString: false}
+  Perm:
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: arn:aws:lambda:us-east-1:000000000000:function:thing
+      Principal: s3.amazonaws.com
+Outputs:
+  OacId:
+    Value: !Ref Oac
+  Canonical:
+    Value: !GetAtt Oai.S3CanonicalUserId
+`
+	st, err := load(t, tmpl, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]OriginAccessControl{{LogicalID: "Oac", Name: "demo-oac", OriginType: "s3", SigningBehavior: "always", SigningProtocol: "sigv4"}}, st.OriginAccessControls); diff != "" {
+		t.Errorf("OACs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]OriginAccessIdentity{{LogicalID: "Oai", Comment: "legacy", CallerReference: "demo-Oai"}}, st.OriginAccessIdentities); diff != "" {
+		t.Errorf("OAIs (-want +got):\n%s", diff)
+	}
+	o := st.Distributions[0].Origins
+	if o[0].OriginAccessControlID != "{{sluice:Oac.Id}}" || o[1].S3.OriginAccessIdentity != "origin-access-identity/cloudfront/{{sluice:Oai.Id}}" {
+		t.Errorf("origins name %q and %q, want deferred ids", o[0].OriginAccessControlID, o[1].S3.OriginAccessIdentity)
+	}
+	if st.Outputs[0].Value != "{{sluice:Oac.Id}}" || st.Outputs[1].Value != "{{sluice:Oai.S3CanonicalUserId}}" {
+		t.Errorf("outputs %+v", st.Outputs)
+	}
+	if len(st.Warnings) != 0 {
+		t.Errorf("warnings: %q", st.Warnings)
+	}
+	if len(st.Notes) != 1 || !strings.Contains(st.Notes[0], "Resources.Perm: AWS::Lambda::Permission is recorded, not enforced") {
+		t.Errorf("notes: %q", st.Notes)
+	}
+
+	bad := "Resources:\n  Oac:\n    Type: AWS::CloudFront::OriginAccessControl\n    Properties:\n      OriginAccessControlConfig:\n        Name: x\n        OriginAccessControlOriginType: s4\n        SigningBehavior: sometimes\n        SigningProtocol: sigv4\n"
+	want := []string{
+		`7:9: Resources.Oac.Properties.OriginAccessControlConfig.OriginAccessControlOriginType: must be s3, mediastore, mediapackagev2 or lambda, got "s4"`,
+		`8:9: Resources.Oac.Properties.OriginAccessControlConfig.SigningBehavior: must be never, always or no-override, got "sometimes"`,
+	}
+	if diff := cmp.Diff(want, errorLines(t, bad, Options{})); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestLocalhostName(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:4566": "localhost:4566", ":3000": "localhost:3000", "[::1]:80": "localhost:80",
+		"localhost:4566": "localhost:4566", "example.test:9": "example.test:9", "nonsense": "nonsense",
+	} {
+		if got := localhostName(in); got != want {
+			t.Errorf("localhostName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

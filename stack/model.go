@@ -17,13 +17,20 @@ type Stack struct {
 	Versions      []Version
 	HTTPAPIs      []HTTPAPI
 	Distributions []Distribution
-	Permissions   []Permission
+	// OriginAccessControls and OriginAccessIdentities are created before
+	// the distributions that name them.
+	OriginAccessControls   []OriginAccessControl
+	OriginAccessIdentities []OriginAccessIdentity
+	Permissions            []Permission
 	Outputs       []Output
 	// EdgeHost is host:port of the local edge, for output URLs.
 	EdgeHost string
 	// Warnings name everything the template asks for that Sluice does not
 	// do (unsupported resource types, ignored properties).
 	Warnings []string
+	// Notes are things done differently from AWS on purpose that need no
+	// change to the template (resource policies recorded, not enforced).
+	Notes []string
 }
 
 // Bucket is an AWS::S3::Bucket.
@@ -177,6 +184,25 @@ type Distribution struct {
 	LogicalID string
 	sluice.DistributionConfig
 	Tags []sluice.Tag
+}
+
+// OriginAccessControl is an AWS::CloudFront::OriginAccessControl. Its Id,
+// assigned by CloudFront, is what Ref and GetAtt Id give.
+type OriginAccessControl struct {
+	LogicalID       string
+	Name            string
+	Description     string
+	OriginType      string
+	SigningBehavior string
+	SigningProtocol string
+}
+
+// OriginAccessIdentity is an AWS::CloudFront::CloudFrontOriginAccessIdentity.
+// CallerReference is set from the stack and logical id.
+type OriginAccessIdentity struct {
+	LogicalID       string
+	Comment         string
+	CallerReference string
 }
 
 // Permission is an AWS::Lambda::Permission (or one SAM implies). Sluice

@@ -67,6 +67,10 @@ func (l *loader) buildResource(r *resource) {
 		l.buildHTTPAPI(r, l.obj(e.eval(r.props, path), path, httpAPIProps, httpAPIIgnored))
 	case "AWS::CloudFront::Distribution":
 		l.buildDistribution(r, l.obj(e.eval(r.props, path), path, []string{"DistributionConfig", "Tags"}, nil))
+	case "AWS::CloudFront::OriginAccessControl":
+		l.buildOAC(r, l.obj(e.eval(r.props, path), path, []string{"OriginAccessControlConfig"}, nil))
+	case "AWS::CloudFront::CloudFrontOriginAccessIdentity":
+		l.buildOAI(r, l.obj(e.eval(r.props, path), path, []string{"CloudFrontOriginAccessIdentityConfig"}, nil))
 	default:
 		l.warn("Resources.%s: resource type %s is not supported by Sluice; it is not created (Ref gives %q)", r.id, r.typ, r.id)
 		r.ref = scalar(r.id, r.pos)
@@ -633,6 +637,7 @@ func (l *loader) buildPermission(r *resource, o *obj) {
 		Principal: o.str("Principal"), SourceARN: o.str("SourceArn"), SourceAccount: o.str("SourceAccount")}
 	r.ref = scalar(r.id, r.pos)
 	l.st.Permissions = append(l.st.Permissions, p)
+	l.st.Notes = append(l.st.Notes, fmt.Sprintf("Resources.%s: AWS::Lambda::Permission is recorded, not enforced: Sluice has no resource policies; any request signed with Sluice's credentials may invoke %s (nothing to change)", r.id, p.FunctionName))
 }
 
 // --- HTTP APIs ---

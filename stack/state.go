@@ -17,6 +17,8 @@ const (
 	kindVersion      = "version"
 	kindAPI          = "api"
 	kindDistribution = "distribution"
+	kindOAC          = "oac"
+	kindOAI          = "oai"
 )
 
 // state is what Apply knows about the resources it made, by logical id:
@@ -41,6 +43,8 @@ type stateEntry struct {
 	NotifyHash string `json:"notifyHash,omitempty"`
 	ReplHash   string `json:"replHash,omitempty"`
 	TagsHash   string `json:"tagsHash,omitempty"`
+	// CanonicalUser is an origin access identity's S3CanonicalUserId.
+	CanonicalUser string `json:"canonicalUser,omitempty"`
 }
 
 func statePath(dataDir, stack string) string {
@@ -148,7 +152,7 @@ func plan(want []desired, st *state) []Change {
 			dels = append(dels, Change{Action: ActionDelete, Kind: e.Kind, LogicalID: id, PhysicalID: e.Physical})
 		}
 	}
-	rank := map[string]int{kindDistribution: 0, kindAPI: 1, kindVersion: 2, kindFunction: 3, kindBucket: 4}
+	rank := map[string]int{kindDistribution: 0, kindAPI: 1, kindVersion: 2, kindFunction: 3, kindOAC: 4, kindOAI: 4, kindBucket: 5}
 	sort.Slice(dels, func(i, j int) bool {
 		if rank[dels[i].Kind] != rank[dels[j].Kind] {
 			return rank[dels[i].Kind] < rank[dels[j].Kind]
