@@ -124,8 +124,8 @@ func (r *report) render() string {
 
 	if len(r.hits) > 0 {
 		w("## 1. Cache hits: %s object, %d connections\n\n", benchkit.SizeLabel(r.cfg.HitSize), r.cfg.HitConns)
-		w("sluice: a distribution in front of bucket `%s`, warmed before the window; every answer is checked to be `X-Cache: Hit` with the whole body. "+
-			"nginx: the same bytes as a file. %s per server.\n\n", hitsBucket, r.cfg.HitDuration)
+		w("sluice: a distribution in front of bucket `%s` (DefaultTTL one day), warmed until it answers `X-Cache: Hit`; every answer is checked to be a whole 200, and its X-Cache is counted. "+
+			"nginx: the same bytes as a file. Random bytes as `application/octet-stream`: nothing is compressed. %s per server.\n\n", hitsBucket, r.cfg.HitDuration)
 		w("| server | req/s | MiB/s | p50 ms | p99 ms | max ms | server CPU/req | in flight | not hits | errors | req/s ratio | p99 ratio | goal ≥ %.1f× nginx |\n", goalHits)
 		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		base, hasBase := find(r.hits, srvNginx)
