@@ -1,0 +1,320 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/jpeg"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
+)
+
+// The tests in this file run examples/video-upload and
+// examples/tests-in-a-function as their READMEs show them: `sluice serve -t
+// template.yaml`, then curl/aws-cli/sluice commands, asserting on what
+// really comes back.
+
+// fnExampleStack is a `sluice serve -t` of one example, with the first HTTP
+// API on its own port.
+type fnExampleStack struct {
+	*sluiceServer
+	APIAddr string            // host:port of --api-addr
+	Outputs map[string]string // the stack's Outputs as serve printed them
+}
+
+// startFnExample serves examples/NAME/template.yaml and waits until the stack
+// is applied (serve prints its Outputs then).
+func startFnExample(t *testing.T, name string, outputs ...string) *fnExampleStack {
+	t.Helper()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	tmpl := filepath.Join(moduleRoot, "examples", name, "template.yaml")
+	s := startSluice(t, withArgs("-t", tmpl, "--api-addr", apiAddr))
+	ex := &fnExampleStack{sluiceServer: s, APIAddr: apiAddr}
+	header := "Outputs of stack " + name + ":"
+	err = poll(30*time.Second, func() error {
+		log := s.log()
+		if strings.Contains(log, "level=ERROR") && strings.Contains(log, "component=stack") {
+			return errors.New("stack apply logged an error")
+		}
+		_, after, ok := strings.Cut(log, header)
+		if !ok {
+			return errors.New("no Outputs printed yet")
+		}
+		ex.Outputs = fnParseOutputs(after)
+		for _, o := range outputs {
+			if ex.Outputs[o] == "" {
+				return fmt.Errorf("output %s not printed yet", o)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("stack %s not applied: %v", name, err)
+	}
+	return ex
+}
+
+// fnParseOutputs reads the indented "  Name   value" lines serve prints after
+// "Outputs of stack NAME:".
+func fnParseOutputs(s string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(s, "\n")[1:] {
+		if !strings.HasPrefix(line, "  ") {
+			break
+		}
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			out[f[0]] = strings.Join(f[1:], " ")
+		}
+	}
+	return out
+}
+
+var fnAPIIDRE = regexp.MustCompile(`^http://([a-z0-9]{10})\.execute-api\.`)
+
+// apiRequest sends one request to an HTTP API: to its execute-api host on
+// the AWS port when host is set, else to the --api-addr port.
+func (ex *fnExampleStack) apiRequest(t testing.TB, host, method, path, contentType string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	addr := ex.APIAddr
+	if host != "" {
+		addr = ex.Addr
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := httpClient().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// videoUploadGrant is what POST /uploads of examples/video-upload answers.
+type videoUploadGrant struct {
+	Bucket    string            `json:"bucket"`
+	Key       string            `json:"key"`
+	UploadURL string            `json:"uploadUrl"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresIn int               `json:"expiresIn"`
+	Thumbnail struct {
+		Bucket string `json:"bucket"`
+		Key    string `json:"key"`
+	} `json:"thumbnail"`
+}
+
+// putPresigned PUTs body to a presigned URL with plain HTTP (no SDK, no signing).
+func putPresigned(t testing.TB, url string, hdr map[string]string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient().Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestExampleVideoUpload(t *testing.T) {
+	ex := startFnExample(t, "video-upload", "ApiUrl", "VideosBucket", "ThumbnailsBucket")
+	if diff := cmp.Diff(map[string]string{
+		"VideosBucket":     "video-upload-videos",
+		"ThumbnailsBucket": "video-upload-thumbnails",
+	}, map[string]string{
+		"VideosBucket":     ex.Outputs["VideosBucket"],
+		"ThumbnailsBucket": ex.Outputs["ThumbnailsBucket"],
+	}); diff != "" {
+		t.Errorf("bucket outputs (-want +got):\n%s", diff)
+	}
+	m := fnAPIIDRE.FindStringSubmatch(ex.Outputs["ApiUrl"])
+	if m == nil {
+		t.Fatalf("ApiUrl output %q is not a local execute-api URL", ex.Outputs["ApiUrl"])
+	}
+	_, port, _ := net.SplitHostPort(ex.Addr)
+	apiHost := m[1] + ".execute-api.localhost:" + port
+
+	// The README's sample video, made by ffmpeg itself.
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	video := filepath.Join(dir, "sample.mp4")
+	if r := runCmd(t, ctx, cleanEnv(), dir, "ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=duration=2:size=640x360:rate=25", "-pix_fmt", "yuv420p", video); r.Code != 0 {
+		t.Fatalf("ffmpeg (install it with scripts/setup.sh): %s", r)
+	}
+	videoBytes, err := os.ReadFile(video)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := s3Client(ex.sluiceServer)
+	// Objects the S3 trigger's filter (prefix videos/, suffix .mp4) must
+	// not deliver; they go in before the video, so by the time its
+	// thumbnail exists they have been through the notifier.
+	for _, key := range []string{"videos/notes.txt", "incoming/other.mp4"} {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("video-upload-videos"), Key: aws.String(key), Body: bytes.NewReader(videoBytes)}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+
+	t.Run("bad requests", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, body string
+			want       int
+		}{
+			{"not JSON", "video please", http.StatusBadRequest},
+			{"no name", `{}`, http.StatusBadRequest},
+			{"not an mp4", `{"name":"cat.gif"}`, http.StatusBadRequest},
+			{"path in name", `{"name":"../etc/x.mp4"}`, http.StatusBadRequest},
+		} {
+			status, _, body := ex.apiRequest(t, apiHost, http.MethodPost, "/uploads", "application/json", []byte(tc.body))
+			if status != tc.want || !strings.Contains(string(body), "message") {
+				t.Errorf("%s: POST /uploads %s = %d %s, want %d with a message", tc.name, tc.body, status, body, tc.want)
+			}
+		}
+		if status, _, body := ex.apiRequest(t, "", http.MethodGet, "/uploads", "", nil); status != http.StatusNotFound {
+			t.Errorf("GET /uploads (no such route) = %d %s, want 404", status, body)
+		}
+	})
+
+	// 1. Ask the API for an upload URL (on the --api-addr port, as the
+	// README does with port 3000).
+	status, hdr, body := ex.apiRequest(t, "", http.MethodPost, "/uploads", "application/json", []byte(`{"name":"sample.mp4"}`))
+	if status != http.StatusCreated || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+		t.Fatalf("POST /uploads = %d (%s) %s, want 201 JSON", status, hdr.Get("Content-Type"), body)
+	}
+	var grant videoUploadGrant
+	if err := json.Unmarshal(body, &grant); err != nil {
+		t.Fatalf("POST /uploads body %s: %v", body, err)
+	}
+	wantPrefix := ex.URL + "/video-upload-videos/videos/sample.mp4?"
+	if !strings.HasPrefix(grant.UploadURL, wantPrefix) || !strings.Contains(grant.UploadURL, "X-Amz-Signature=") ||
+		!strings.Contains(grant.UploadURL, "X-Amz-Expires=900") {
+		t.Errorf("uploadUrl %q: want a path-style SigV4 presigned URL starting %q, expiring in 900 s", grant.UploadURL, wantPrefix)
+	}
+	if grant.Bucket != "video-upload-videos" || grant.Key != "videos/sample.mp4" || grant.Method != http.MethodPut ||
+		grant.Thumbnail.Bucket != "video-upload-thumbnails" || grant.Thumbnail.Key != "sample.jpg" {
+		t.Errorf("grant = %+v", grant)
+	}
+
+	// 2. The signature covers Content-Type: a PUT without it is refused.
+	if status, body := putPresigned(t, grant.UploadURL, nil, videoBytes); status != http.StatusForbidden || !strings.Contains(body, "SignatureDoesNotMatch") {
+		t.Errorf("PUT without Content-Type = %d %s, want 403 SignatureDoesNotMatch", status, tail(body, 300))
+	}
+	// The URL is for one key only.
+	other := strings.Replace(grant.UploadURL, "/videos/sample.mp4?", "/videos/evil.mp4?", 1)
+	if status, body := putPresigned(t, other, grant.Headers, videoBytes); status != http.StatusForbidden {
+		t.Errorf("PUT to another key with the same signature = %d %s, want 403", status, tail(body, 300))
+	}
+
+	// 3. The client uploads straight to storage with plain HTTP.
+	if status, body := putPresigned(t, grant.UploadURL, grant.Headers, videoBytes); status != http.StatusOK {
+		t.Fatalf("PUT presigned URL = %d %s, want 200", status, body)
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(grant.Bucket), Key: aws.String(grant.Key)})
+	if err != nil {
+		t.Fatalf("head uploaded video: %v", err)
+	}
+	if aws.ToInt64(head.ContentLength) != int64(len(videoBytes)) || aws.ToString(head.ContentType) != "video/mp4" {
+		t.Errorf("uploaded video: %d bytes %q, want %d video/mp4", aws.ToInt64(head.ContentLength), aws.ToString(head.ContentType), len(videoBytes))
+	}
+
+	// 4. The S3 trigger makes the thumbnail.
+	var thumb []byte
+	var thumbType string
+	err = poll(45*time.Second, func() error {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(grant.Thumbnail.Bucket), Key: aws.String(grant.Thumbnail.Key)})
+		if err != nil {
+			return err
+		}
+		defer out.Body.Close()
+		thumbType = aws.ToString(out.ContentType)
+		thumb, err = io.ReadAll(out.Body)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("thumbnail %s/%s never appeared: %v\nThumbnail log:\n%s", grant.Thumbnail.Bucket, grant.Thumbnail.Key, err,
+			sluiceCmd(t, ex.sluiceServer, nil, "logs", "Thumbnail").Stdout)
+	}
+	if thumbType != "image/jpeg" {
+		t.Errorf("thumbnail Content-Type %q, want image/jpeg", thumbType)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(thumb))
+	if err != nil {
+		t.Fatalf("thumbnail is not a JPEG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 320 || b.Dy() != 180 {
+		t.Errorf("thumbnail is %dx%d, want 320x180 (640x360 scaled to 320 wide)", b.Dx(), b.Dy())
+	}
+
+	// Only the video was delivered to the function.
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("video-upload-thumbnails")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range list.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	sort.Strings(keys)
+	if diff := cmp.Diff([]string{"sample.jpg"}, keys); diff != "" {
+		t.Errorf("thumbnails bucket (-want +got):\n%s", diff)
+	}
+
+	// 5. The function's log, as the README reads it.
+	logs := sluiceCmd(t, ex.sluiceServer, nil, "logs", "Thumbnail", "--since", "10m")
+	if logs.Code != 0 {
+		t.Fatalf("sluice logs Thumbnail: %s", logs)
+	}
+	if n := strings.Count(logs.Stdout, "START RequestId:"); n != 1 {
+		t.Errorf("Thumbnail ran %d times, want once (only videos/*.mp4 match):\n%s", n, logs.Stdout)
+	}
+	if !strings.Contains(logs.Stdout, `"thumbnail": "s3://video-upload-thumbnails/sample.jpg"`) ||
+		!strings.Contains(logs.Stdout, "REPORT RequestId:") {
+		t.Errorf("sluice logs Thumbnail lacks the thumbnail line or REPORT:\n%s", logs.Stdout)
+	}
+	apiLogs := sluiceCmd(t, ex.sluiceServer, nil, "logs", "UploadUrl", "--filter", "presigned")
+	if !strings.Contains(apiLogs.Stdout, `"key": "videos/sample.mp4"`) {
+		t.Errorf("sluice logs UploadUrl --filter presigned:\n%s", apiLogs)
+	}
+}
