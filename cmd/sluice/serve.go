@@ -149,7 +149,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var st *stack.Stack
 	var apiPortLn net.Listener
 	if set.get("template") != "" {
-		if st, err = loadStack(set, dialable(apiLn.Addr()), dialable(edgeLn.Addr())); err != nil {
+		if st, err = loadStack(set, localhostAddr(apiLn.Addr()), localhostAddr(edgeLn.Addr())); err != nil {
 			return err
 		}
 		if addr := set.get("api-addr"); addr != "" {
@@ -313,7 +313,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Go(func() error { return cdnSvc.api.RunAutoInvalidate(gctx, store) })
 	if st != nil {
 		runner := newStackRunner(set, "http://"+dialable(apiLn.Addr()), accessKey, secretKey, data,
-			dialable(apiLn.Addr()), dialable(edgeLn.Addr()), gateway, stdout, log.With("component", "stack"))
+			localhostAddr(apiLn.Addr()), localhostAddr(edgeLn.Addr()), gateway, stdout, log.With("component", "stack"))
+		if apiPortLn != nil {
+			runner.firstAPIURL = "http://" + dialable(apiPortLn.Addr()) + "/"
+		}
 		if apiPortLn != nil {
 			g.Go(func() error { return serveAPIPort(gctx, apiPortLn, gateway.Handler(""), grace, log) })
 		}
@@ -338,6 +341,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("sluice stopped", "reason", context.Cause(ctx))
 	}
 	return err
+}
+
+// localhostAddr is "localhost:<port>" of addr: the host under which
+// <id>.execute-api.localhost and <id>.localhost URLs are printed, since
+// *.localhost resolves to loopback everywhere.
+func localhostAddr(addr net.Addr) string {
+	_, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return net.JoinHostPort("localhost", port)
 }
 
 // dialable returns addr with an unspecified IP (0.0.0.0, ::) replaced by

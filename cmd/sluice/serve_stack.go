@@ -67,6 +67,8 @@ type stackRunner struct {
 	targets  stack.Targets
 	log      *slog.Logger
 	out      io.Writer
+	// firstAPIURL is where --api-addr serves the first HTTP API ("" if not).
+	firstAPIURL string
 
 	mu sync.Mutex // one Apply at a time
 }
@@ -117,6 +119,9 @@ func (r *stackRunner) apply(ctx context.Context, st *stack.Stack) error {
 		for _, o := range res.Outputs {
 			fmt.Fprintf(r.out, "  %-24s %s\n", o.Name, o.Value)
 		}
+	}
+	if r.firstAPIURL != "" && len(st.HTTPAPIs) > 0 {
+		fmt.Fprintf(r.out, "HTTP API %s is also served at %s\n", st.HTTPAPIs[0].LogicalID, r.firstAPIURL)
 	}
 	return nil
 }
