@@ -728,10 +728,18 @@ func TestNoLeaks(t *testing.T) {
 	for range 200 / len(jobs) {
 		run()
 	}
-	mem2, allocs2, objects2 := libvipsUsage()
-	if mem2 != mem || allocs2 != allocs || objects2 != objects {
-		t.Fatalf("libvips after %d calls: memory %d -> %d, allocations %d -> %d, objects %d -> %d",
-			200/len(jobs)*len(jobs), mem, mem2, allocs, allocs2, objects, objects2)
+	// libvips' threads may free their last buffers just after a call returns.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mem2, allocs2, objects2 := libvipsUsage()
+		if mem2 == mem && allocs2 == allocs && objects2 == objects {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("libvips after %d calls: memory %d -> %d, allocations %d -> %d, objects %d -> %d",
+				200/len(jobs)*len(jobs), mem, mem2, allocs, allocs2, objects, objects2)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -856,7 +864,17 @@ func TestCancelWhileRunning(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("run after cancel = %v, want context.Canceled", err)
 	}
-	if m, _, o := libvipsUsage(); m != mem || o != objects {
-		t.Fatalf("after a killed resize libvips holds %d bytes (was %d) and %d objects (was %d)", m, mem, o, objects)
+	// libvips' own threads release their pixel buffers as they wind down,
+	// which may be just after run returns.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		m, _, o := libvipsUsage()
+		if m == mem && o == objects {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a killed resize libvips holds %d bytes (was %d) and %d objects (was %d)", m, mem, o, objects)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
