@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -140,15 +141,20 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // finish writes the request's log line.
 func (x *exchange) finish() {
+	if x.result != "" {
+		x.e.m.requests.WithLabelValues(x.result).Inc()
+	}
+	// The attributes cost more than serving a hit: build them only for a
+	// line that will be written.
+	if x.errDetail == nil && !x.e.log.Enabled(x.r.Context(), slog.LevelDebug) {
+		return
+	}
 	attrs := []any{
 		"request_id", x.cfg.RequestID, "method", x.r.Method, "host", x.r.Host, "uri", x.r.URL.RequestURI(),
 		"status", x.w.status, "result", x.result, "bytes", x.w.bytes, "dur", time.Since(x.start),
 	}
 	if x.d != nil {
 		attrs = append(attrs, "distribution", x.d.id)
-	}
-	if x.result != "" {
-		x.e.m.requests.WithLabelValues(x.result).Inc()
 	}
 	if x.errDetail != nil {
 		x.e.log.Warn("edge: request failed", append(attrs, "err", x.errDetail)...)
