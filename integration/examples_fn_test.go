@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -38,16 +40,16 @@ type fnExampleStack struct {
 	Outputs map[string]string // the stack's Outputs as serve printed them
 }
 
-// startFnExample serves examples/NAME/template.yaml and waits until the stack
-// is applied (serve prints its Outputs then).
-func startFnExample(t *testing.T, name string, outputs ...string) *fnExampleStack {
+// startFnExample serves tmpl and waits until the stack is applied (serve
+// prints its Outputs then). The stack is named after tmpl's directory.
+func startFnExample(t *testing.T, tmpl string, outputs ...string) *fnExampleStack {
 	t.Helper()
 	ports, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	tmpl := filepath.Join(moduleRoot, "examples", name, "template.yaml")
+	name := filepath.Base(filepath.Dir(tmpl))
 	s := startSluice(t, withArgs("-t", tmpl, "--api-addr", apiAddr))
 	ex := &fnExampleStack{sluiceServer: s, APIAddr: apiAddr}
 	header := "Outputs of stack " + name + ":"
@@ -156,7 +158,7 @@ func putPresigned(t testing.TB, url string, hdr map[string]string, body []byte) 
 }
 
 func TestExampleVideoUpload(t *testing.T) {
-	ex := startFnExample(t, "video-upload", "ApiUrl", "VideosBucket", "ThumbnailsBucket")
+	ex := startFnExample(t, filepath.Join(moduleRoot, "examples", "video-upload", "template.yaml"), "ApiUrl", "VideosBucket", "ThumbnailsBucket")
 	if diff := cmp.Diff(map[string]string{
 		"VideosBucket":     "video-upload-videos",
 		"ThumbnailsBucket": "video-upload-thumbnails",
@@ -317,4 +319,228 @@ func TestExampleVideoUpload(t *testing.T) {
 	if !strings.Contains(apiLogs.Stdout, `"key": "videos/sample.mp4"`) {
 		t.Errorf("sluice logs UploadUrl --filter presigned:\n%s", apiLogs)
 	}
+}
+
+// invokeTail splits `sluice invoke --tail` stderr into the log tail and
+// sluice's own closing line ("sluice: function error ...").
+func invokeTail(stderr string) (logTail, verdict string) {
+	stderr = strings.TrimSuffix(stderr, "\n")
+	i := strings.LastIndex(stderr, "\nsluice: ")
+	if i < 0 {
+		return stderr + "\n", ""
+	}
+	return stderr[:i+1], stderr[i+1:]
+}
+
+func TestExampleTestsInAFunction(t *testing.T) {
+	// `make` as the README runs it, building into a copy of the example so
+	// the source tree stays as it is.
+	dir := filepath.Join(t.TempDir(), "tests-in-a-function")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(moduleRoot, "examples", "tests-in-a-function")
+	tmplBytes, err := os.ReadFile(filepath.Join(src, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := filepath.Join(dir, "template.yaml")
+	if err := os.WriteFile(tmpl, tmplBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if r := runCmd(t, ctx, os.Environ(), src, "make", "-s", "OUT="+filepath.Join(dir, "build")); r.Code != 0 {
+		t.Fatalf("make: %s", r)
+	}
+
+	ex := startFnExample(t, tmpl, "FunctionName", "LogGroup")
+	if got := ex.Outputs["FunctionName"] + " " + ex.Outputs["LogGroup"]; got != "run-tests /aws/lambda/run-tests" {
+		t.Errorf("outputs FunctionName, LogGroup = %q", got)
+	}
+	invoke := func(t *testing.T, args ...string) cliResult {
+		t.Helper()
+		return sluiceCmd(t, ex.sluiceServer, nil, append([]string{"invoke", "run-tests"}, args...)...)
+	}
+
+	t.Run("passing subset", func(t *testing.T) {
+		r := invoke(t, "--payload", `{"run":"TestMake$"}`)
+		if r.Code != 0 {
+			t.Fatalf("sluice invoke (passing subset): %s", r)
+		}
+		var res struct{ Passed, Failed, Skipped int }
+		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+			t.Fatalf("result %q: %v", r.Stdout, err)
+		}
+		if res.Passed != 1 || res.Failed != 0 {
+			t.Errorf("result %+v, want 1 passed, 0 failed", res)
+		}
+	})
+
+	t.Run("failing subset with --tail", func(t *testing.T) {
+		r := invoke(t, "--payload", `{"run":"TestMakeAccents"}`, "--tail")
+		if r.Code != 1 {
+			t.Fatalf("sluice invoke (failing subset) exit %d, want 1: %s", r.Code, r)
+		}
+		var fnErr struct{ ErrorType, ErrorMessage string }
+		if err := json.Unmarshal([]byte(r.Stdout), &fnErr); err != nil {
+			t.Fatalf("result %q: %v", r.Stdout, err)
+		}
+		if diff := cmp.Diff(struct{ ErrorType, ErrorMessage string }{"TestsFailed", "1 of 1 tests failed: TestMakeAccents"}, fnErr); diff != "" {
+			t.Errorf("function error (-want +got):\n%s", diff)
+		}
+		logTail, verdict := invokeTail(r.Stderr)
+		if verdict != "sluice: function error (Unhandled): TestsFailed: 1 of 1 tests failed: TestMakeAccents" {
+			t.Errorf("closing line %q", verdict)
+		}
+		for _, want := range []string{"START RequestId:", "=== RUN   TestMakeAccents",
+			`Make("Crème brûlée") = "cr-me-br-l-e", want "creme-brulee"`, "--- FAIL: TestMakeAccents",
+			"summary: 0 passed, 1 failed", "END RequestId:", "REPORT RequestId:"} {
+			if !strings.Contains(logTail, want) {
+				t.Errorf("tail lacks %q:\n%s", want, logTail)
+			}
+		}
+	})
+
+	t.Run("bad event", func(t *testing.T) {
+		r := invoke(t, "--payload", `{"run":"Test(["}`)
+		if r.Code != 1 || !strings.Contains(r.Stdout, `"errorType": "InvalidEvent"`) {
+			t.Errorf("invalid -test.run pattern: %s", r)
+		}
+	})
+
+	// The whole suite logs well over 4 KB: the tail is its last 4 KB, the
+	// log keeps everything.
+	var fullRequestID string
+	t.Run("whole suite, tail is the last 4 KB", func(t *testing.T) {
+		r := invoke(t, "--tail")
+		if r.Code != 1 || !strings.Contains(r.Stdout, "1 of 3 tests failed: TestMakeAccents") {
+			t.Fatalf("sluice invoke (all tests): %s", r)
+		}
+		logTail, _ := invokeTail(r.Stderr)
+		if len(logTail) > 4096 || len(logTail) < 3500 {
+			t.Errorf("tail is %d bytes, want the last 4 KB of a longer log", len(logTail))
+		}
+		if strings.Contains(logTail, "START RequestId:") || strings.Contains(logTail, "=== RUN   TestMakeLong/chapter_00") {
+			t.Errorf("tail holds the start of the log; want only its end:\n%s", logTail)
+		}
+		if !strings.Contains(logTail, "--- FAIL: TestMakeAccents") || !strings.Contains(logTail, "summary: 2 passed, 1 failed") {
+			t.Errorf("tail lacks the failure:\n%s", logTail)
+		}
+		m := regexp.MustCompile(`REPORT RequestId: (\S+)`).FindStringSubmatch(logTail)
+		if m == nil {
+			t.Fatalf("tail lacks REPORT:\n%s", logTail)
+		}
+		fullRequestID = m[1]
+
+		logs := sluiceCmd(t, ex.sluiceServer, nil, "logs", "run-tests", "--since", "10m")
+		if logs.Code != 0 {
+			t.Fatalf("sluice logs: %s", logs)
+		}
+		_, run, ok := strings.Cut(logs.Stdout, "START RequestId: "+fullRequestID)
+		if !ok {
+			t.Fatalf("sluice logs lacks START of %s:\n%s", fullRequestID, tail(logs.Stdout, 4096))
+		}
+		run, _, _ = strings.Cut(run, "REPORT RequestId: "+fullRequestID)
+		for _, want := range []string{"=== RUN   TestMakeLong/chapter_00", "--- PASS: TestMake ", "--- PASS: TestMakeLong ", "--- FAIL: TestMakeAccents", "END RequestId: " + fullRequestID} {
+			if !strings.Contains(run, want) {
+				t.Errorf("full log of %s lacks %q", fullRequestID, want)
+			}
+		}
+		if n := strings.Count(run, "--- PASS: TestMakeLong/chapter_"); n != 80 {
+			t.Errorf("full log has %d TestMakeLong subtest results, want 80", n)
+		}
+	})
+
+	t.Run("aws lambda invoke --log-type Tail", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out.json")
+		stdout := awsOK(t, ex.sluiceServer, "lambda", "invoke", "--function-name", "run-tests",
+			"--payload", `{"run":"Accents"}`, "--log-type", "Tail", out)
+		var resp struct {
+			StatusCode    int
+			FunctionError string
+			LogResult     string
+		}
+		mustJSON(t, stdout, &resp)
+		if resp.StatusCode != 200 || resp.FunctionError != "Unhandled" {
+			t.Errorf("invoke response %s: want StatusCode 200, FunctionError Unhandled", stdout)
+		}
+		logTail, err := base64.StdEncoding.DecodeString(resp.LogResult)
+		if err != nil {
+			t.Fatalf("LogResult: %v", err)
+		}
+		if len(logTail) > 4096 || !strings.Contains(string(logTail), "--- FAIL: TestMakeAccents") ||
+			!strings.Contains(string(logTail), "REPORT RequestId:") {
+			t.Errorf("LogResult (%d bytes) lacks the failure or REPORT:\n%s", len(logTail), logTail)
+		}
+		payload, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(payload), `"errorType":"TestsFailed"`) {
+			t.Errorf("out.json = %s", payload)
+		}
+	})
+
+	t.Run("logs --follow", func(t *testing.T) {
+		cmd := exec.Command(sluiceBin, "logs", "run-tests", "--follow", "--interval", "200ms")
+		cmd.Env = append(clientEnv(t, ex.sluiceServer), "SLUICE_ENDPOINT="+ex.URL)
+		var out, errOut lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Ctrl-C, as a user stops it; killed if it does not stop.
+		stop := func() error {
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+				return errors.New("still running 10 s after SIGINT; killed")
+			}
+		}
+		stopped := false
+		defer func() {
+			if !stopped {
+				_ = stop()
+			}
+		}()
+		// It first prints what is already there (the last 10 minutes).
+		if err := poll(20*time.Second, func() error {
+			if !strings.Contains(out.String(), "REPORT RequestId: "+fullRequestID) {
+				return errors.New("earlier invocations not printed yet")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("sluice logs --follow: %v\nstdout:\n%s\nstderr:\n%s", err, tail(out.String(), 2048), errOut.String())
+		}
+		// Then new lines as they come.
+		marker := "TestMake$|NoSuchTest" + randSuffix(8)
+		if r := invoke(t, "--payload", `{"run":"`+marker+`"}`); r.Code != 0 {
+			t.Fatalf("invoke: %s", r)
+		}
+		var seen string
+		if err := poll(20*time.Second, func() error {
+			seen = out.String()
+			_, after, ok := strings.Cut(seen, "-test.run "+marker)
+			if !ok || !strings.Contains(after, "--- PASS: TestMake ") || !strings.Contains(after, "REPORT RequestId:") {
+				return errors.New("new invocation not followed yet")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("sluice logs --follow: %v\nstdout:\n%s\nstderr:\n%s", err, tail(seen, 2048), errOut.String())
+		}
+		stopped = true
+		if err := stop(); err != nil {
+			t.Errorf("sluice logs --follow after SIGINT: %v\nstderr:\n%s", err, errOut.String())
+		}
+		if n := strings.Count(out.String(), "START RequestId: "+fullRequestID); n != 1 {
+			t.Errorf("--follow printed the START of %s %d times, want once", fullRequestID, n)
+		}
+	})
 }
