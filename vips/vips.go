@@ -295,10 +295,10 @@ func (p *Processor) Probe(src []byte) (Header, error) {
 
 // Resize makes the image prm asks for from src. It waits for a worker, or
 // fails at once with SlowDown when the queue is full; a ctx that ends first
-// returns ctx's error. src is read in place, without a copy: it must stay
-// unmodified until Resize returns (and, if ctx ended, until the worker lets
-// go of it, which the Go runtime tracks; only mutation is the caller's
-// concern).
+// returns ctx's error. src is read in place, without a copy, and must not
+// be modified until Resize returns. (After a return caused by ctx, a worker
+// may still be reading src for a moment; changing it then is memory-safe and
+// only spoils a result nobody receives.)
 func (p *Processor) Resize(ctx context.Context, src []byte, prm Params) ([]byte, Header, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, Header{}, err
@@ -527,9 +527,10 @@ func (p *Processor) plan(hdr Header, prm Params) (C.sl_params, error) {
 		return cp, sluice.Errorf(ErrImageOutputTooLarge,
 			"resized image would be %dx%d, more than the limit of %d pixels", ow, oh*pages, p.cfg.MaxOutputPixels)
 	}
-	if m := maxDimension[format]; ow > m || oh*pages > m {
+	// Animation frames are encoded one by one: the limit is per frame.
+	if m := maxDimension[format]; ow > m || oh > m {
 		return cp, sluice.Errorf(ErrImageOutputTooLarge,
-			"resized image would be %dx%d, more than %d pixels on a side, the most %s allows", ow, oh*pages, m, format)
+			"resized image would be %dx%d, more than %d pixels on a side, the most %s allows", ow, oh, m, format)
 	}
 	if hdr.Format == FormatJPEG {
 		cp.jpeg_shrink = C.int(jpegShrink(sw, sh, prm.Width, prm.Height, fit))

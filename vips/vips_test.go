@@ -470,6 +470,21 @@ func TestLimits(t *testing.T) {
 		_, _, err = p.Resize(context.Background(), encodePNG(t, 1, 10, false), Params{Height: 1000000, Format: FormatPNG})
 		wantCode(t, err, ErrImageOutputTooLarge)
 	})
+	t.Run("tall animation within the format's frame size", func(t *testing.T) {
+		// Three 20x9000 frames: the strip libvips holds is 27000 high, each
+		// WebP frame only 9000.
+		out, hdr, err := p.Resize(context.Background(), animatedGIF(t, 10, 4500), Params{Height: 9000, Format: FormatWebP, Animated: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		probed, err := p.Probe(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Pages != 3 || probed.Pages != 3 || probed.Width != 20 || probed.Height != 9000 {
+			t.Fatalf("header %+v, probed %+v, want 3 frames of 20x9000", hdr, probed)
+		}
+	})
 	t.Run("output dimension of the format", func(t *testing.T) {
 		_, _, err := p.Resize(context.Background(), encodeJPEG(t, 40, 4), Params{Width: 20000, Format: FormatWebP})
 		wantCode(t, err, ErrImageOutputTooLarge)
