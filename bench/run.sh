@@ -178,7 +178,7 @@ run_edge() {
 	log "building edgebench"
 	go build -o "$bin/edgebench" ./bench/edgebench
 	mkdir -p "$root/.bench/run-edge"
-	log "running the edge benchmark (about 3 minutes with the defaults)"
+	log "running the edge benchmark (about 2 minutes with the defaults)"
 	"$bin/edgebench" -sluice-bin "$bin/sluice" -sluice-rev "git $(sluice_rev)" -nginx-bin /usr/sbin/nginx \
 		-sharp-dir "$root/.bench/sharp" -sharp-server "$root/bench/edgebench/sharp-server.js" -photos "$root/.bench/photos" \
 		-workdir "$root/.bench/run-edge" -out "$root/bench/results/edge-latest.md" "$@"

@@ -92,7 +92,7 @@ type Config struct {
 	ReadyWait time.Duration
 }
 
-// DefaultConfig measures the grid in about three minutes on 2
+// DefaultConfig measures the grid in about two minutes on 2
 // cores: hits with 64 connections for 6 s per server, resizes with 2 and 8
 // connections for 15 s per server each, and 50 overwrites.
 func DefaultConfig() Config {
