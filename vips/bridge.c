@@ -40,6 +40,19 @@ void sl_free(void *p)
 	g_free(p);
 }
 
+// sl_encode_hevc writes buf as an HEVC HEIF, for tests: HEIF is read but
+// never written by Sluice, and no Go encoder exists for it.
+int sl_encode_hevc(const void *buf, size_t len, void **out, size_t *out_len)
+{
+	VipsImage *im = vips_image_new_from_buffer(buf, len, "", NULL);
+	if (!im)
+		return -1;
+	int r = vips_heifsave_buffer(im, out, out_len,
+		"compression", VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, NULL);
+	g_object_unref(im);
+	return r;
+}
+
 size_t sl_tracked_mem(void)
 {
 	return vips_tracked_get_mem();

@@ -65,6 +65,7 @@ int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 void sl_free(void *p);
 // sl_error_take returns and clears libvips' error text; the caller frees it.
 char *sl_error_take(void);
+int sl_encode_hevc(const void *buf, size_t len, void **out, size_t *out_len);
 size_t sl_tracked_mem(void);
 int sl_tracked_allocs(void);
 int sl_live_objects(void);

@@ -3,8 +3,25 @@ package vips
 // #include "bridge.h"
 import "C"
 
+import (
+	"bytes"
+	"unsafe"
+)
+
 // libvipsUsage reports libvips' tracked memory and allocations and its live
 // objects; tests use it to prove every call releases what it takes.
 func libvipsUsage() (mem uint64, allocs, objects int) {
 	return uint64(C.sl_tracked_mem()), int(C.sl_tracked_allocs()), int(C.sl_live_objects())
+}
+
+// encodeHEVC converts an image to an HEVC-compressed HEIF for tests (cgo is
+// not allowed in _test.go files).
+func encodeHEVC(src []byte) ([]byte, error) {
+	var out unsafe.Pointer
+	var n C.size_t
+	if C.sl_encode_hevc(unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), &out, &n) != 0 {
+		return nil, takeError()
+	}
+	defer C.sl_free(out)
+	return bytes.Clone(unsafe.Slice((*byte)(out), int(n))), nil
 }

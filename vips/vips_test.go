@@ -287,6 +287,24 @@ func TestFormatConversion(t *testing.T) {
 	}
 }
 
+func TestHEIFSource(t *testing.T) {
+	heic, err := encodeHEVC(encodePNG(t, 96, 64, false))
+	if err != nil {
+		t.Skipf("this libheif cannot encode HEVC: %v", err)
+	}
+	h, err := shared().Probe(heic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Format != FormatHEIF || h.Width != 96 || h.Height != 64 {
+		t.Fatalf("Probe = %+v, want heif 96x64", h)
+	}
+	out, hdr := resize(t, heic, Params{Width: 48})
+	if w, hh := decodeConfig(t, out, FormatJPEG); w != 48 || hh != 32 || hdr.Format != FormatJPEG {
+		t.Fatalf("heif source with no format: %s %dx%d, want jpeg 48x32", hdr.Format, w, hh)
+	}
+}
+
 func TestQuality(t *testing.T) {
 	src := encodeJPEG(t, 240, 180)
 	for _, format := range []string{FormatJPEG, FormatWebP, FormatAVIF} {
