@@ -55,8 +55,10 @@ func startFnExample(t *testing.T, tmpl string, outputs ...string) *fnExampleStac
 	header := "Outputs of stack " + name + ":"
 	err = poll(30*time.Second, func() error {
 		log := s.log()
-		if strings.Contains(log, "level=ERROR") && strings.Contains(log, "component=stack") {
-			return errors.New("stack apply logged an error")
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, "level=ERROR") && strings.Contains(line, "component=stack") {
+				return fmt.Errorf("stack apply failed: %s", line)
+			}
 		}
 		_, after, ok := strings.Cut(log, header)
 		if !ok {
@@ -92,26 +94,18 @@ func fnParseOutputs(s string) map[string]string {
 	return out
 }
 
-var fnAPIIDRE = regexp.MustCompile(`^http://([a-z0-9]{10})\.execute-api\.`)
-
-// apiRequest sends one request to an HTTP API: to its execute-api host on
-// the AWS port when host is set, else to the --api-addr port.
-func (ex *fnExampleStack) apiRequest(t testing.TB, host, method, path, contentType string, body []byte) (int, http.Header, []byte) {
+// apiRequest sends one request to base (an HTTP API's URL: the --api-addr
+// port or its execute-api.localhost name on the AWS port) + path.
+func (ex *fnExampleStack) apiRequest(t testing.TB, base, method, path, contentType string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
-	addr := ex.APIAddr
-	if host != "" {
-		addr = ex.Addr
-	}
-	req, err := http.NewRequest(method, "http://"+addr+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if host != "" {
-		req.Host = host
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	// httpClient resolves *.localhost to 127.0.0.1, as curl does.
 	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -168,12 +162,15 @@ func TestExampleVideoUpload(t *testing.T) {
 	}); diff != "" {
 		t.Errorf("bucket outputs (-want +got):\n%s", diff)
 	}
-	m := fnAPIIDRE.FindStringSubmatch(ex.Outputs["ApiUrl"])
-	if m == nil {
-		t.Fatalf("ApiUrl output %q is not a local execute-api URL", ex.Outputs["ApiUrl"])
-	}
 	_, port, _ := net.SplitHostPort(ex.Addr)
-	apiHost := m[1] + ".execute-api.localhost:" + port
+	apiURL := ex.Outputs["ApiUrl"]
+	if !regexp.MustCompile(`^http://[a-z0-9]{10}\.execute-api\.localhost:` + port + `/$`).MatchString(apiURL) {
+		t.Errorf("ApiUrl output %q, want http://<apiId>.execute-api.localhost:%s/", apiURL, port)
+	}
+	portURL := "http://" + ex.APIAddr + "/"
+	if want := "HTTP API ServerlessHttpApi is also served at " + portURL; !strings.Contains(ex.log(), want) {
+		t.Errorf("serve did not print %q", want)
+	}
 
 	// The README's sample video, made by ffmpeg itself.
 	dir := t.TempDir()
@@ -199,6 +196,14 @@ func TestExampleVideoUpload(t *testing.T) {
 		}
 	}
 
+	t.Run("execute-api host", func(t *testing.T) {
+		status, _, body := ex.apiRequest(t, apiURL, http.MethodPost, "/uploads", "application/json", []byte(`{"name":"b.mp4"}`))
+		var g videoUploadGrant
+		if status != http.StatusCreated || json.Unmarshal(body, &g) != nil || g.Key != "videos/b.mp4" {
+			t.Errorf("POST %suploads = %d %s, want 201 for key videos/b.mp4", apiURL, status, body)
+		}
+	})
+
 	t.Run("bad requests", func(t *testing.T) {
 		for _, tc := range []struct {
 			name, body string
@@ -209,19 +214,19 @@ func TestExampleVideoUpload(t *testing.T) {
 			{"not an mp4", `{"name":"cat.gif"}`, http.StatusBadRequest},
 			{"path in name", `{"name":"../etc/x.mp4"}`, http.StatusBadRequest},
 		} {
-			status, _, body := ex.apiRequest(t, apiHost, http.MethodPost, "/uploads", "application/json", []byte(tc.body))
+			status, _, body := ex.apiRequest(t, apiURL, http.MethodPost, "/uploads", "application/json", []byte(tc.body))
 			if status != tc.want || !strings.Contains(string(body), "message") {
 				t.Errorf("%s: POST /uploads %s = %d %s, want %d with a message", tc.name, tc.body, status, body, tc.want)
 			}
 		}
-		if status, _, body := ex.apiRequest(t, "", http.MethodGet, "/uploads", "", nil); status != http.StatusNotFound {
+		if status, _, body := ex.apiRequest(t, portURL, http.MethodGet, "/uploads", "", nil); status != http.StatusNotFound {
 			t.Errorf("GET /uploads (no such route) = %d %s, want 404", status, body)
 		}
 	})
 
 	// 1. Ask the API for an upload URL (on the --api-addr port, as the
 	// README does with port 3000).
-	status, hdr, body := ex.apiRequest(t, "", http.MethodPost, "/uploads", "application/json", []byte(`{"name":"sample.mp4"}`))
+	status, hdr, body := ex.apiRequest(t, portURL, http.MethodPost, "/uploads", "application/json", []byte(`{"name":"sample.mp4"}`))
 	if status != http.StatusCreated || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
 		t.Fatalf("POST /uploads = %d (%s) %s, want 201 JSON", status, hdr.Get("Content-Type"), body)
 	}
