@@ -436,6 +436,10 @@ func TestAnimated(t *testing.T) {
 		if len(g.Image) != 3 || hdr.Pages != 3 {
 			t.Fatalf("webp to gif: %d frames, want 3", len(g.Image))
 		}
+		first, hdr := resize(t, out, Params{Format: FormatGIF})
+		if g, err = gif.DecodeAll(bytes.NewReader(first)); err != nil || len(g.Image) != 1 || hdr.Pages != 1 {
+			t.Fatalf("animated webp without Animated: %v, header %+v", err, hdr)
+		}
 	})
 	t.Run("formats without animation get the first frame", func(t *testing.T) {
 		for _, format := range []string{FormatPNG, FormatJPEG, FormatAVIF} {
