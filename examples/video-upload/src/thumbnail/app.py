@@ -49,6 +49,7 @@ def handler(event, context):
         # Keys in S3 event records are URL-encoded, spaces as '+'.
         key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
         out_key = thumbnail_key(key)
+        print("video", json.dumps({"video": "s3://%s/%s" % (bucket, key), "size": record["s3"]["object"].get("size")}))
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "in.mp4")
             dst = os.path.join(tmp, "out.jpg")
