@@ -15,6 +15,32 @@ type evaluator struct {
 
 func bad(p pos) *node { return &node{kind: kNull, pos: p, bad: true} }
 
+// Intrinsics can grow text exponentially (each resource's name two copies
+// of the previous one's), so the text they make is bounded: per value, and
+// for the whole template.
+const (
+	maxValueBytes    = 1 << 20
+	maxExpandedBytes = 16 << 20
+)
+
+// spend charges n bytes of produced text (or its equivalent in list items)
+// to the template's budget; false means the value must not be made.
+func (e *evaluator) spend(n int, p pos, path string) bool {
+	if n > maxValueBytes {
+		e.l.errf(p, path, "the value would be %d bytes long; values are limited to %d bytes", n, maxValueBytes)
+		return false
+	}
+	e.l.expanded += n
+	if e.l.expanded <= maxExpandedBytes {
+		return true
+	}
+	if !e.l.overBudget {
+		e.l.overBudget = true
+		e.l.errf(p, path, "intrinsic functions expand the template to more than %d MiB of text", maxExpandedBytes>>20)
+	}
+	return false
+}
+
 // eval returns the value of n with every intrinsic resolved, nil when the
 // value is AWS::NoValue (the property is removed), or a bad node after an
 // error was recorded.
@@ -120,6 +146,7 @@ func (e *evaluator) call(fn string, arg *node, p pos, path string) *node {
 			return e.errf(p, path, "Fn::Join needs a list of values, got %s", describe(list))
 		}
 		parts := make([]string, 0, len(list.items))
+		size := 0
 		for _, it := range list.items {
 			if it.bad {
 				return bad(p)
@@ -128,6 +155,10 @@ func (e *evaluator) call(fn string, arg *node, p pos, path string) *node {
 				return e.errf(it.pos, path, "Fn::Join values must be strings, got %s", describe(it))
 			}
 			parts = append(parts, it.str)
+			size += len(it.str) + len(delim)
+		}
+		if !e.spend(size, p, path) {
+			return bad(p)
 		}
 		return scalar(strings.Join(parts, delim), p)
 	case "Fn::Select":
@@ -166,6 +197,10 @@ func (e *evaluator) call(fn string, arg *node, p pos, path string) *node {
 		}
 		s, ok := e.str(arg.items[1], path, "the Fn::Split source")
 		if !ok {
+			return bad(p)
+		}
+		// Each item costs a node besides its text.
+		if !e.spend(len(s)+64*(strings.Count(s, delim)+1), p, path) {
 			return bad(p)
 		}
 		out := &node{kind: kSeq, pos: p}
@@ -277,6 +312,9 @@ func (e *evaluator) call(fn string, arg *node, p pos, path string) *node {
 		if !ok {
 			return bad(p)
 		}
+		if !e.spend(base64Len(len(s)), p, path) {
+			return bad(p)
+		}
 		return scalar(b64(s), p)
 	case "Fn::GetAZs":
 		r := e.l.opts.Region
@@ -290,6 +328,8 @@ func (e *evaluator) call(fn string, arg *node, p pos, path string) *node {
 	}
 	return e.errf(p, path, "%s is not supported (supported: Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::If, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::FindInMap, Fn::Base64, Fn::GetAZs)", fn)
 }
+
+func base64Len(n int) int { return (n + 2) / 3 * 4 }
 
 func boolNode(b bool, p pos) *node {
 	return &node{kind: kScalar, str: strconv.FormatBool(b), tag: "!!bool", pos: p}
@@ -502,7 +542,13 @@ func (e *evaluator) sub(arg *node, p pos, path string) *node {
 		if val.kind != kScalar {
 			return e.errf(p, path, "Fn::Sub: ${%s} is not a string", v)
 		}
+		if b.Len()+len(val.str) > maxValueBytes {
+			return e.errf(p, path, "the value would be more than %d bytes long; values are limited to %d bytes", maxValueBytes, maxValueBytes)
+		}
 		b.WriteString(val.str)
+	}
+	if !e.spend(b.Len(), p, path) {
+		return bad(p)
 	}
 	return scalar(b.String(), p)
 }

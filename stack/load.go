@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // AccountID is the account every Sluice ARN names.
@@ -158,6 +159,9 @@ type loader struct {
 	// S3 events of functions, by bucket logical id
 	bucketEvents map[string][]Notification
 	warned       map[string]bool
+	// expanded is the text intrinsics made so far (see spend).
+	expanded   int
+	overBudget bool
 }
 
 type condition struct {
@@ -189,8 +193,19 @@ type resource struct {
 	unsupported bool
 }
 
+// maxMessageBytes keeps a message quoting a huge value readable.
+const maxMessageBytes = 400
+
 func (l *loader) errf(p pos, path, format string, args ...any) {
-	l.errs = append(l.errs, &Error{File: l.file, Line: p.line, Column: p.col, Path: path, Message: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > maxMessageBytes {
+		cut := maxMessageBytes
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + fmt.Sprintf("... (%d more bytes)", len(msg)-cut)
+	}
+	l.errs = append(l.errs, &Error{File: l.file, Line: p.line, Column: p.col, Path: path, Message: msg})
 }
 
 func (l *loader) warn(format string, args ...any) {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -608,5 +609,66 @@ func TestLocalhostName(t *testing.T) {
 		if got := localhostName(in); got != want {
 			t.Errorf("localhostName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// chainTemplate doubles a bucket name through n resources: without a bound
+// on the text intrinsics make, n = 40 would need a terabyte.
+func chainTemplate(n int) string {
+	var b strings.Builder
+	b.WriteString("Resources:\n  B0:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: abc\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "  B%d:\n    Type: AWS::S3::Bucket\n    Metadata:\n      Name: !Join [\"\", [!Ref B%d, !Select [0, !Split [\",\", !Sub \"${B%d},${B%d}\"]]]]\n    Properties:\n      Tags: [{Key: k, Value: !Ref B%d}]\n", i, i-1, i-1, i-1, i-1)
+	}
+	return b.String()
+}
+
+func TestExpansionIsBounded(t *testing.T) {
+	_, err := LoadBytes("t/template.yaml", []byte(chainTemplate(3)), Options{StackName: "demo"})
+	if err != nil {
+		t.Fatalf("a short chain is fine: %v", err)
+	}
+	tmpl := strings.ReplaceAll(chainTemplate(40), "BucketName: abc", "BucketName: abcdefghijklmnopqrstuvwxyz")
+	tmpl = strings.ReplaceAll(tmpl, "Metadata:\n      Name:", "Properties:\n      BucketName:")
+	tmpl = strings.ReplaceAll(tmpl, "    Properties:\n      Tags: [{Key: k, Value: !Ref", "    Metadata:\n      Tags: [{Key: k, Value: !Ref")
+	_, err = LoadBytes("t/template.yaml", []byte(tmpl), Options{StackName: "demo"})
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	found := false
+	for _, e := range es {
+		if strings.Contains(e.Message, "values are limited to 1048576 bytes") {
+			found = true
+		}
+		if len(e.Message) > maxMessageBytes+40 {
+			t.Errorf("message of %d bytes", len(e.Message))
+		}
+	}
+	if !found {
+		t.Errorf("no size error among %d errors: %v", len(es), es)
+	}
+}
+
+func TestDuplicateKeysInLargeMaps(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Resources:\n  B:\n    Type: AWS::S3::Bucket\nMetadata:\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "  k%d: 1\n", i)
+	}
+	b.WriteString("  k3: 2\n  k39: 2\n")
+	got := errorLines(t, b.String(), Options{})
+	want := []string{`45:3: duplicate key "k3"`, `46:3: duplicate key "k39"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+	js := `{"Resources": {"B": {"Type": "AWS::S3::Bucket"}}, "Metadata": {`
+	for i := range 30 {
+		js += fmt.Sprintf(`"k%d": 1, `, i)
+	}
+	js += `"k7": 2}}`
+	_, err := LoadBytes("t/template.json", []byte(js), Options{StackName: "demo"})
+	if err == nil || !strings.Contains(err.Error(), `duplicate key "k7"`) {
+		t.Errorf("JSON duplicate: %v", err)
 	}
 }

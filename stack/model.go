@@ -22,7 +22,7 @@ type Stack struct {
 	OriginAccessControls   []OriginAccessControl
 	OriginAccessIdentities []OriginAccessIdentity
 	Permissions            []Permission
-	Outputs       []Output
+	Outputs                []Output
 	// EdgeHost is host:port of the local edge, for output URLs.
 	EdgeHost string
 	// Warnings name everything the template asks for that Sluice does not

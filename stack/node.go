@@ -201,6 +201,7 @@ func (b *builder) fromYAML(y *yaml.Node, depth int) *node {
 		}
 	case yaml.MappingNode:
 		n = &node{kind: kMap, pos: p}
+		var seen keySet
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, v := y.Content[i], y.Content[i+1]
 			if k.Kind == yaml.AliasNode && k.Alias != nil {
@@ -214,7 +215,7 @@ func (b *builder) fromYAML(y *yaml.Node, depth int) *node {
 				b.add(pos{k.Line, k.Column}, "", "YAML merge keys (<<) are not supported in templates")
 				continue
 			}
-			if containsKey(n.keys, k.Value) {
+			if seen.has(n.keys, k.Value) {
 				b.add(pos{k.Line, k.Column}, "", "duplicate key %q", k.Value)
 				continue
 			}
@@ -235,12 +236,31 @@ func (b *builder) fromYAML(y *yaml.Node, depth int) *node {
 	return n
 }
 
-func containsKey(keys []string, k string) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
+// keySet finds duplicate keys of one map: a scan while the map is small,
+// a hash set once it is not, so a map with many keys stays linear.
+type keySet struct{ m map[string]struct{} }
+
+// has reports whether k is among keys (the keys added so far) and
+// remembers it as added when it is not.
+func (s *keySet) has(keys []string, k string) bool {
+	if s.m == nil && len(keys) < 16 {
+		for _, x := range keys {
+			if x == k {
+				return true
+			}
+		}
+		return false
+	}
+	if s.m == nil {
+		s.m = make(map[string]struct{}, 2*len(keys))
+		for _, x := range keys {
+			s.m[x] = struct{}{}
 		}
 	}
+	if _, ok := s.m[k]; ok {
+		return true
+	}
+	s.m[k] = struct{}{}
 	return false
 }
 
@@ -293,6 +313,7 @@ func (b *builder) parseJSON(data []byte) *node {
 			switch t {
 			case '{':
 				n := &node{kind: kMap, pos: p}
+				var seen keySet
 				for dec.More() {
 					kp := at(start())
 					kt, err := dec.Token()
@@ -304,7 +325,7 @@ func (b *builder) parseJSON(data []byte) *node {
 					if err != nil {
 						return nil, err
 					}
-					if containsKey(n.keys, k) {
+					if seen.has(n.keys, k) {
 						b.add(kp, "", "duplicate key %q", k)
 						continue
 					}

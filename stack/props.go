@@ -61,6 +61,16 @@ func (o *obj) get(key string) *node {
 	return v
 }
 
+// failed reports whether key is set to a value whose evaluation already
+// reported an error.
+func (o *obj) failed(key string) bool {
+	if o.n == nil {
+		return false
+	}
+	v := o.n.get(key)
+	return v != nil && v.bad
+}
+
 func (o *obj) has(key string) bool { return o.n != nil && o.n.get(key) != nil }
 
 func (o *obj) at(key string) pos {

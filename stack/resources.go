@@ -155,6 +155,11 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 		}
 		b.Replication = rep
 	}
+	if o.failed("BucketName") {
+		// Whatever refers to the name would only repeat the error.
+		r.ref = bad(r.pos)
+		return
+	}
 	r.ref = scalar(b.Name, r.pos)
 	r.attrs = map[string]*node{
 		"Arn":                 scalar("arn:aws:s3:::"+b.Name, r.pos),
@@ -292,7 +297,11 @@ var reservedEnv = map[string]bool{"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "A
 	"AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true, "AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true,
 	"AWS_SESSION_TOKEN": true, "AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true}
 
-func (l *loader) functionAttrs(r *resource, f Function) {
+func (l *loader) functionAttrs(r *resource, o *obj, f Function) {
+	if o.failed("FunctionName") {
+		r.ref = bad(r.pos)
+		return
+	}
 	r.ref = scalar(f.Name, r.pos)
 	r.attrs = map[string]*node{"Arn": scalar(functionARN(l.opts.Region, f.Name), r.pos)}
 }
@@ -377,7 +386,7 @@ func (l *loader) buildServerlessFunction(r *resource, e *evaluator, path string)
 		}
 		f.EventInvokeConfig = cfg
 	}
-	l.functionAttrs(r, f)
+	l.functionAttrs(r, o, f)
 	r.extraRefs = map[string]*node{}
 	if f.AutoPublishAlias != "" {
 		r.extraRefs["Version"] = deferred(r.id, "Version", r.pos)
@@ -600,7 +609,7 @@ func (l *loader) buildLambdaFunction(r *resource, o *obj) {
 		}
 		f.Tags[t.Key] = t.Value
 	}
-	l.functionAttrs(r, f)
+	l.functionAttrs(r, o, f)
 	l.st.Functions = append(l.st.Functions, f)
 }
 
