@@ -68,9 +68,17 @@ func readExample(t testing.TB, name, file string) []byte {
 
 // edgeGetDefault is `curl http://127.0.0.1:4567/path`: no distribution named
 // in the Host, so the edge serves its first one.
-func edgeGetDefault(t testing.TB, s *sluiceServer, path string) (*http.Response, []byte) {
+// hdr is name, value pairs.
+func edgeGetDefault(t testing.TB, s *sluiceServer, path string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableCompression: true}}).Get("http://" + s.EdgeAddr + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.EdgeAddr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableCompression: true}}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s on the edge: %v", path, err)
 	}
@@ -208,12 +216,32 @@ func TestExampleImageResize(t *testing.T) {
 		t.Errorf("format=webp: %dx%d %v, want a 100x100 WebP", w, h, err)
 	}
 
+	// format=auto: negotiated from Accept, one cache entry per format.
+	auto := "/photo.jpg?d=100x100&format=auto"
+	resp, avif := edgeGetDefault(t, s, auto, "Accept", "image/avif,image/webp,*/*")
+	if x, ct := resp.Header.Get("X-Cache"), resp.Header.Get("Content-Type"); x != "Miss from sluice" || ct != "image/avif" {
+		t.Errorf("format=auto, Accept avif: X-Cache %q Content-Type %q, want a Miss of image/avif", x, ct)
+	}
+	if len(avif) < 12 || string(avif[4:12]) != "ftypavif" {
+		t.Errorf("format=auto, Accept avif: body starts %q, want an AVIF file", avif[:min(len(avif), 12)])
+	}
+	resp, body := edgeGetDefault(t, s, auto)
+	if x, ct := resp.Header.Get("X-Cache"), resp.Header.Get("Content-Type"); x != "Miss from sluice" || ct != "image/jpeg" {
+		t.Errorf("format=auto without Accept: X-Cache %q Content-Type %q, want a Miss of image/jpeg", x, ct)
+	}
+	if w, h, _ := decodeImage(t, body); w != 100 || h != 100 {
+		t.Errorf("format=auto without Accept: %dx%d, want 100x100", w, h)
+	}
+	if resp, _ := edgeGetDefault(t, s, auto, "Accept", "image/avif,image/webp,*/*"); resp.Header.Get("X-Cache") != "Hit from sluice" || resp.Header.Get("Content-Type") != "image/avif" {
+		t.Errorf("format=auto, Accept avif again: X-Cache %q Content-Type %q, want a Hit of image/avif", resp.Header.Get("X-Cache"), resp.Header.Get("Content-Type"))
+	}
+
 	// Anonymous reads of the bucket are refused: only the distribution reads it.
 	resp, err := httpClient().Get(s.URL + "/photos/photo.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "<Code>AccessDenied</Code>") {
 		t.Errorf("anonymous GET of s3://photos/photo.jpg: %d %s, want 403 AccessDenied", resp.StatusCode, body)
