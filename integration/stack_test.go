@@ -26,8 +26,8 @@ import (
 // stackTemplate is a SAM template with what `sluice serve -t` must bring up:
 // two tagged buckets, a Python function fed by S3 events filtered by prefix
 // and suffix that writes into the second bucket, a Node function behind the
-// implicit HTTP API, and a distribution with an origin access control.
-// GREETING is the value the test edits to check re-applies.
+// implicit HTTP API, a distribution with an origin access control, and a
+// bucket policy naming the distribution. GREETING is the value the test edits to check re-applies.
 const stackTemplate = `AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Description: integration test of sluice serve -t
@@ -120,6 +120,22 @@ Resources:
           ViewerProtocolPolicy: allow-all
           ForwardedValues:
             QueryString: false
+
+  ResultsPolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Results
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal:
+              Service: cloudfront.amazonaws.com
+            Action: s3:GetObject
+            Resource: !Sub "${Results.Arn}/*"
+            Condition:
+              StringEquals:
+                AWS:SourceArn: !Sub "arn:aws:cloudfront::${AWS::AccountId}:distribution/${Cdn}"
 
 Outputs:
   ApiUrl:
@@ -384,6 +400,16 @@ func TestStackServe(t *testing.T) {
 	}
 	if got := aws.ToString(dc.DistributionConfig.Origins.Items[0].OriginAccessControlId); got != out["OacId"] {
 		t.Errorf("distribution origin OAC = %q, want %q", got, out["OacId"])
+	}
+
+	// The bucket policy names the distribution by its id, known only once
+	// the distribution exists.
+	pol, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(out["ResultsBucket"])})
+	if err != nil {
+		t.Fatalf("bucket policy: %v", err)
+	}
+	if p := aws.ToString(pol.Policy); !strings.Contains(p, `"arn:aws:cloudfront::000000000000:distribution/`+cdnID+`"`) {
+		t.Errorf("bucket policy does not name distribution %s: %s", cdnID, p)
 	}
 
 	// S3 events: only keys matching prefix in/ and suffix .txt run the worker.

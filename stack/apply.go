@@ -187,6 +187,9 @@ func (a *applier) run(ctx context.Context) error {
 	for _, o := range a.st.OriginAccessIdentities {
 		want = append(want, desired{o.LogicalID, kindOAI, hashOf(o)})
 	}
+	for _, p := range a.st.BucketPolicies {
+		want = append(want, desired{p.LogicalID, kindBucketPolicy, ""}) // hashed once resolved
+	}
 	changes := plan(want, a.state)
 	action := map[string]Change{}
 	var deletes []Change
@@ -265,6 +268,11 @@ func (a *applier) run(ctx context.Context) error {
 	}
 	for _, b := range a.st.Buckets {
 		if err := a.bucketConfigs(ctx, b); err != nil {
+			return err
+		}
+	}
+	for _, p := range a.st.BucketPolicies {
+		if err := a.bucketPolicy(ctx, p); err != nil {
 			return err
 		}
 	}
@@ -446,6 +454,40 @@ func (a *applier) bucketConfigs(ctx context.Context, b Bucket) error {
 		}
 		e.ReplHash = ""
 	}
+	return a.save()
+}
+
+// bucketPolicy puts a policy once the values it names (a distribution's
+// Id) are known.
+func (a *applier) bucketPolicy(ctx context.Context, p BucketPolicy) error {
+	doc, ok := a.resolve(p.Document)
+	if !ok {
+		return fmt.Errorf("bucket policy %s refers to values not known yet: %s", p.LogicalID, strings.Join(deferredRE.FindAllString(doc, -1), ", "))
+	}
+	h := hashOf(p.Bucket + "\n" + doc)
+	e := a.state.Resources[p.LogicalID]
+	if e != nil && e.Kind == kindBucketPolicy && e.Physical != p.Bucket {
+		// Moved to another bucket: the old one loses it.
+		if _, err := a.t.S3.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(e.Physical)}); err != nil {
+			if code := apiCode(err); code != "NoSuchBucket" && code != "NoSuchBucketPolicy" {
+				return fmt.Errorf("delete policy of bucket %s: %w", e.Physical, err)
+			}
+		}
+		e = nil
+	}
+	action := ActionUnchanged
+	if e == nil || e.Kind != kindBucketPolicy || e.Hash != h {
+		if _, err := a.t.S3.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(p.Bucket), Policy: aws.String(doc)}); err != nil {
+			return fmt.Errorf("put policy of bucket %s: %w", p.Bucket, err)
+		}
+		action = ActionUpdate
+		if e == nil || e.Kind != kindBucketPolicy {
+			action = ActionCreate
+		}
+		e = &stateEntry{Kind: kindBucketPolicy, Physical: p.Bucket, Hash: h}
+		a.state.Resources[p.LogicalID] = e
+	}
+	a.record(Change{Action: action, Kind: kindBucketPolicy, LogicalID: p.LogicalID, PhysicalID: p.Bucket})
 	return a.save()
 }
 
@@ -888,6 +930,11 @@ func (a *applier) delete(ctx context.Context, c Change) error {
 		err = a.deleteOAC(ctx, c.PhysicalID)
 	case kindOAI:
 		err = a.deleteOAI(ctx, c.PhysicalID)
+	case kindBucketPolicy:
+		_, err = a.t.S3.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(c.PhysicalID)})
+		if code := apiCode(err); code == "NoSuchBucket" || code == "NoSuchBucketPolicy" {
+			err = nil
+		}
 	}
 	if err != nil {
 		return err

@@ -430,6 +430,8 @@ func TestLoadErrors(t *testing.T) {
 		{"missing code dir", fn("      CodeUri: nowhere\n"), nil},
 		{"s3 event bucket not a ref", fn("      CodeUri: src\n      Events:\n        Up:\n          Type: S3\n          Properties:\n            Bucket: my-bucket\n            Events: s3:ObjectCreated:*\n"),
 			[]string{"13:13: Resources.Fn.Properties.Events.Up.Properties.Bucket: must be !Ref to an AWS::S3::Bucket of this template (SAM's rule for S3 events)"}},
+		{"unknown event type", fn("      CodeUri: src\n      Events:\n        Api:\n          Type: Http\n"),
+			[]string{`11:11: Resources.Fn.Properties.Events.Api.Type: unknown event type "Http" (SAM's types: ` + strings.Join(samEventTypes, ", ") + `; Sluice runs S3 and HttpApi)`}},
 		{"bad s3 event name", "Transform: AWS::Serverless-2016-10-31\nResources:\n  B:\n    Type: AWS::S3::Bucket\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: a.b\n      Runtime: python3.12\n      Events:\n        Up:\n          Type: S3\n          Properties:\n            Bucket: !Ref B\n            Events: [s3:ObjectCreated:Nope]\n",
 			[]string{`16:13: Resources.Fn.Properties.Events.Up.Properties.Events: unknown S3 event "s3:ObjectCreated:Nope"`}},
 		{"import value", "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !ImportValue other\n",
@@ -670,5 +672,64 @@ func TestDuplicateKeysInLargeMaps(t *testing.T) {
 	_, err := LoadBytes("t/template.json", []byte(js), Options{StackName: "demo"})
 	if err == nil || !strings.Contains(err.Error(), `duplicate key "k7"`) {
 		t.Errorf("JSON duplicate: %v", err)
+	}
+}
+
+func TestBucketPolicyAndEventWarnings(t *testing.T) {
+	st, err := load(t, `
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Site:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: site
+  Cdn:
+    Type: AWS::CloudFront::Distribution
+    Properties:
+      DistributionConfig:
+        Enabled: true
+        Origins: [{Id: o, DomainName: !GetAtt Site.RegionalDomainName, S3OriginConfig: {}}]
+        DefaultCacheBehavior: {TargetOriginId: o, ViewerProtocolPolicy: allow-all, ForwardedValues: {QueryString: false}}
+  Policy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Site
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: cloudfront.amazonaws.com}
+            Action: s3:GetObject
+            Resource: !Sub "${Site.Arn}/*"
+            Condition:
+              StringEquals:
+                AWS:SourceArn: !Sub "arn:aws:cloudfront::${AWS::AccountId}:distribution/${Cdn}"
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src
+      Handler: app.handler
+      Runtime: python3.12
+      Events:
+        Queue:
+          Type: SQS
+          Properties: {Queue: arn:aws:sqs:us-east-1:000000000000:q}
+`, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BucketPolicy{{LogicalID: "Policy", Bucket: "site",
+		Document: `{"Statement":[{"Action":"s3:GetObject","Condition":{"StringEquals":{"AWS:SourceArn":"arn:aws:cloudfront::000000000000:distribution/{{sluice:Cdn.Id}}"}},"Effect":"Allow","Principal":{"Service":"cloudfront.amazonaws.com"},"Resource":"arn:aws:s3:::site/*"}],"Version":"2012-10-17"}`}}
+	if diff := cmp.Diff(want, st.BucketPolicies); diff != "" {
+		t.Errorf("bucket policies (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"Resources.Fn.Properties.Events.Queue: event type SQS is not supported by Sluice (it runs S3 and HttpApi events); the function is created without it"}, st.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+
+	bad := "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties: {BucketName: bb1}\n  P:\n    Type: AWS::S3::BucketPolicy\n    Properties:\n      Bucket: !Ref B\n      PolicyDocument:\n        Statement: [{Effect: Allow, Principal: '*', Action: s3:GetObject, Resource: arn:aws:s3:::other/*}]\n"
+	got := errorLines(t, bad, Options{})
+	if len(got) != 1 || !strings.HasPrefix(got[0], "9:7: Resources.P.Properties.PolicyDocument: S3 would refuse this policy: ") {
+		t.Errorf("errors: %q", got)
 	}
 }

@@ -21,6 +21,7 @@ type Stack struct {
 	// the distributions that name them.
 	OriginAccessControls   []OriginAccessControl
 	OriginAccessIdentities []OriginAccessIdentity
+	BucketPolicies         []BucketPolicy
 	Permissions            []Permission
 	Outputs                []Output
 	// EdgeHost is host:port of the local edge, for output URLs.
@@ -184,6 +185,15 @@ type Distribution struct {
 	LogicalID string
 	sluice.DistributionConfig
 	Tags []sluice.Tag
+}
+
+// BucketPolicy is an AWS::S3::BucketPolicy. Document is the policy as
+// JSON; it may hold deferred tokens (a distribution's Id in a SourceArn
+// condition), so it is put after the distributions.
+type BucketPolicy struct {
+	LogicalID string
+	Bucket    string
+	Document  string
 }
 
 // OriginAccessControl is an AWS::CloudFront::OriginAccessControl. Its Id,

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/policy"
 )
 
 // Deferred tokens stand for values that exist only once the stack is
@@ -67,6 +70,8 @@ func (l *loader) buildResource(r *resource) {
 		l.buildHTTPAPI(r, l.obj(e.eval(r.props, path), path, httpAPIProps, httpAPIIgnored))
 	case "AWS::CloudFront::Distribution":
 		l.buildDistribution(r, l.obj(e.eval(r.props, path), path, []string{"DistributionConfig", "Tags"}, nil))
+	case "AWS::S3::BucketPolicy":
+		l.buildBucketPolicy(r, l.obj(e.eval(r.props, path), path, []string{"Bucket", "PolicyDocument"}, nil))
 	case "AWS::CloudFront::OriginAccessControl":
 		l.buildOAC(r, l.obj(e.eval(r.props, path), path, []string{"OriginAccessControlConfig"}, nil))
 	case "AWS::CloudFront::CloudFrontOriginAccessIdentity":
@@ -169,6 +174,76 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 		"WebsiteURL":          scalar("http://"+b.Name+".s3-website-"+l.opts.Region+".amazonaws.com", r.pos),
 	}
 	l.st.Buckets = append(l.st.Buckets, b)
+}
+
+func (l *loader) buildBucketPolicy(r *resource, o *obj) {
+	o.require("Bucket", "PolicyDocument")
+	bp := BucketPolicy{LogicalID: r.id, Bucket: o.str("Bucket")}
+	r.ref = scalar(r.id, r.pos)
+	doc := o.get("PolicyDocument")
+	switch {
+	case doc == nil:
+		return
+	case doc.kind == kScalar:
+		// A JSON string, as some templates write it.
+		bp.Document = doc.str
+	case doc.kind == kMap:
+		b, err := json.Marshal(toJSON(doc))
+		if err != nil {
+			o.errf("PolicyDocument", "cannot be written as JSON: %v", err)
+			return
+		}
+		bp.Document = string(b)
+	default:
+		o.errf("PolicyDocument", "must be a policy document (a map), got %s", describe(doc))
+		return
+	}
+	if bp.Bucket != "" {
+		// S3's own check, so that a mistake is reported here with its
+		// position rather than when the stack is applied.
+		if _, err := policy.Parse([]byte(bp.Document), bp.Bucket); err != nil {
+			msg := err.Error()
+			var se *sluice.Error
+			if errors.As(err, &se) {
+				msg = se.Message
+			}
+			o.errf("PolicyDocument", "S3 would refuse this policy: %s", msg)
+			return
+		}
+	}
+	l.st.BucketPolicies = append(l.st.BucketPolicies, bp)
+}
+
+// toJSON turns an evaluated value into what encoding/json writes: YAML
+// booleans and numbers keep their type, everything else is a string.
+func toJSON(n *node) any {
+	switch n.kind {
+	case kMap:
+		m := make(map[string]any, len(n.keys))
+		for i, k := range n.keys {
+			m[k] = toJSON(n.vals[i])
+		}
+		return m
+	case kSeq:
+		out := make([]any, len(n.items))
+		for i, it := range n.items {
+			out[i] = toJSON(it)
+		}
+		return out
+	case kScalar:
+		switch n.tag {
+		case "!!bool":
+			if b, ok := asBool(n); ok {
+				return b
+			}
+		case "!!int", "!!float":
+			if json.Valid([]byte(n.str)) {
+				return json.RawMessage(n.str)
+			}
+		}
+		return n.str
+	}
+	return nil
 }
 
 // s3KeyFilter reads {S3Key: {Rules: [{Name: prefix|suffix, Value}]}}.
@@ -465,12 +540,21 @@ func (l *loader) buildServerlessFunction(r *resource, e *evaluator, path string)
 					FunctionName: f.Name, Action: "lambda:InvokeFunction", Principal: "apigateway.amazonaws.com"})
 			case "":
 			default:
-				l.warn("%s.%s: event type %s is not supported by Sluice; the function is created without it", evs.path, name, typ)
+				if slices.Contains(samEventTypes, typ) {
+					l.warn("%s.%s: event type %s is not supported by Sluice (it runs S3 and HttpApi events); the function is created without it", evs.path, name, typ)
+				} else {
+					en.errf("Type", "unknown event type %q (SAM's types: %s; Sluice runs S3 and HttpApi)", typ, strings.Join(samEventTypes, ", "))
+				}
 			}
 		}
 	}
 	l.st.Functions = append(l.st.Functions, f)
 }
+
+// samEventTypes are the event source types SAM knows.
+var samEventTypes = []string{"S3", "HttpApi", "Api", "SNS", "SQS", "Kinesis", "DynamoDB", "Schedule", "ScheduleV2",
+	"CloudWatchEvent", "EventBridgeRule", "CloudWatchLogs", "IoTRule", "AlexaSkill", "Cognito", "MSK", "MQ",
+	"SelfManagedKafka", "DocumentDB"}
 
 var aliasRE = regexp.MustCompile(`^(?:[0-9]*[A-Za-z_-][A-Za-z0-9_-]*)$`)
 

@@ -19,6 +19,7 @@ const (
 	kindDistribution = "distribution"
 	kindOAC          = "oac"
 	kindOAI          = "oai"
+	kindBucketPolicy = "bucketpolicy"
 )
 
 // state is what Apply knows about the resources it made, by logical id:
@@ -152,7 +153,7 @@ func plan(want []desired, st *state) []Change {
 			dels = append(dels, Change{Action: ActionDelete, Kind: e.Kind, LogicalID: id, PhysicalID: e.Physical})
 		}
 	}
-	rank := map[string]int{kindDistribution: 0, kindAPI: 1, kindVersion: 2, kindFunction: 3, kindOAC: 4, kindOAI: 4, kindBucket: 5}
+	rank := map[string]int{kindDistribution: 0, kindAPI: 1, kindVersion: 2, kindFunction: 3, kindOAC: 4, kindOAI: 4, kindBucketPolicy: 4, kindBucket: 5}
 	sort.Slice(dels, func(i, j int) bool {
 		if rank[dels[i].Kind] != rank[dels[j].Kind] {
 			return rank[dels[i].Kind] < rank[dels[j].Kind]
