@@ -139,10 +139,12 @@ int sl_probe(const void *buf, size_t len, sl_header *h)
 	return SL_OK;
 }
 
-// centre places in in the middle of a w x h box, padding with bg or cropping,
-// frame by frame for animations: an animation is a vertical strip of frames,
-// and thumbnail's own crop would cut the strip, not each frame.
-static int centre(VipsImage *in, VipsImage **out, int w, int h, double *bg, int nbg)
+// centre places in in the middle of a w x h box, padding with bg (or, with
+// extend VIPS_EXTEND_COPY, the edge pixels) or cropping, frame by frame for
+// animations: an animation is a vertical strip of frames, and thumbnail's
+// own crop would cut the strip, not each frame.
+static int centre(VipsImage *in, VipsImage **out, int w, int h,
+	VipsExtend extend, double *bg, int nbg)
 {
 	VipsArrayDouble *background = vips_array_double_new(bg, nbg);
 	int page_height = vips_image_get_page_height(in);
@@ -151,7 +153,7 @@ static int centre(VipsImage *in, VipsImage **out, int w, int h, double *bg, int 
 
 	if (pages <= 1) {
 		ret = vips_gravity(in, out, VIPS_COMPASS_DIRECTION_CENTRE, w, h,
-			"extend", VIPS_EXTEND_BACKGROUND,
+			"extend", extend,
 			"background", background, NULL);
 		vips_area_unref(VIPS_AREA(background));
 		return ret;
@@ -167,7 +169,7 @@ static int centre(VipsImage *in, VipsImage **out, int w, int h, double *bg, int 
 			goto done;
 		int r = vips_gravity(frame, &frames[i],
 			VIPS_COMPASS_DIRECTION_CENTRE, w, h,
-			"extend", VIPS_EXTEND_BACKGROUND,
+			"extend", extend,
 			"background", background, NULL);
 		g_object_unref(frame);
 		if (r)
@@ -389,9 +391,13 @@ int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 
 	if (p->box_w > 0 && p->box_h > 0 &&
 		(im->Xsize != p->box_w || vips_image_get_page_height(im) != p->box_h)) {
-		// Padding is white under JPEG and transparent otherwise.
+		// Padding is white under JPEG and transparent otherwise. A cover
+		// box only crops: a side a rounding left a pixel short repeats
+		// its edge instead.
 		double bg[1] = {0};
-		if (im->Xsize < p->box_w || vips_image_get_page_height(im) < p->box_h) {
+		VipsExtend extend = p->cover ? VIPS_EXTEND_COPY : VIPS_EXTEND_BACKGROUND;
+		if (!p->cover && (im->Xsize < p->box_w ||
+			vips_image_get_page_height(im) < p->box_h)) {
 			if (p->format == SL_FMT_JPEG) {
 				bg[0] = max_alpha;
 			} else if (!vips_image_hasalpha(im)) {
@@ -400,7 +406,7 @@ int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 				im = t[2];
 			}
 		}
-		if (centre(im, &t[3], p->box_w, p->box_h, bg, 1))
+		if (centre(im, &t[3], p->box_w, p->box_h, extend, bg, 1))
 			goto done;
 		im = t[3];
 	}

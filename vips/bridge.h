@@ -48,6 +48,7 @@ typedef struct {
 	// When > 0, centre every frame in a box_w x box_h box after the
 	// thumbnail, padding (fit=contain) or cropping (animated fit=cover).
 	int box_w, box_h;
+	int cover;         // the box crops and never pads (fit=cover)
 	int format;        // SL_FMT_* of the output
 	int quality;
 	int animated;      // load every page

@@ -487,13 +487,11 @@ func (p *Processor) plan(hdr Header, prm Params) (C.sl_params, error) {
 		byWidth := int64(W)*int64(sh) >= int64(H)*int64(sw)
 		switch fit {
 		case FitCover:
+			// Cover the box, then crop (every frame) to it. thumbnail's
+			// own crop would render the whole resized image to memory
+			// first; a crop afterwards only computes the pixels kept.
 			ow, oh = W, H
-			if !animated {
-				cp.width, cp.height, cp.crop = C.int(W), C.int(H), C.VIPS_INTERESTING_CENTRE
-				break
-			}
-			// Cover the box, then crop every frame to it.
-			cp.box_w, cp.box_h = C.int(W), C.int(H)
+			cp.box_w, cp.box_h, cp.cover = C.int(W), C.int(H), 1
 			if byWidth {
 				cp.width, cp.height = C.int(W), maxSide
 			} else {
