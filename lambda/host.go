@@ -76,6 +76,11 @@ type HostConfig struct {
 	// kills what functions started if the host itself is killed; empty runs
 	// without one. sluice serve sets it to its own hidden subcommand.
 	Reaper []string
+	// InitTimeout is Lambda's init phase (10 s). A runtime may take up to
+	// InitTimeout plus the function's timeout to reach its first /next:
+	// Lambda retries a longer init inside the invocation, within the
+	// function's timeout.
+	InitTimeout time.Duration
 }
 
 // DefaultHostConfig returns the defaults; Dir must still be set.
@@ -86,6 +91,7 @@ func DefaultHostConfig() HostConfig {
 		SecretKey:          sluice.DefaultSecretKey,
 		IdleTimeout:        5 * time.Minute,
 		DefaultConcurrency: 10,
+		InitTimeout:        10 * time.Second,
 	}
 }
 
@@ -98,6 +104,8 @@ func (c HostConfig) Validate() error {
 		return fmt.Errorf("lambda host: IdleTimeout must be positive, got %s", c.IdleTimeout)
 	case c.DefaultConcurrency <= 0:
 		return fmt.Errorf("lambda host: DefaultConcurrency must be positive, got %d", c.DefaultConcurrency)
+	case c.InitTimeout <= 0:
+		return fmt.Errorf("lambda host: InitTimeout must be positive, got %s", c.InitTimeout)
 	}
 	return nil
 }
@@ -106,10 +114,6 @@ func (c HostConfig) Validate() error {
 type LogSink interface {
 	PutLogEvents(ctx context.Context, group, stream string, events []sluice.LogEvent) error
 }
-
-// initBudget bounds a runtime's initialisation (process start to its first
-// /next), as Lambda bounds the init phase to 10 seconds.
-const initBudget = 10 * time.Second
 
 // Host runs function instances. See the package comment for its concurrency
 // rules.

@@ -837,3 +837,34 @@ func TestMaxMemoryUsedIsMeasured(t *testing.T) {
 		}
 	}
 }
+
+// An init longer than Lambda's init phase goes on inside the invocation,
+// within the function's timeout, as Lambda retries it there; only an init
+// that outlasts both fails.
+func TestSlowInitWithinTimeout(t *testing.T) {
+	// The script is written before the test runs in parallel: a file still
+	// open for writing when another test forks cannot be executed
+	// (ETXTBSY).
+	slow := t.TempDir()
+	script := "#!/bin/sh\nsleep 0.6\nexec " + filepath.Join(goHandler(t), "bootstrap") + "\n"
+	if err := os.WriteFile(filepath.Join(slow, "bootstrap"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Parallel()
+	h, _ := newTestHost(t, func(c *HostConfig) { c.InitTimeout = 200 * time.Millisecond })
+
+	spec := goSpec(t, "slow-init")
+	spec.CodeDir = slow
+	res := invoke(t, h, spec, `{"mode":"echo"}`, InvokeOptions{RequestID: "slow-ok"})
+	if res.FunctionError != "" {
+		t.Fatalf("an init of 0.6 s with a 5 s timeout failed: %s", res.Payload)
+	}
+
+	short := goSpec(t, "slow-init-short")
+	short.CodeDir = slow
+	short.Timeout = 200 * time.Millisecond
+	res = invoke(t, h, short, `{}`, InvokeOptions{RequestID: "slow-fail"})
+	if doc := decode(t, res.Payload); res.FunctionError != "Unhandled" || doc["errorType"] != "Sandbox.Timedout" {
+		t.Fatalf("an init longer than the init phase plus the timeout: %s %s, want Sandbox.Timedout", res.FunctionError, res.Payload)
+	}
+}

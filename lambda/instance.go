@@ -342,11 +342,21 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 		// What the runtime prints while it initialises belongs to the log of
 		// the invocation that waits for it.
 		in.out.attribute(inv)
-		if fail := in.awaitReady(ctx); fail != nil {
+		// An init phase longer than Lambda's 10 seconds is not an error on
+		// its own: Lambda then initialises again inside the invocation,
+		// within the function's timeout. Letting this init go on for that
+		// long is the same budget without starting twice.
+		if fail := in.awaitReady(ctx, in.h.cfg.InitTimeout+timeout); fail != nil {
 			return in.initFailed(ctx, inv, fail), false
 		}
 		initDur = in.readyAt.Sub(in.started)
 		in.out.drain(drainLimit)
+		if over := initDur - in.h.cfg.InitTimeout; over > 0 {
+			timeout -= over
+			if timeout < time.Millisecond {
+				timeout = time.Millisecond
+			}
+		}
 	}
 
 	start := time.Now()
@@ -459,13 +469,13 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 	return res, false
 }
 
-// awaitReady waits for the runtime's first /next. A non-nil result says why
-// it never came.
-func (in *instance) awaitReady(ctx context.Context) *runtimeError {
+// awaitReady waits up to budget for the runtime's first /next. A non-nil
+// result says why it never came.
+func (in *instance) awaitReady(ctx context.Context, budget time.Duration) *runtimeError {
 	if in.startErr != nil {
 		return in.startErr
 	}
-	t := time.NewTimer(initBudget)
+	t := time.NewTimer(budget)
 	defer t.Stop()
 	select {
 	case <-in.readyCh:
@@ -483,7 +493,7 @@ func (in *instance) awaitReady(ctx context.Context) *runtimeError {
 	case <-in.stopping:
 		return &runtimeError{errType: "Runtime.ExitError", body: []byte("Runtime exited without providing a reason")}
 	case <-t.C:
-		return &runtimeError{errType: "Sandbox.Timedout", body: []byte(fmt.Sprintf("Task timed out after %.2f seconds", initBudget.Seconds()))}
+		return &runtimeError{errType: "Sandbox.Timedout", body: []byte(fmt.Sprintf("Task timed out after %.2f seconds", budget.Seconds()))}
 	case <-ctx.Done():
 		return &runtimeError{errType: "Runtime.Cancelled", body: []byte(ctx.Err().Error())}
 	}
