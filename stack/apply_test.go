@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -161,5 +162,55 @@ func TestWatch(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWatchSnapshotCoversTemplateAndCode(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, body string) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmpl := "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n  G:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: build/g.zip\n"
+	write("template.yaml", tmpl)
+	write("src/app.py", "a")
+	write("build/g.zip", "z")
+	w := &watcher{path: filepath.Join(dir, "template.yaml"), dir: dir}
+	steps := []struct {
+		name    string
+		change  func()
+		differs bool
+	}{
+		{"scratch file beside the template", func() { write("scratch.json", "{}") }, false},
+		{"README", func() { write("README.md", "hello") }, false},
+		{"other build output", func() { write("build/other.txt", "x") }, false},
+		{"code directory", func() { write("src/app.py", "ab") }, true},
+		{"new file in the code directory", func() { write("src/lib/util.py", "x") }, true},
+		{"cache directory skipped", func() { write("src/__pycache__/app.pyc", "x") }, false},
+		{"zip", func() { write("build/g.zip", "zz") }, true},
+		{"template", func() { write("template.yaml", tmpl+"\n") }, true},
+	}
+	last := w.snapshot()
+	for _, s := range steps {
+		s.change()
+		cur := w.snapshot()
+		if (cur != last) != s.differs {
+			t.Errorf("%s: snapshot changed = %v, want %v", s.name, cur != last, s.differs)
+		}
+		last = cur
+	}
+	// A CodeUri that is an intrinsic could be anywhere: the whole directory
+	// is watched.
+	write("template.yaml", strings.Replace(tmpl, "CodeUri: src", "CodeUri: !Sub src", 1))
+	last = w.snapshot()
+	write("scratch.json", "{\"a\": 1}")
+	if w.snapshot() == last {
+		t.Error("with an intrinsic CodeUri a file beside the template is not watched")
 	}
 }
