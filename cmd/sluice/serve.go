@@ -152,7 +152,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if st, err = loadStack(set, localhostAddr(apiLn.Addr()), localhostAddr(edgeLn.Addr())); err != nil {
 			return err
 		}
-		if addr := set.get("api-addr"); addr != "" {
+		// Only a template with an HTTP API takes the port, so that stacks
+		// without one can be served side by side.
+		if addr := set.get("api-addr"); addr != "" && len(st.HTTPAPIs) > 0 {
 			if apiPortLn, err = net.Listen("tcp", addr); err != nil {
 				return fmt.Errorf("listen on --api-addr (the template's first HTTP API; --api-addr '' turns it off): %w", err)
 			}
