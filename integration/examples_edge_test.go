@@ -178,6 +178,25 @@ func TestExampleImageResize(t *testing.T) {
 		t.Errorf("list-origin-access-controls has no photos-oac:\n%s", oacs)
 	}
 
+	// The bucket policy lets this distribution, and only it, read.
+	var policy struct {
+		Statement []struct {
+			Effect, Action, Resource string
+			Principal                struct{ Service string }
+			Condition                struct {
+				StringEquals map[string]string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(awsOK(t, s, "s3api", "get-bucket-policy", "--bucket", "photos", "--output", "text")), &policy); err != nil {
+		t.Fatalf("get-bucket-policy: %v", err)
+	}
+	if st := policy.Statement; len(st) != 1 || st[0].Effect != "Allow" || st[0].Action != "s3:GetObject" ||
+		st[0].Principal.Service != "cloudfront.amazonaws.com" || st[0].Resource != "arn:aws:s3:::photos/*" ||
+		st[0].Condition.StringEquals["AWS:SourceArn"] != "arn:aws:cloudfront::000000000000:distribution/"+out["DistributionId"] {
+		t.Errorf("bucket policy %+v, want s3:GetObject for cloudfront.amazonaws.com from distribution %s", policy, out["DistributionId"])
+	}
+
 	photo := readExample(t, ex, "photo.jpg")
 	_, _, centre := decodeImage(t, photo)
 	awsOK(t, s, "s3", "cp", exampleFile(ex, "photo.jpg"), "s3://photos/photo.jpg")
