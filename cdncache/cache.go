@@ -236,6 +236,9 @@ type Cache struct {
 	diskEntries int64
 	closed      bool
 
+	// idleFiles counts the descriptors idle in every rec's fdPool.
+	idleFiles atomic.Int64
+
 	evicting atomic.Bool
 	closeCtx context.Context
 	closeFn  context.CancelFunc
@@ -351,9 +354,10 @@ func (c *Cache) load() error {
 	c.mu.Lock()
 	var stale []string
 	for _, s := range found {
-		r := &rec{key: s.key, file: s.name, size: s.size}
+		r := &rec{key: s.key, file: s.name, size: s.size, bodyOff: s.bodyOff}
 		r.access.Store(s.mtime)
 		if old := c.scopeLocked(s.key.Scope).put(r); old != nil {
+			c.closeFiles(old)
 			c.diskBytes -= old.size
 			c.diskEntries--
 			stale = append(stale, old.file)
@@ -393,6 +397,7 @@ func (c *Cache) lookupLocked(k Key) *rec {
 func (c *Cache) forgetLocked(r *rec) string {
 	c.mem.Invalidate(r.key)
 	if r.file != "" {
+		c.closeFiles(r)
 		c.diskBytes -= r.size
 		c.diskEntries--
 	}
@@ -424,14 +429,22 @@ func (r *rec) touch() {
 // Get returns the entry stored for k, from memory or else from disk
 // (promoting it into memory when it fits). Stale entries are returned too.
 func (c *Cache) Get(k Key) (*Entry, bool) {
+	e, _, ok := c.Lookup(k)
+	return e, ok
+}
+
+// Lookup is Get that also locates the entry's body in the disk tier, for
+// sending it from its file (see BodyRef). The BodyRef is the zero one for a
+// memory-only cache.
+func (c *Cache) Lookup(k Key) (*Entry, BodyRef, bool) {
 	if it, ok := c.mem.GetIfPresent(k); ok {
 		it.r.touch()
 		c.hits.Add(1)
-		return it.e, true
+		return it.e, BodyRef{c: c, r: it.r}, true
 	}
 	if c.disk == nil {
 		c.misses.Add(1)
-		return nil, false
+		return nil, BodyRef{}, false
 	}
 	var r *rec
 	var e *Entry
@@ -444,7 +457,7 @@ func (c *Cache) Get(k Key) (*Entry, bool) {
 		c.mu.Unlock()
 		if r == nil || closed {
 			c.misses.Add(1)
-			return nil, false
+			return nil, BodyRef{}, false
 		}
 		var fk Key
 		var err error
@@ -457,7 +470,7 @@ func (c *Cache) Get(k Key) (*Entry, bool) {
 		}
 		if c.dropBroken(r, err) || attempt == 1 {
 			c.misses.Add(1)
-			return nil, false
+			return nil, BodyRef{}, false
 		}
 	}
 	r.touch()
@@ -472,7 +485,7 @@ func (c *Cache) Get(k Key) (*Entry, bool) {
 	}
 	c.hits.Add(1)
 	c.diskHits.Add(1)
-	return e, true
+	return e, BodyRef{c: c, r: r}, true
 }
 
 // dropBroken removes r after its file failed to read, and reports whether
@@ -568,13 +581,14 @@ func (c *Cache) commit(k Key, e *Entry, since uint64, check bool) bool {
 			c.rejected.Add(1)
 			return false
 		}
-		r.file, r.size = name, fileSize
+		r.file, r.size, r.bodyOff = name, fileSize, fileSize-int64(len(e.Body))
 		r.access.Store(time.Now().UnixNano())
 		c.diskBytes += fileSize
 		c.diskEntries++
 	}
 	var oldFile string
 	if old := c.scopeLocked(k.Scope).put(r); old != nil && old.file != "" {
+		c.closeFiles(old)
 		oldFile = old.file
 		c.diskBytes -= old.size
 		c.diskEntries--
@@ -838,6 +852,13 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.closed = true
+	for _, st := range c.scopes {
+		for _, vs := range st.paths {
+			for _, r := range vs {
+				c.closeFiles(r)
+			}
+		}
+	}
 	c.mu.Unlock()
 	c.closeFn()
 	c.fills.Wait()

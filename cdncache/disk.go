@@ -377,6 +377,7 @@ type scanned struct {
 	key     Key
 	name    string
 	size    int64
+	bodyOff int64
 	written int64
 	mtime   int64
 }
@@ -417,7 +418,7 @@ func (d *disk) scanFile(name string) (scanned, error) {
 	if st.Size() != int64(fixedLen+h.metaLen)+h.bodyLen {
 		return scanned{}, errCorrupt
 	}
-	return scanned{key: k, name: name, size: st.Size(), written: written, mtime: st.ModTime().UnixNano()}, nil
+	return scanned{key: k, name: name, size: st.Size(), bodyOff: int64(fixedLen + h.metaLen), written: written, mtime: st.ModTime().UnixNano()}, nil
 }
 
 // scanDir returns the valid files of one shard directory and removes the

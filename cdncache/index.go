@@ -14,8 +14,12 @@ type rec struct {
 	// file is the entry's file name relative to the disk directory; "" for
 	// an entry that lives in memory only (memory-only caches).
 	file string
-	// size is the file's length in bytes.
-	size int64
+	// size is the file's length in bytes; the body is its last
+	// size-bodyOff bytes.
+	size    int64
+	bodyOff int64
+	// fds are open descriptors of file for BodyRef.Open.
+	fds fdPool
 	// access is the last access in Unix nanoseconds, updated coarsely by
 	// hits; disk eviction removes the least recently accessed entries.
 	access atomic.Int64

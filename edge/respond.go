@@ -15,7 +15,10 @@ import (
 // serveEntry sends a cached (or just fetched) response: Vary, the
 // viewer-response function, the edge headers, then conditional and range
 // handling for 200s.
-func (x *exchange) serveEntry(en *cdncache.Entry, result string) {
+//
+// ref locates en's body in the cache's disk tier when en was read from the
+// cache (the zero BodyRef otherwise): a large body is then sent from its file.
+func (x *exchange) serveEntry(en *cdncache.Entry, ref cdncache.BodyRef, result string) {
 	h := en.Header.Clone()
 	if x.b.cb.Compress && compressibleType(h.Get("Content-Type")) {
 		addVary(h, "Accept-Encoding")
@@ -30,11 +33,12 @@ func (x *exchange) serveEntry(en *cdncache.Entry, result string) {
 	if !x.viewerResponse(en.Status, h) {
 		return
 	}
-	x.send(en.Status, h, en.Body, result)
+	x.send(en.Status, h, en.Body, ref, result)
 }
 
-// send writes status, header and an in-memory body.
-func (x *exchange) send(status int, h http.Header, body []byte, result string) {
+// send writes status, header and a body held in memory and, with a
+// non-zero ref, also in a file of the disk tier.
+func (x *exchange) send(status int, h http.Header, body []byte, ref cdncache.BodyRef, result string) {
 	wh := x.w.Header()
 	for k, v := range h {
 		wh[k] = v
@@ -51,7 +55,7 @@ func (x *exchange) send(status int, h http.Header, body []byte, result string) {
 		wh["Content-Length"] = []string{strconv.Itoa(len(body))}
 		x.w.WriteHeader(status)
 		if x.r.Method == http.MethodGet {
-			x.w.Write(body)
+			x.writeBody(body, ref)
 		}
 		return
 	}
@@ -74,6 +78,34 @@ func (x *exchange) send(status int, h http.Header, body []byte, result string) {
 	x.w.WriteHeader(status)
 	if x.r.Method != http.MethodHead && bodyAllowed(status) {
 		x.w.Write(body)
+	}
+}
+
+// minFileBody is the smallest body sent from its file rather than from
+// memory: below it, the descriptor's lseek and the extra read of net/http's
+// first 512 bytes cost more than copying the body does.
+const minFileBody = 32 << 10
+
+// writeBody writes a whole 200 body: from its file with sendfile(2) when
+// it is large and has one (the kernel copies it from the page cache, the
+// way nginx serves static files), else from memory.
+func (x *exchange) writeBody(body []byte, ref cdncache.BodyRef) {
+	if len(body) < minFileBody || ref.Size() != int64(len(body)) {
+		x.w.Write(body)
+		return
+	}
+	bf, err := ref.Open()
+	if err != nil {
+		// Invalidated or evicted since the lookup: memory still has it.
+		x.w.Write(body)
+		return
+	}
+	n, err := io.Copy(x.w, bf.Reader())
+	bf.Close()
+	if err == nil && n < int64(len(body)) {
+		// The file came up short (it changed under us): the promised
+		// Content-Length is met from memory.
+		x.w.Write(body[n:])
 	}
 }
 
@@ -208,7 +240,7 @@ func (x *exchange) passThrough() {
 	h := cleanHeader(resp.header)
 	if resp.stream == nil {
 		if method == http.MethodHead || method == http.MethodGet {
-			x.serveEntry(&cdncache.Entry{Status: resp.status, Header: h, Body: resp.body, Stored: time.Now()}, resultMiss)
+			x.serveEntry(&cdncache.Entry{Status: resp.status, Header: h, Body: resp.body, Stored: time.Now()}, cdncache.BodyRef{}, resultMiss)
 			return
 		}
 		if !x.viewerResponse(resp.status, h) {

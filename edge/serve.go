@@ -81,6 +81,27 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom keeps net/http's ReadFrom reachable through the wrapper: given
+// a file, it sends with sendfile(2).
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, r)
+	}
+	w.bytes += n
+	return n, err
+}
+
+// writerOnly hides a writer's ReadFrom from io.Copy, which would call it
+// again.
+type writerOnly struct{ io.Writer }
+
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 const noDistributionText = `No distribution is configured on this Sluice edge.
@@ -453,17 +474,18 @@ func (x *exchange) serveCached() {
 	var staleEnc *cdncache.Entry
 	if x.enc != "" {
 		encKey = cdncache.Key{Scope: x.d.id, Path: x.path, Variant: base + "|enc=" + x.enc}
-		if ce, ok := e.cache.Get(encKey); ok {
+		if ce, ref, ok := e.cache.Lookup(encKey); ok {
 			if now.Before(ce.Expires) {
-				x.serveEntry(ce, resultHit)
+				x.serveEntry(ce, ref, resultHit)
 				return
 			}
 			staleEnc = ce
 		}
 	}
-	ie, ok := e.cache.Get(idKey)
+	ie, ref, ok := e.cache.Lookup(idKey)
 	result := resultHit
 	if !ok || !now.Before(ie.Expires) {
+		ref = cdncache.BodyRef{}
 		var stale *cdncache.Entry
 		if ok {
 			stale = ie
@@ -482,12 +504,12 @@ func (x *exchange) serveCached() {
 	if x.enc != "" && x.compressible(ie) {
 		ce, err := x.compressed(encKey, idKey, ie, staleEnc)
 		if err == nil {
-			x.serveEntry(ce, result)
+			x.serveEntry(ce, cdncache.BodyRef{}, result)
 			return
 		}
 		e.log.Warn("edge: compress", "distribution", x.d.id, "path", x.path, "err", err)
 	}
-	x.serveEntry(ie, result)
+	x.serveEntry(ie, ref, result)
 }
 
 // fillIdentity fetches (or revalidates stale) through the cache, collapsed
