@@ -119,7 +119,12 @@ func newCDN(set *settings, data string, fsync bool, store *fsstore.Store, functi
 	err = functions.RegisterBuiltin(cloudfront.BuiltinName,
 		"Invalidates the changed objects' paths, from S3 events, in the distribution named by its DistributionId environment variable (else every distribution in front of the bucket).",
 		func(ctx context.Context, payload []byte) ([]byte, error) {
-			return c.api.InvalidateBuiltin(ctx, payload, lambda.BuiltinEnv(ctx))
+			out, err := c.api.InvalidateBuiltin(ctx, payload, lambda.BuiltinEnv(ctx))
+			if err == nil {
+				// The familiar recipe logs what it invalidated; so does this.
+				lambda.LogLine(ctx, "invalidated: "+string(out))
+			}
+			return out, err
 		})
 	if err != nil {
 		c.Close()
