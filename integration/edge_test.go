@@ -287,14 +287,14 @@ func TestEdgeImageResize(t *testing.T) {
 	// The automatic invalidation is visible in the invalidation list.
 	var list struct {
 		InvalidationList struct {
-			Quantity int
-			Items    []struct{ Id, Status string }
+			Items []struct{ Id, Status string }
 		}
 	}
 	if err := json.Unmarshal([]byte(awsOK(t, s, "cloudfront", "list-invalidations", "--distribution-id", d.ID)), &list); err != nil {
 		t.Fatal(err)
 	}
-	if list.InvalidationList.Quantity < 1 {
+	// aws-cli paginates this call and drops Quantity from what it prints.
+	if len(list.InvalidationList.Items) < 1 {
 		t.Errorf("no invalidation listed after an overwrite: %+v", list)
 	}
 
