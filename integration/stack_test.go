@@ -505,7 +505,44 @@ func TestStackServe(t *testing.T) {
 			t.Errorf("after restart %s = %q, want %q", k, again[k], out[k])
 		}
 	}
+	checkStackNotDuplicated(t, s, again)
+
+	// Even with the stack's state file gone, the same resources are found
+	// again (the distribution by its CallerReference, the origin access
+	// control by its name) rather than made twice.
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(s.DataDir, "stacks", "itstack.json")); err != nil {
+		t.Fatalf("remove the stack state: %v", err)
+	}
+	// ...and the distribution changed meanwhile, so it is found and updated,
+	// not re-created.
+	replaceFile(t, f.template, strings.Replace(strings.Replace(stackTemplate, "GREETING_VALUE", "bonjour", 1),
+		"        Enabled: true\n", "        Enabled: true\n        Comment: moved\n", 1))
+	_, printed = stackOutputs(s.log())
+	s.restart(t)
+	again = waitOutputs(t, s, printed)
+	for _, k := range []string{"ApiId", "CdnId", "OacId", "ResultsBucket"} {
+		if again[k] != out[k] {
+			t.Errorf("after losing the state %s = %q, want %q", k, again[k], out[k])
+		}
+	}
+	checkStackNotDuplicated(t, s, again)
 	cf = cfsdk.New(cfsdk.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), HTTPClient: httpClient(),
+		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")})
+	dc, err = cf.GetDistributionConfig(ctx, &cfsdk.GetDistributionConfigInput{Id: aws.String(cdnID)})
+	if err != nil || aws.ToString(dc.DistributionConfig.Comment) != "moved" {
+		t.Errorf("the changed distribution was not updated in place: %v", err)
+	}
+}
+
+// checkStackNotDuplicated checks that the stack's resources exist once and
+// serve the edited code and template.
+func checkStackNotDuplicated(t *testing.T, s *sluiceServer, out map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	cf := cfsdk.New(cfsdk.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), HTTPClient: httpClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")})
 	dl, err := cf.ListDistributions(ctx, &cfsdk.ListDistributionsInput{})
 	if err != nil {
@@ -536,8 +573,8 @@ func TestStackServe(t *testing.T) {
 	if len(names) != 2 {
 		t.Errorf("functions after restart: %q, want Hello and Worker", names)
 	}
-	_, port, _ = strings.Cut(s.Addr, ":")
-	r, err = getHello("http://" + apiID + ".execute-api.localhost:" + port + "/hello/eve")
+	_, port, _ := strings.Cut(s.Addr, ":")
+	r, err := getHello("http://" + out["ApiId"] + ".execute-api.localhost:" + port + "/hello/eve")
 	if err != nil || r.Greeting != "bonjour" || r.V != 2 {
 		t.Errorf("after restart: %+v %v", r, err)
 	}

@@ -874,7 +874,22 @@ func (a *applier) distribution(ctx context.Context, d Distribution) error {
 	case e == nil:
 		out, err := a.t.CloudFront.CreateDistribution(ctx, &cloudfront.CreateDistributionInput{DistributionConfig: cfg})
 		if apiCode(err) == "DistributionAlreadyExists" {
-			err = fmt.Errorf("%w (a distribution with CallerReference %s exists but the stack state does not know it: delete it or the state file %s)", err, d.CallerReference, a.path)
+			// The state was lost but the distribution this stack made
+			// exists: its CallerReference says so. Adopt it and update it.
+			id, tag, ferr := a.findDistribution(ctx, d.CallerReference)
+			if ferr == nil && id != "" {
+				up, uerr := a.t.CloudFront.UpdateDistribution(ctx, &cloudfront.UpdateDistributionInput{Id: aws.String(id), IfMatch: tag, DistributionConfig: cfg})
+				if uerr != nil {
+					return fmt.Errorf("update distribution %s: %w", id, uerr)
+				}
+				e = &stateEntry{Kind: kindDistribution, Physical: id, DomainName: aws.ToString(up.Distribution.DomainName), Hash: h}
+				a.state.Resources[d.LogicalID] = e
+				a.remember(d.LogicalID, e)
+				a.log.Info("distribution adopted by its CallerReference", "logicalId", d.LogicalID, "id", id)
+				a.record(Change{Action: ActionUpdate, Kind: kindDistribution, LogicalID: d.LogicalID, PhysicalID: id})
+				return a.save()
+			}
+			err = fmt.Errorf("%w (a distribution with CallerReference %s exists but could not be found: delete it or restore the state file %s)", err, d.CallerReference, a.path)
 		}
 		if err != nil {
 			return fmt.Errorf("create distribution %s: %w", d.LogicalID, err)
@@ -944,6 +959,31 @@ func (a *applier) delete(ctx context.Context, c Change) error {
 	}
 	a.record(c)
 	return a.save()
+}
+
+// findDistribution returns the id and ETag of the distribution whose
+// CallerReference is ref.
+func (a *applier) findDistribution(ctx context.Context, ref string) (string, *string, error) {
+	p := cloudfront.NewListDistributionsPaginator(a.t.CloudFront, &cloudfront.ListDistributionsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		if page.DistributionList == nil {
+			break
+		}
+		for _, it := range page.DistributionList.Items {
+			got, err := a.t.CloudFront.GetDistributionConfig(ctx, &cloudfront.GetDistributionConfigInput{Id: it.Id})
+			if err != nil {
+				return "", nil, err
+			}
+			if aws.ToString(got.DistributionConfig.CallerReference) == ref {
+				return aws.ToString(it.Id), got.ETag, nil
+			}
+		}
+	}
+	return "", nil, nil
 }
 
 func (a *applier) deleteDistribution(ctx context.Context, id string) error {
