@@ -335,6 +335,7 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 	if timeout <= 0 {
 		timeout = sluice.DefaultTimeout
 	}
+	inv.version = in.version
 	var initDur time.Duration
 	cold := !in.warm
 	in.warm = true
@@ -361,7 +362,6 @@ func (in *instance) invoke(ctx context.Context, spec *FunctionSpec, payload []by
 
 	start := time.Now()
 	inv.deadline = start.Add(timeout)
-	inv.version = in.version
 	in.mu.Lock()
 	in.cur = inv
 	in.mu.Unlock()
