@@ -10,7 +10,10 @@
 #   bash bench/run.sh edge [ARGS]     the edge: cache hits vs nginx, resizing
 #                                     vs sharp, overwrite -> fresh; ARGS go to
 #                                     edgebench
-#   bash bench/run.sh all             all four, default arguments
+#   bash bench/run.sh templates [ARGS] serve -t to the first resized image;
+#                                     HTTP API echo route; ARGS go to
+#                                     templatebench
+#   bash bench/run.sh all             all five, default arguments
 #   bash bench/run.sh ARGS            (no mode word) the S3 bench with ARGS, as
 #                                     before the Lambda bench existed
 set -euo pipefail
@@ -26,7 +29,7 @@ log() { printf '%s run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 mode=
 case ${1:-} in
-s3 | lambda | events | edge | all)
+s3 | lambda | events | edge | templates | all)
 	mode=$1
 	shift
 	;;
@@ -35,7 +38,7 @@ if [[ -z $mode ]]; then
 	if [[ $# -gt 0 ]]; then mode=s3; else mode=all; fi
 fi
 if [[ $mode == all && $# -gt 0 ]]; then
-	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS', 'run.sh lambda ARGS', 'run.sh events ARGS' or 'run.sh edge ARGS'" >&2
+	echo "run.sh: arguments go to one bench: use 'run.sh s3 ARGS', 'run.sh lambda ARGS', 'run.sh events ARGS', 'run.sh edge ARGS' or 'run.sh templates ARGS'" >&2
 	exit 2
 fi
 
@@ -184,15 +187,30 @@ run_edge() {
 		-workdir "$root/.bench/run-edge" -out "$root/bench/results/edge-latest.md" "$@"
 }
 
+run_templates() {
+	build_sluice
+	log "building the echo function (bench/lambdabench/echo) into .bench/lambda/echo/bootstrap"
+	mkdir -p "$root/.bench/lambda/echo"
+	go build -o "$root/.bench/lambda/echo/bootstrap" ./bench/lambdabench/echo
+	log "building templatebench"
+	go build -o "$bin/templatebench" ./bench/templatebench
+	log "running the templates benchmark (start-up to first resized image; HTTP API echo route)"
+	"$bin/templatebench" -sluice-bin "$bin/sluice" -sluice-rev "git $(sluice_rev)" -echo-dir "$root/.bench/lambda/echo" \
+		-template "$root/examples/image-resize/template.yaml" -photo "$root/examples/image-resize/photo.jpg" \
+		-workdir "$root/.bench/run-templates" -out "$root/bench/results/templates-latest.md" "$@"
+}
+
 case $mode in
 s3) run_s3 "$@" ;;
 lambda) run_lambda "$@" ;;
 events) run_events "$@" ;;
 edge) run_edge "$@" ;;
+templates) run_templates "$@" ;;
 all)
 	run_s3
 	run_lambda
 	run_events
 	run_edge
+	run_templates
 	;;
 esac

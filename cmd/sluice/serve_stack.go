@@ -230,6 +230,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for _, w := range st.Warnings {
 		fmt.Fprintln(stdout, "warning: "+w)
 	}
+	for _, n := range st.Notes {
+		fmt.Fprintln(stdout, "note: "+n)
+	}
 	counts := map[string]int{"bucket": len(st.Buckets), "function": len(st.Functions), "HTTP API": len(st.HTTPAPIs), "distribution": len(st.Distributions)}
 	var parts []string
 	for kind, n := range counts {
