@@ -487,3 +487,51 @@ func TestEdgeHooks(t *testing.T) {
 		t.Errorf("a forbidden header from viewer-request: status %d, want 502", resp.StatusCode)
 	}
 }
+
+// TestEdgeKillRestart: the disk tier of the cache survives kill -9, and an
+// overwrite acknowledged just before a kill -9 still invalidates every
+// cached variant once sluice is back (the event waits in the outbox).
+func TestEdgeKillRestart(t *testing.T) {
+	s := startSluice(t)
+	bucket := bucketName("killcdn")
+	awsOK(t, s, "s3api", "create-bucket", "--bucket", bucket)
+	putFile(t, s, bucket, "photo.jpg", solidJPEG(t, 400, 300, red), "--content-type", "image/jpeg")
+	d := createDistribution(t, s, distributionConfig(bucket, []string{"d"},
+		map[string]string{"origin-response": "arn:aws:lambda:us-east-1:000000000000:function:sluice-image-resize:1"}, false))
+	for _, q := range []string{"?d=100x100", "?d=50x"} {
+		edgeGet(t, s, d, "/photo.jpg"+q)
+		if resp, _ := edgeGet(t, s, d, "/photo.jpg"+q); resp.Header.Get("X-Cache") != "Hit from sluice" {
+			t.Fatalf("%s not cached before the kill: X-Cache %q", q, resp.Header.Get("X-Cache"))
+		}
+	}
+
+	s.kill(t)
+	s.restart(t)
+	resp, body := edgeGet(t, s, d, "/photo.jpg?d=100x100")
+	if resp.Header.Get("X-Cache") != "Hit from sluice" {
+		t.Errorf("after kill -9 and restart: X-Cache %q, want a hit from the disk tier", resp.Header.Get("X-Cache"))
+	}
+	if w, h, c := decodeImage(t, body); w != 100 || h != 100 || !near(c, red) {
+		t.Errorf("after restart: %dx%d %v, want the cached 100x100 red", w, h, c)
+	}
+
+	// Acknowledged, then killed at once: the invalidation must still come.
+	putFile(t, s, bucket, "photo.jpg", solidJPEG(t, 400, 300, blue), "--content-type", "image/jpeg")
+	s.kill(t)
+	s.restart(t)
+	for _, v := range []struct {
+		q    string
+		w, h int
+	}{{"?d=100x100", 100, 100}, {"?d=50x", 50, 38}} {
+		err := poll(10*time.Second, func() error {
+			_, body := edgeGet(t, s, d, "/photo.jpg"+v.q)
+			if w, h, c := decodeImage(t, body); !near(c, blue) || w != v.w || (h != v.h && h != v.h-1) {
+				return fmt.Errorf("%dx%d %v", w, h, c)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s after an overwrite acknowledged just before kill -9: %v, want blue", v.q, err)
+		}
+	}
+}
