@@ -33,6 +33,11 @@ var compressibleTypes = map[string]bool{
 }
 
 func compressibleType(ct string) bool {
+	if !strings.ContainsAny(ct, "; \t") {
+		// A bare media type, the usual case, needs no parsing (ToLower
+		// returns ct itself when it is lower-case already).
+		return compressibleTypes[strings.ToLower(ct)]
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		mt = strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))

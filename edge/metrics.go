@@ -12,6 +12,18 @@ type metrics struct {
 	hookErrors   *prometheus.CounterVec // by event type and X-Cache error kind
 	compressions *prometheus.CounterVec // by encoding
 	invalidated  prometheus.Counter
+	// byResult holds the requests counters of the usual results, resolved
+	// once: a label lookup per request costs a hash of the label.
+	byResult map[string]prometheus.Counter
+}
+
+// countRequest counts a request by its X-Cache result.
+func (m *metrics) countRequest(result string) {
+	if c, ok := m.byResult[result]; ok {
+		c.Inc()
+		return
+	}
+	m.requests.WithLabelValues(result).Inc()
 }
 
 func newMetrics(reg prometheus.Registerer, cache *cdncache.Cache) *metrics {
@@ -40,6 +52,10 @@ func newMetrics(reg prometheus.Registerer, cache *cdncache.Cache) *metrics {
 			Namespace: "sluice", Subsystem: "edge", Name: "invalidated_entries_total",
 			Help: "Cache entries dropped by invalidations.",
 		}),
+	}
+	m.byResult = make(map[string]prometheus.Counter)
+	for _, r := range []string{resultHit, resultMiss, resultRefreshHit, resultError, resultGenerated} {
+		m.byResult[r] = m.requests.WithLabelValues(r)
 	}
 	if reg == nil {
 		return m

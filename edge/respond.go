@@ -18,32 +18,41 @@ import (
 //
 // ref locates en's body in the cache's disk tier when en was read from the
 // cache (the zero BodyRef otherwise): a large body is then sent from its file.
+//
+// The response header is built in place in x.w.Header(), sharing the
+// entry's value slices: they are only ever replaced, never appended to in
+// place (see addVary), since concurrent hits share them.
 func (x *exchange) serveEntry(en *cdncache.Entry, ref cdncache.BodyRef, result string) {
-	h := en.Header.Clone()
-	if x.b.cb.Compress && compressibleType(h.Get("Content-Type")) {
-		addVary(h, "Accept-Encoding")
+	h := x.w.Header()
+	for k, v := range en.Header {
+		h[k] = v
+	}
+	if x.b.cb.Compress {
+		if ct := en.Header["Content-Type"]; len(ct) > 0 && compressibleType(ct[0]) {
+			addVary(h, "Accept-Encoding")
+		}
 	}
 	if x.fmtKeyed {
 		addVary(h, "Accept")
 	}
 	if result == resultHit || result == resultRefreshHit {
-		age := max(int64(time.Since(en.Stored)/time.Second), 0)
-		h.Set("Age", strconv.FormatInt(age, 10))
+		now := x.start
+		if x.hookRan {
+			now = time.Now()
+		}
+		h["Age"] = []string{strconv.FormatInt(max(int64(now.Sub(en.Stored)/time.Second), 0), 10)}
 	}
 	if !x.viewerResponse(en.Status, h) {
 		return
 	}
-	x.send(en.Status, h, en.Body, ref, result)
+	x.send(en.Status, en.Body, ref, result)
 }
 
-// send writes status, header and a body held in memory and, with a
-// non-zero ref, also in a file of the disk tier.
-func (x *exchange) send(status int, h http.Header, body []byte, ref cdncache.BodyRef, result string) {
+// send writes the status, the header built in x.w.Header() and a body
+// held in memory and, with a non-zero ref, also in a file of the disk tier.
+func (x *exchange) send(status int, body []byte, ref cdncache.BodyRef, result string) {
 	wh := x.w.Header()
-	for k, v := range h {
-		wh[k] = v
-	}
-	wh.Del("Content-Length")
+	delete(wh, "Content-Length")
 	x.stamp(wh, result)
 	if status == http.StatusOK && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) && !x.conditional() {
 		// The common case, a plain GET: one write of the whole body, none
@@ -112,12 +121,19 @@ func (x *exchange) writeBody(body []byte, ref cdncache.BodyRef) {
 // conditional reports whether the request (as the viewer-request function
 // left it) carries a precondition or a range: only those need ServeContent.
 func (x *exchange) conditional() bool {
-	for _, name := range []string{"range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"} {
-		if len(x.req.Headers[name]) > 0 {
+	for _, name := range conditionalHeaders {
+		if x.reqBuilt && len(x.req.Headers[name[1]]) > 0 || !x.reqBuilt && len(x.r.Header[name[0]]) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// conditionalHeaders are the request headers ServeContent acts on, as
+// canonical and lower-case names.
+var conditionalHeaders = [][2]string{
+	{"Range", "range"}, {"If-None-Match", "if-none-match"}, {"If-Modified-Since", "if-modified-since"},
+	{"If-Match", "if-match"}, {"If-Unmodified-Since", "if-unmodified-since"}, {"If-Range", "if-range"},
 }
 
 // conditionalRequest is the viewer's request with the headers as the
@@ -127,7 +143,7 @@ func (x *exchange) conditional() bool {
 func (x *exchange) conditionalRequest(size int64) *http.Request {
 	r := new(http.Request)
 	*r = *x.r
-	r.Header = x.req.Headers.HTTPHeader()
+	r.Header = x.request().Headers.HTTPHeader()
 	if rg := r.Header.Get("Range"); rg != "" && !rangesValid(rg, size) {
 		r.Header.Del("Range")
 	}
@@ -178,15 +194,18 @@ func rangesValid(h string, size int64) bool {
 	return true
 }
 
+// addVary adds name to Vary unless it is there. The existing values may be
+// shared with a cached entry: they are copied, never appended to in place.
 func addVary(h http.Header, name string) {
-	for _, v := range h.Values("Vary") {
-		for _, f := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), name) || strings.TrimSpace(f) == "*" {
+	vs := h["Vary"]
+	for _, v := range vs {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); strings.EqualFold(f, name) || f == "*" {
 				return
 			}
 		}
 	}
-	h.Add("Vary", name)
+	h["Vary"] = append(vs[:len(vs):len(vs)], name)
 }
 
 // viewerResponse runs the viewer-response function on h in place; false
@@ -201,7 +220,7 @@ func (x *exchange) viewerResponse(status int, h http.Header) bool {
 	eh.Set("Via", "1.1 "+x.d.domain+" (sluice)")
 	cfg := x.cfg
 	cfg.EventType = awsevent.EdgeViewerResponse
-	ev := awsevent.NewCloudFrontResponseEvent(cfg, x.req, awsevent.NewCloudFrontResponse(status, eh))
+	ev := awsevent.NewCloudFrontResponseEvent(cfg, *x.request(), awsevent.NewCloudFrontResponse(status, eh))
 	ev.Records[0].CF.Response.Headers = exposedHeaders(ev.Records[0].CF.Response.Headers)
 	res, err := x.e.runHook(x.r.Context(), hk, ev, nil)
 	if err != nil {

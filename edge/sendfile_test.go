@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/awsevent"
 )
 
 // openFilesUnder counts this process's descriptors open on cache entry files under dir
@@ -136,5 +138,38 @@ func TestStatusWriterReadFrom(t *testing.T) {
 	n, err := w.ReadFrom(io.LimitReader(strings.NewReader("hello, world"), 100))
 	if err != nil || n != 12 || w.bytes != 12 || w.status != 200 || rec.Body.String() != "hello, world" {
 		t.Fatalf("ReadFrom: n=%d err=%v bytes=%d status=%d body=%q", n, err, w.bytes, w.status, rec.Body.String())
+	}
+}
+
+// TestViewerRequestHeadersDriveHits checks that what the hit path reads
+// (Accept-Encoding, Range) comes from the request as a viewer-request
+// function left it, not from the viewer's own headers.
+func TestViewerRequestHeadersDriveHits(t *testing.T) {
+	g := newGoInvoker()
+	h := newHarness(t, g, nil)
+	h.bucket("b")
+	text := strings.Repeat("compressible text ", 200)
+	h.put("b", "t.txt", []byte(text), sluice.ObjectMeta{ContentType: "text/plain"})
+	arn := g.handle("vr", func(_ context.Context, ev awsevent.CloudFrontEvent) (any, error) {
+		req := ev.Records[0].CF.Request
+		if req.Headers.Get("X-Test") == "range" {
+			req.Headers.Set("Range", "bytes=0-9")
+		}
+		delete(req.Headers, "accept-encoding")
+		return req, nil
+	})
+	d := hookDist("EVRHEADERS0001", "b", sluice.FunctionAssociation{EventType: "viewer-request", FunctionARN: arn})
+	d.Config.DefaultCacheBehavior.Compress = true
+	h.dist(d)
+	host := hostOf(d.ID)
+	for i := range 2 {
+		r := h.get(host, "/t.txt", map[string]string{"Accept-Encoding": "gzip"})
+		if r.header.Get("Content-Encoding") != "" || string(r.body) != text {
+			t.Fatalf("#%d: the function removed Accept-Encoding, yet Content-Encoding %q", i, r.header.Get("Content-Encoding"))
+		}
+	}
+	r := h.get(host, "/t.txt", map[string]string{"X-Test": "range"})
+	if r.status != http.StatusPartialContent || string(r.body) != text[:10] || r.xcache() != "Hit from sluice" {
+		t.Fatalf("range the function added: %d %q %q", r.status, r.body, r.xcache())
 	}
 }

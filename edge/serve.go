@@ -36,14 +36,19 @@ const (
 type exchange struct {
 	e     *Edge
 	w     *statusWriter
+	sw    statusWriter // w points here: one allocation less per request
 	r     *http.Request
 	start time.Time
 	cfg   awsevent.CloudFrontConfig
 
 	d *distribution
 	b *behavior
-	// req is the viewer request as functions see and change it.
-	req awsevent.CloudFrontRequest
+	// req is the viewer request as functions see and change it. Its
+	// Headers and ClientIP are built on first use (see request): a hit
+	// without functions reads the few headers it needs from r.
+	req      awsevent.CloudFrontRequest
+	reqBuilt bool
+	hookRan  bool // a viewer-request function ran: time has passed since start
 	// body is the viewer's request body: peeked holds what was read for
 	// IncludeBody, rest what follows; a function may replace both.
 	peeked   []byte
@@ -119,8 +124,10 @@ the first enabled distribution answers requests whose Host names none).
 // path, viewer-request function, cache, origin with its functions,
 // compression, viewer-response function.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{e: e, w: &statusWriter{ResponseWriter: w}, r: r, start: time.Now()}
-	x.cfg = awsevent.NewCloudFrontConfig("", "", "", nil)
+	x := &exchange{e: e, r: r, start: time.Now()}
+	x.sw.ResponseWriter = w
+	x.w = &x.sw
+	x.cfg = awsevent.CloudFrontConfig{RequestID: newRequestID()}
 	defer x.finish()
 
 	d, matched := e.table.Load().lookup(r.Host)
@@ -134,9 +141,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.errorPage(http.StatusForbidden, resultError, "Bad request.", "The distribution is disabled.")
 		return
 	}
-	x.req = awsevent.NewCloudFrontRequest(r, "")
-	x.req.Headers = exposedHeaders(x.req.Headers)
-	x.req.Headers.Set("Host", r.Host)
+	x.req = awsevent.CloudFrontRequest{Method: r.Method, QueryString: r.URL.RawQuery, URI: r.URL.EscapedPath()}
+	if x.req.URI == "" {
+		x.req.URI = "/"
+	}
 	if x.req.URI == "/" && d.d.Config.DefaultRootObject != "" {
 		x.req.URI = (&url.URL{Path: "/" + strings.TrimPrefix(d.d.Config.DefaultRootObject, "/")}).EscapedPath()
 	}
@@ -147,6 +155,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.rest = r.Body
 	if h := x.b.hooks[awsevent.EdgeViewerRequest]; h != nil {
+		x.hookRan = true
 		if !x.viewerRequestHook(h) {
 			return
 		}
@@ -160,10 +169,35 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.passThrough()
 }
 
+// request completes x.req with the viewer's headers (without those
+// functions may not see) and client IP, once, and returns it.
+func (x *exchange) request() *awsevent.CloudFrontRequest {
+	if !x.reqBuilt {
+		x.reqBuilt = true
+		full := awsevent.NewCloudFrontRequest(x.r, "")
+		x.req.ClientIP = full.ClientIP
+		x.req.Headers = exposedHeaders(full.Headers)
+		x.req.Headers.Set("Host", x.r.Host)
+	}
+	return &x.req
+}
+
+// header returns the first value of a request header as functions left
+// it. canon is a canonical name that functions may see.
+func (x *exchange) header(canon string) string {
+	if x.reqBuilt {
+		return x.req.Headers.Get(canon)
+	}
+	if vs := x.r.Header[canon]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 // finish writes the request's log line.
 func (x *exchange) finish() {
 	if x.result != "" {
-		x.e.m.requests.WithLabelValues(x.result).Inc()
+		x.e.m.countRequest(x.result)
 	}
 	// The attributes cost more than serving a hit: build them only for a
 	// line that will be written.
@@ -185,15 +219,30 @@ func (x *exchange) finish() {
 }
 
 // stamp sets the headers every edge response carries.
+// The value slices are shared by every response: each has len == cap, so
+// an append anywhere copies instead of writing into them.
 func (x *exchange) stamp(h http.Header, result string) {
 	x.result = result
-	h.Set("X-Cache", result+" from sluice")
-	if x.d != nil {
-		h.Set("Via", "1.1 "+x.d.domain+" (sluice)")
+	if v, ok := xCacheValues[result]; ok {
+		h["X-Cache"] = v
+	} else {
+		h["X-Cache"] = []string{result + " from sluice"}
 	}
-	h.Set("X-Amz-Cf-Pop", "LOCAL")
-	h.Set("X-Amz-Cf-Id", x.cfg.RequestID)
+	if x.d != nil {
+		h["Via"] = x.d.via
+	}
+	h["X-Amz-Cf-Pop"] = popValue
+	h["X-Amz-Cf-Id"] = []string{x.cfg.RequestID}
 }
+
+var (
+	popValue     = []string{"LOCAL"}
+	xCacheValues = map[string][]string{
+		resultHit: {resultHit + " from sluice"}, resultMiss: {resultMiss + " from sluice"},
+		resultRefreshHit: {resultRefreshHit + " from sluice"}, resultError: {resultError + " from sluice"},
+		resultGenerated: {resultGenerated + " from sluice"},
+	}
+)
 
 func (x *exchange) plain(status int, result, text string) {
 	h := x.w.Header()
@@ -250,7 +299,7 @@ func (x *exchange) fail(err error) {
 // viewerRequestHook runs the viewer-request function; false means a
 // response was written and the request is done.
 func (x *exchange) viewerRequestHook(h *hook) bool {
-	ev := x.req
+	ev := *x.request()
 	ev.Body = nil
 	if h.includeBody {
 		x.peekBody(awsevent.MaxViewerRequestBody)
@@ -320,10 +369,13 @@ func (x *exchange) baseVariant() string {
 		q := keyQuery(x.req.QueryString, x.b.queryKeys)
 		if vs, ok := q["format"]; ok && slices.Contains(vs, "auto") {
 			x.fmtKeyed = true
-			x.format = imageopts.Negotiate(x.req.Headers.Get("Accept"))
+			x.format = imageopts.Negotiate(x.header("Accept"))
 		}
 		sb.WriteString("q=")
 		sb.WriteString(canonicalQuery(q))
+	}
+	if len(x.b.headers) > 0 {
+		x.request()
 	}
 	for _, name := range x.b.headers {
 		sb.WriteString("|h=")
@@ -467,9 +519,12 @@ func (x *exchange) serveCached() {
 	base := x.baseVariant()
 	idKey := cdncache.Key{Scope: x.d.id, Path: x.path, Variant: base}
 	if x.b.cb.Compress {
-		x.enc = acceptedEncoding(x.req.Headers.Get("Accept-Encoding"))
+		x.enc = acceptedEncoding(x.header("Accept-Encoding"))
 	}
-	now := time.Now()
+	now := x.start
+	if x.hookRan {
+		now = time.Now()
+	}
 	var encKey cdncache.Key
 	var staleEnc *cdncache.Entry
 	if x.enc != "" {
@@ -652,6 +707,7 @@ func cleanHeader(h http.Header) http.Header {
 
 // forwardedHeaders are the request headers the origin gets.
 func (x *exchange) forwardedHeaders(o *origin) awsevent.CloudFrontHeaders {
+	x.request()
 	out := awsevent.CloudFrontHeaders{}
 	if x.b.allHeaders {
 		for name, vs := range x.req.Headers {

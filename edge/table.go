@@ -104,7 +104,8 @@ func hostOnly(host string) string {
 type distribution struct {
 	d      sluice.Distribution
 	id     string
-	domain string // lower-case host name viewers use
+	domain string   // lower-case host name viewers use
+	via    []string // the Via header the edge adds: "1.1 <domain> (sluice)"
 	seq    int
 	// behaviors are the ordered CacheBehaviors followed by the default.
 	behaviors []*behavior
@@ -164,6 +165,7 @@ func compile(d sluice.Distribution, region string) (*distribution, error) {
 	if cd.domain == "" {
 		cd.domain = strings.ToLower(d.ID) + ".localhost"
 	}
+	cd.via = []string{"1.1 " + cd.domain + " (sluice)"}
 	origins := make(map[string]*origin, len(d.Config.Origins))
 	for i, o := range d.Config.Origins {
 		co, err := compileOrigin(o, region)
