@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -913,5 +914,37 @@ func TestCancelWhileRunning(t *testing.T) {
 			t.Fatalf("after a killed resize libvips holds %d bytes (was %d) and %d objects (was %d)", m, mem, o, objects)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCoverExactSizes resizes with fit=cover to awkward boxes (odd sides,
+// extreme aspect ratios, one-pixel sides, enlargements, rotated sources):
+// cover scales so the box is covered and then crops, so the result must be
+// exactly the box and, for an opaque source, stay opaque (a side a rounding
+// left short must never be padded with transparency).
+func TestCoverExactSizes(t *testing.T) {
+	sources := map[string][]byte{
+		"jpeg 333x217":          encodeJPEG(t, 333, 217),
+		"png 217x333":           encodePNG(t, 217, 333, false),
+		"jpeg 1001x999 rotated": withOrientation(t, encodeJPEG(t, 1001, 999), 6),
+	}
+	boxes := [][2]int{{1, 1}, {1, 300}, {300, 1}, {7, 5}, {99, 101}, {216, 332}, {333, 217}, {334, 218}, {1199, 1049}, {640, 3}}
+	for name, src := range sources {
+		for _, box := range boxes {
+			for _, format := range []string{FormatJPEG, FormatPNG} {
+				t.Run(fmt.Sprintf("%s to %dx%d %s", name, box[0], box[1], format), func(t *testing.T) {
+					out, hdr, err := shared().Resize(context.Background(), src, Params{Width: box[0], Height: box[1], Fit: FitCover, Format: format})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if hdr.Width != box[0] || hdr.Height != box[1] || hdr.HasAlpha {
+						t.Fatalf("Resize header %+v, want %dx%d without alpha", hdr, box[0], box[1])
+					}
+					if w, h := decodeConfig(t, out, format); w != box[0] || h != box[1] {
+						t.Fatalf("decoded %dx%d, want %dx%d", w, h, box[0], box[1])
+					}
+				})
+			}
+		}
 	}
 }
