@@ -512,14 +512,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *liveAPI, do
 			"invocation failed", "route", route.Key, "function", route.FunctionARN, "err", err)
 		return
 	case res.FunctionError != "":
-		g.reject(w, r, apiID, requestID, start, http.StatusInternalServerError, "Internal Server Error",
+		// Lambda's guide for API Gateway: a function that runs but fails,
+		// or answers in the wrong format, is a 502; a Lambda API that
+		// refuses the invocation (above) is a 500. The body is the same.
+		g.reject(w, r, apiID, requestID, start, http.StatusBadGateway, "Internal Server Error",
 			"the function returned an error", "route", route.Key, "function", route.FunctionARN,
 			"function_error", res.FunctionError, "error", truncate(res.Payload, 512))
 		return
 	}
 	resp, err := interpretResponse(res.Payload)
 	if err != nil {
-		g.reject(w, r, apiID, requestID, start, http.StatusInternalServerError, "Internal Server Error",
+		g.reject(w, r, apiID, requestID, start, http.StatusBadGateway, "Internal Server Error",
 			"the function's response does not match the format API Gateway expects", "route", route.Key, "err", err)
 		return
 	}

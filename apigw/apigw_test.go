@@ -416,18 +416,18 @@ func TestResponseShapes(t *testing.T) {
 			name: "the gateway computes Content-Length", out: map[string]any{"statusCode": 200, "body": "abc", "headers": map[string]string{"Content-Length": "999"}},
 			wantStatus: 200, wantBody: "abc", wantHeaders: map[string][]string{"Content-Length": {"3"}},
 		},
-		{name: "body of the wrong type", out: map[string]any{"statusCode": 200, "body": map[string]int{"a": 1}}, wantStatus: 500, wantBody: `{"message":"Internal Server Error"}`},
-		{name: "statusCode as a string", out: map[string]any{"statusCode": "200"}, wantStatus: 500, wantBody: `{"message":"Internal Server Error"}`},
-		{name: "statusCode out of range", out: map[string]any{"statusCode": 99}, wantStatus: 500},
-		{name: "statusCode 600", out: map[string]any{"statusCode": 600}, wantStatus: 500},
-		{name: "fractional statusCode", out: rawOutput(`{"statusCode":200.5}`), wantStatus: 500},
-		{name: "invalid base64", out: map[string]any{"statusCode": 200, "body": "!!!", "isBase64Encoded": true}, wantStatus: 500},
-		{name: "cookies not a list", out: map[string]any{"statusCode": 200, "cookies": "a=1"}, wantStatus: 500},
-		{name: "headers not an object", out: map[string]any{"statusCode": 200, "headers": []string{"a"}}, wantStatus: 500},
-		{name: "header value an object", out: map[string]any{"statusCode": 200, "headers": map[string]any{"X": map[string]int{}}}, wantStatus: 500},
-		{name: "isBase64Encoded not a boolean", out: map[string]any{"statusCode": 200, "isBase64Encoded": "true"}, wantStatus: 500},
-		{name: "output that is not JSON", out: rawOutput("hello"), wantStatus: 500, wantBody: `{"message":"Internal Server Error"}`},
-		{name: "empty output", out: rawOutput(""), wantStatus: 500},
+		{name: "body of the wrong type", out: map[string]any{"statusCode": 200, "body": map[string]int{"a": 1}}, wantStatus: 502, wantBody: `{"message":"Internal Server Error"}`},
+		{name: "statusCode as a string", out: map[string]any{"statusCode": "200"}, wantStatus: 502, wantBody: `{"message":"Internal Server Error"}`},
+		{name: "statusCode out of range", out: map[string]any{"statusCode": 99}, wantStatus: 502},
+		{name: "statusCode 600", out: map[string]any{"statusCode": 600}, wantStatus: 502},
+		{name: "fractional statusCode", out: rawOutput(`{"statusCode":200.5}`), wantStatus: 502},
+		{name: "invalid base64", out: map[string]any{"statusCode": 200, "body": "!!!", "isBase64Encoded": true}, wantStatus: 502},
+		{name: "cookies not a list", out: map[string]any{"statusCode": 200, "cookies": "a=1"}, wantStatus: 502},
+		{name: "headers not an object", out: map[string]any{"statusCode": 200, "headers": []string{"a"}}, wantStatus: 502},
+		{name: "header value an object", out: map[string]any{"statusCode": 200, "headers": map[string]any{"X": map[string]int{}}}, wantStatus: 502},
+		{name: "isBase64Encoded not a boolean", out: map[string]any{"statusCode": 200, "isBase64Encoded": "true"}, wantStatus: 502},
+		{name: "output that is not JSON", out: rawOutput("hello"), wantStatus: 502, wantBody: `{"message":"Internal Server Error"}`},
+		{name: "empty output", out: rawOutput(""), wantStatus: 502},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -568,7 +568,7 @@ func TestIntegrationErrors(t *testing.T) {
 		status  int
 		message string
 	}{
-		{"/fail", 500, "Internal Server Error"},
+		{"/fail", 502, "Internal Server Error"},
 		{"/missing", 500, "Internal Server Error"},
 		{"/throttled", 500, "Internal Server Error"},
 		{"/slow", 503, "Service Unavailable"},

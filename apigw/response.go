@@ -32,7 +32,7 @@ type response struct {
 // came; an object with a statusCode is a response of its own (statusCode,
 // headers, cookies, body, isBase64Encoded; other fields are ignored). A
 // field of the wrong type, a status out of range or a body that is not
-// base64 when isBase64Encoded says so is an error: API Gateway answers 500.
+// base64 when isBase64Encoded says so is an error: API Gateway answers 502.
 func interpretResponse(out []byte) (*response, error) {
 	trimmed := bytes.TrimSpace(out)
 	if !json.Valid(trimmed) {
