@@ -30,13 +30,13 @@ func (s *countingStore) OpenObject(ctx context.Context, bucket, key string) (slu
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	store *countingStore
 	edge  *Edge
 	srv   *httptest.Server
 }
 
-func newHarness(t *testing.T, inv sluice.Invoker, mut func(*Config)) *harness {
+func newHarness(t testing.TB, inv sluice.Invoker, mut func(*Config)) *harness {
 	t.Helper()
 	fcfg := fsstore.DefaultConfig()
 	fcfg.Dir, fcfg.NoSync = t.TempDir(), true

@@ -109,6 +109,12 @@ func (x *exchange) writeBody(body []byte, ref cdncache.BodyRef) {
 		x.w.Write(body)
 		return
 	}
+	if f, ok := x.sw.ResponseWriter.(http.Flusher); ok {
+		// With the header already out, net/http hands the whole body to
+		// sendfile instead of first reading and writing its first 512
+		// bytes itself (it sniffs them for a Content-Type otherwise).
+		f.Flush()
+	}
 	n, err := io.Copy(x.w, bf.Reader())
 	bf.Close()
 	if err == nil && n < int64(len(body)) {
