@@ -18,7 +18,10 @@
 // files written to a temporary name and renamed, with a length and two
 // CRC-32C checksums, make a crash (kill -9 included) leave either a whole
 // entry or nothing usable: a torn or corrupt file is a miss and is removed.
-// Past DiskBytes, the least recently accessed entries are evicted (hits
+// Lookup also returns a BodyRef to an entry's body in its file, so that
+// the edge can send large hits with sendfile(2) from the page cache
+// (bodyfile.go). Past DiskBytes, the least recently accessed entries are
+// evicted (hits
 // record their access at most once a second; after a restart the files'
 // modification times stand in). A cache holds a flock on its directory: a
 // second cache on it fails to start.
