@@ -21,10 +21,9 @@
 // Lookup also returns a BodyRef to an entry's body in its file, so that
 // the edge can send large hits with sendfile(2) from the page cache
 // (bodyfile.go). Past DiskBytes, the least recently accessed entries are
-// evicted (hits
-// record their access at most once a second; after a restart the files'
-// modification times stand in). A cache holds a flock on its directory: a
-// second cache on it fails to start.
+// evicted (hits record their access at most once a second; after a
+// restart the files' modification times stand in). A cache holds a flock
+// on its directory: a second cache on it fails to start.
 //
 // # Invalidation and fills
 //
