@@ -45,6 +45,10 @@ Runs every Sluice service in one process:
     CloudFront API, chosen by Host (<id>.localhost or an alias, else the
     first), cached in memory and on disk, with Lambda@Edge hooks and the
     built-in sluice-image-resize (?d=WxH) and sluice-cdn-invalidate;
+  - HTTP APIs at http://<apiId>.execute-api.localhost:<--addr port>/;
+  - with -t template.yaml, a SAM/CloudFormation stack applied through those
+    APIs and re-applied when the template or its code changes; its first
+    HTTP API also on --api-addr;
   - health at /_sluice/health and Prometheus metrics at /metrics.
 
 Every request must be signed with SigV4 using the configured key pair
@@ -56,8 +60,9 @@ Data lives under --data (./sluice-data). Settings come from, in rising
 precedence: defaults, --config FILE (JSON object of flag names), environment
 variables, flags.
 
-Example:
+Examples:
   sluice serve --data /tmp/sluice
+  sluice serve -t examples/image-resize/template.yaml
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     aws --endpoint-url http://127.0.0.1:4566 s3 mb s3://photos
 `
