@@ -1,7 +1,7 @@
-// Command sluice is the Sluice binary: an S3-compatible object store (and,
-// as it grows, a Lambda-compatible function host, a caching edge and a
-// template runner) behind AWS-compatible interfaces. This package only parses
-// configuration and wires the other packages together.
+// Command sluice is the Sluice binary: an S3-compatible object store, a
+// Lambda-compatible function host, a caching edge with image resizing, HTTP
+// APIs and a SAM template runner, behind AWS-compatible interfaces. This
+// package only parses configuration and wires the other packages together.
 package main
 
 import (
