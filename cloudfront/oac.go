@@ -60,54 +60,97 @@ func validateOACConfig(n *node) error {
 	return nil
 }
 
-func (s *Service) routeOAC(w http.ResponseWriter, r *http.Request, parts []string) error {
+// accessAPI is the REST surface origin access controls and origin access
+// identities share: create, list, get (whole or config), update with
+// If-Match, delete with If-Match. Each kind supplies its operations.
+type accessAPI struct {
+	configElem string // root element of the config document
+	location   string // Location path prefix of a created resource
+	create     func(doc *node) (id, etag string, out *node, err error)
+	list       func(w http.ResponseWriter, r *http.Request) error
+	get        func(id string) (etag string, whole, config *node, err error)
+	update     func(id, ifMatch string, doc *node) (etag string, out *node, err error)
+	remove     func(id, ifMatch string) error
+}
+
+func (a accessAPI) route(w http.ResponseWriter, r *http.Request, parts []string) error {
 	m := r.Method
 	switch {
 	case len(parts) == 0 && m == http.MethodPost:
-		doc, err := readDoc(r, "OriginAccessControlConfig")
+		doc, err := readDoc(r, a.configElem)
 		if err != nil {
 			return err
 		}
-		rec, err := s.putOAC("", "", doc)
+		id, etag, out, err := a.create(doc)
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Location", location(r, "origin-access-control/"+rec.ID))
-		w.Header().Set("ETag", rec.ETag)
-		return writeDoc(w, http.StatusCreated, oacNode(rec))
+		w.Header().Set("Location", location(r, a.location+id))
+		w.Header().Set("ETag", etag)
+		return writeDoc(w, http.StatusCreated, out)
 	case len(parts) == 0 && m == http.MethodGet:
-		return s.listOACs(w, r)
+		return a.list(w, r)
 	case len(parts) == 1 && m == http.MethodGet, len(parts) == 2 && parts[1] == "config" && m == http.MethodGet:
-		s.mu.Lock()
-		rec, ok := s.oacs[parts[0]]
-		s.mu.Unlock()
-		if !ok {
-			return noSuchOAC(parts[0])
+		etag, whole, config, err := a.get(parts[0])
+		if err != nil {
+			return err
 		}
-		w.Header().Set("ETag", rec.ETag)
+		w.Header().Set("ETag", etag)
 		if len(parts) == 2 {
-			return writeDoc(w, http.StatusOK, rec.Config)
+			return writeDoc(w, http.StatusOK, config)
 		}
-		return writeDoc(w, http.StatusOK, oacNode(rec))
+		return writeDoc(w, http.StatusOK, whole)
 	case len(parts) == 2 && parts[1] == "config" && m == http.MethodPut:
-		doc, err := readDoc(r, "OriginAccessControlConfig")
+		doc, err := readDoc(r, a.configElem)
 		if err != nil {
 			return err
 		}
-		rec, err := s.putOAC(parts[0], r.Header.Get("If-Match"), doc)
+		etag, out, err := a.update(parts[0], r.Header.Get("If-Match"), doc)
 		if err != nil {
 			return err
 		}
-		w.Header().Set("ETag", rec.ETag)
-		return writeDoc(w, http.StatusOK, oacNode(rec))
+		w.Header().Set("ETag", etag)
+		return writeDoc(w, http.StatusOK, out)
 	case len(parts) == 1 && m == http.MethodDelete:
-		if err := s.deleteOAC(parts[0], r.Header.Get("If-Match")); err != nil {
+		if err := a.remove(parts[0], r.Header.Get("If-Match")); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
 	return notImplemented(r)
+}
+
+func (s *Service) routeOAC(w http.ResponseWriter, r *http.Request, parts []string) error {
+	return accessAPI{
+		configElem: "OriginAccessControlConfig",
+		location:   "origin-access-control/",
+		create: func(doc *node) (string, string, *node, error) {
+			rec, err := s.putOAC("", "", doc)
+			if err != nil {
+				return "", "", nil, err
+			}
+			return rec.ID, rec.ETag, oacNode(rec), nil
+		},
+		list: s.listOACs,
+		get: func(id string) (string, *node, *node, error) {
+			s.mu.Lock()
+			rec, ok := s.oacs[id]
+			s.mu.Unlock()
+			if !ok {
+				return "", nil, nil, noSuchOAC(id)
+			}
+			return rec.ETag, oacNode(rec), rec.Config, nil
+		},
+		update: func(id, ifMatch string, doc *node) (string, *node, error) {
+			rec, err := s.putOAC(id, ifMatch, doc)
+			if err != nil {
+				return "", nil, err
+			}
+			return rec.ETag, oacNode(rec), nil
+		},
+		remove: s.deleteOAC,
+	}.route(w, r, parts)
 }
 
 func noSuchOAC(id string) error {
@@ -220,53 +263,35 @@ func pagedList(name, marker string, ids []string, max int, more bool, items []*n
 }
 
 func (s *Service) routeOAI(w http.ResponseWriter, r *http.Request, parts []string) error {
-	m := r.Method
-	switch {
-	case len(parts) == 0 && m == http.MethodPost:
-		doc, err := readDoc(r, "CloudFrontOriginAccessIdentityConfig")
-		if err != nil {
-			return err
-		}
-		rec, err := s.createOAI(doc)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Location", location(r, "origin-access-identity/cloudfront/"+rec.ID))
-		w.Header().Set("ETag", rec.ETag)
-		return writeDoc(w, http.StatusCreated, oaiNode(rec))
-	case len(parts) == 0 && m == http.MethodGet:
-		return s.listOAIs(w, r)
-	case len(parts) == 1 && m == http.MethodGet, len(parts) == 2 && parts[1] == "config" && m == http.MethodGet:
-		s.mu.Lock()
-		rec, ok := s.oais[parts[0]]
-		s.mu.Unlock()
-		if !ok {
-			return noSuchOAI(parts[0])
-		}
-		w.Header().Set("ETag", rec.ETag)
-		if len(parts) == 2 {
-			return writeDoc(w, http.StatusOK, rec.Config)
-		}
-		return writeDoc(w, http.StatusOK, oaiNode(rec))
-	case len(parts) == 2 && parts[1] == "config" && m == http.MethodPut:
-		doc, err := readDoc(r, "CloudFrontOriginAccessIdentityConfig")
-		if err != nil {
-			return err
-		}
-		rec, err := s.updateOAI(parts[0], r.Header.Get("If-Match"), doc)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("ETag", rec.ETag)
-		return writeDoc(w, http.StatusOK, oaiNode(rec))
-	case len(parts) == 1 && m == http.MethodDelete:
-		if err := s.deleteOAI(parts[0], r.Header.Get("If-Match")); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	}
-	return notImplemented(r)
+	return accessAPI{
+		configElem: "CloudFrontOriginAccessIdentityConfig",
+		location:   "origin-access-identity/cloudfront/",
+		create: func(doc *node) (string, string, *node, error) {
+			rec, err := s.createOAI(doc)
+			if err != nil {
+				return "", "", nil, err
+			}
+			return rec.ID, rec.ETag, oaiNode(rec), nil
+		},
+		list: s.listOAIs,
+		get: func(id string) (string, *node, *node, error) {
+			s.mu.Lock()
+			rec, ok := s.oais[id]
+			s.mu.Unlock()
+			if !ok {
+				return "", nil, nil, noSuchOAI(id)
+			}
+			return rec.ETag, oaiNode(rec), rec.Config, nil
+		},
+		update: func(id, ifMatch string, doc *node) (string, *node, error) {
+			rec, err := s.updateOAI(id, ifMatch, doc)
+			if err != nil {
+				return "", nil, err
+			}
+			return rec.ETag, oaiNode(rec), nil
+		},
+		remove: s.deleteOAI,
+	}.route(w, r, parts)
 }
 
 func noSuchOAI(id string) error {
