@@ -156,9 +156,11 @@ func collapse(paths []string, threshold int) []string {
 // RunAutoInvalidate consumes the store's outbox as "cdn-invalidate" until
 // ctx ends (then it returns nil). For every object created or removed in a
 // bucket that is the S3 origin of a distribution with AutoInvalidate, it
-// invalidates the object's viewer path. Events arriving within
-// Config.AutoWindow of the first (up to Config.AutoMaxPaths of them) become
-// one invalidation per distribution, recorded like an API invalidation
+// invalidates the object's viewer path. A change that finds the consumer
+// idle is invalidated at once; changes arriving within Config.AutoWindow of
+// the previous invalidation (up to Config.AutoMaxPaths of them) wait for
+// the window and become one invalidation per distribution, recorded like an
+// API invalidation
 // with CallerReference "sluice-auto-<firstSeq>-<lastSeq>". The outbox is
 // acknowledged only after the edge has applied every invalidation of a
 // window; failures are retried with backoff, so no event is lost, and a
@@ -171,6 +173,12 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, outbox sluice.EventLog)
 		}
 		return fmt.Errorf("cloudfront: read outbox cursor: %w", err)
 	}
+	// quietUntil is when the window that follows the last invalidation
+	// ends. An event after it finds the consumer idle and is invalidated at
+	// once (a single overwrite is fresh in milliseconds); events inside it
+	// are part of a burst and wait for the window to fill, so a burst
+	// becomes the first change plus one invalidation per window.
+	var quietUntil time.Time
 	for {
 		evs, err := outbox.ReadEvents(ctx, cursor, s.cfg.AutoMaxPaths)
 		if err != nil {
@@ -186,13 +194,16 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, outbox sluice.EventLog)
 		if len(evs) == 0 {
 			continue
 		}
-		evs = s.gather(ctx, outbox, evs)
-		if ctx.Err() != nil {
-			return nil
+		if time.Now().Before(quietUntil) {
+			evs = s.gather(ctx, outbox, evs)
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 		if !s.applyWindow(ctx, evs) {
 			return nil
 		}
+		quietUntil = time.Now().Add(s.cfg.AutoWindow)
 		last := evs[len(evs)-1].Seq
 		delay := 50 * time.Millisecond
 		// The acknowledgement must land even while shutting down: the

@@ -60,8 +60,9 @@ type Config struct {
 	Region string
 	// NoSync skips fsync on cloudfront.db commits (sluice serve --fsync=false).
 	NoSync bool
-	// AutoWindow is how long automatic invalidation gathers events after
-	// the first one before it invalidates (bursts become one invalidation).
+	// AutoWindow is how long automatic invalidation gathers the events that
+	// follow an invalidation before it invalidates again: a burst becomes
+	// its first change plus one invalidation per window.
 	AutoWindow time.Duration
 	// AutoMaxPaths ends a gathering window early once this many events
 	// were gathered.
