@@ -91,7 +91,8 @@ func (r *Replicator) handleRecord(ctx context.Context, rec events.S3EventRecord,
 	// A record without a sequencer (one written by hand) orders before
 	// every recorded change, so it never overwrites a newer copy.
 	sev := sluice.Event{Name: rec.EventName, Region: rec.AWSRegion, Bucket: bucket, Key: key,
-		ETag: unquote(rec.S3.Object.ETag), Sequencer: rec.S3.Object.Sequencer, VersionID: rec.S3.Object.VersionID}
+		ETag: unquote(rec.S3.Object.ETag), Sequencer: rec.S3.Object.Sequencer, VersionID: rec.S3.Object.VersionID,
+		Time: rec.EventTime}
 	var obj sluice.Object
 	if created {
 		o, err := r.store.OpenObject(ctx, bucket, key)

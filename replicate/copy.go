@@ -44,6 +44,16 @@ func (e permanentError) Unwrap() error { return e.error }
 // replicate.db must record of it. It returns an error only when ctx ends,
 // or errRetry.
 func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, error) {
+	w, err := r.apply(ctx, ev)
+	if err == nil && r.forgetAttempts(ev.Seq) {
+		// Whatever became of the event's copies, they are done with the
+		// state below; so is any retry budget left by an earlier run.
+		w.clearAttempts = append(w.clearAttempts, ev.Seq)
+	}
+	return w, err
+}
+
+func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, error) {
 	created := strings.HasPrefix(ev.Name, "ObjectCreated:") || strings.HasPrefix(ev.Name, "ObjectTagging:")
 	removed := strings.HasPrefix(ev.Name, "ObjectRemoved:")
 	if !created && !removed {
@@ -61,11 +71,17 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, e
 	if set.none() {
 		return stateWrite{}, nil
 	}
+	superseded := func(tags []sluice.Tag, removed bool) {
+		for _, p := range set.plans(ev.Key, tags, removed) {
+			r.m.observe(resultSuperseded, r.targetKind(p.Target), time.Time{}, 0)
+		}
+	}
 	var obj sluice.Object
 	var tags []sluice.Tag
 	if created {
 		o, err := r.store.OpenObject(ctx, ev.Bucket, ev.Key)
 		if sluice.IsCode(err, sluice.ErrNoSuchKey) || sluice.IsCode(err, sluice.ErrNoSuchBucket) {
+			superseded(nil, true)
 			return stateWrite{}, nil // deleted since: the removal event follows
 		}
 		if err != nil {
@@ -73,6 +89,7 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, e
 		}
 		defer o.Close()
 		if unquote(o.Info().ETag) != ev.ETag {
+			superseded(o.Info().Meta.Tags, false)
 			return stateWrite{}, nil // overwritten since: the newer event follows and wins
 		}
 		obj, tags = o, o.Info().Meta.Tags
@@ -90,6 +107,10 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, e
 			continue
 		}
 		rec, err := r.applyWithRetry(ctx, ev, obj, p)
+		if errors.Is(err, errDeadLettered) {
+			failed = true
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return stateWrite{}, ctx.Err()
@@ -97,6 +118,7 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, e
 			failed = true
 			r.log.Error("replicate: dead-lettered", "bucket", ev.Bucket, "key", ev.Key, "target", p.Target.String(), "seq", ev.Seq, "err", err)
 			w.dead = append(w.dead, DeadLetter{Event: ev, Target: p.Target.String(), Error: err.Error(), Time: time.Now().UTC()})
+			r.noteDead(ev.Seq)
 			continue
 		}
 		if rec != nil {
@@ -126,33 +148,89 @@ func (r *Replicator) retryLater(ctx context.Context, ev sluice.Event, err error)
 // errRetry asks the caller of handle to apply the event again.
 var errRetry = errors.New("retry event")
 
+// errDeadLettered reports a copy whose dead letter replicate.db already
+// holds.
+var errDeadLettered = errors.New("already dead-lettered")
+
 // applyWithRetry applies ev to one target with backoff, up to the budget.
 // It returns what replicate.db must record, nil when the target already
-// held this change or a newer one.
+// held this change or a newer one. An outbox event's budget is persisted
+// after every failed attempt and resumed from there after a restart;
+// records of HandleS3Event (no seq) are retried by their invoker, so their
+// budget is per invocation.
 func (r *Replicator) applyWithRetry(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) (*appliedAt, error) {
-	wait := r.cfg.MinBackoff
-	var rec *appliedAt
+	kind, target := r.targetKind(p.Target), p.Target.String()
+	durable := ev.Seq != 0
+	failures := 0
+	var next time.Time
 	var err error
-	for attempt := 1; attempt <= r.cfg.MaxAttempts; attempt++ {
-		if obj != nil {
-			rec, err = r.copyTo(ctx, ev, obj, p)
-		} else {
-			rec, err = r.deleteAt(ctx, ev, p)
+	if durable {
+		if r.deadLettered(ev.Seq, target) {
+			return nil, errDeadLettered
 		}
-		if err == nil || ctx.Err() != nil {
-			return rec, err
+		if r.hasAttempts(ev.Seq) {
+			st, found, lerr := r.loadAttempts(ev.Seq, target)
+			switch {
+			case lerr != nil:
+				r.log.Error("replicate: retry budget lost, starting afresh", "seq", ev.Seq, "target", target, "err", lerr)
+			case found:
+				failures, next = st.Attempts, st.Next
+				err = fmt.Errorf("%s (%d attempts before a restart)", st.Error, st.Attempts)
+			}
 		}
-		var perm permanentError
-		if errors.As(err, &perm) || attempt == r.cfg.MaxAttempts {
-			break
-		}
-		r.log.Warn("replicate: copy failed, retrying", "target", p.Target.String(), "key", ev.Key, "attempt", attempt, "err", err)
-		if !sleep(ctx, wait) {
+	}
+	for failures < r.cfg.MaxAttempts {
+		if failures > 0 && !sleep(ctx, min(time.Until(next), r.cfg.MaxBackoff)) {
 			return nil, ctx.Err()
 		}
-		wait = min(wait*2, r.cfg.MaxBackoff)
+		var rec *appliedAt
+		var result string
+		if obj != nil {
+			rec, result, err = r.copyTo(ctx, ev, obj, p)
+		} else {
+			rec, result, err = r.deleteAt(ctx, ev, p)
+		}
+		if err == nil {
+			var size int64
+			if obj != nil {
+				size = obj.Info().Size
+			}
+			r.m.observe(result, kind, ev.Time, size)
+			return rec, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		failures++
+		var perm permanentError
+		if errors.As(err, &perm) {
+			failures = r.cfg.MaxAttempts
+		}
+		next = time.Now().Add(r.backoff(failures))
+		if durable {
+			// Saved even for the last attempt: a restart before the dead
+			// letter is committed must not try once more.
+			if serr := r.saveAttempts(ev.Seq, target, attemptState{Attempts: failures, Next: next, Error: err.Error()}); serr != nil {
+				r.log.Error("replicate: record failed attempt", "seq", ev.Seq, "target", target, "err", serr)
+			}
+		}
+		if failures < r.cfg.MaxAttempts {
+			r.m.retried.WithLabelValues(kind).Inc()
+			r.log.Warn("replicate: copy failed, retrying", "target", target, "key", ev.Key, "attempt", failures, "err", err)
+		}
 	}
+	r.m.observe(resultFailed, kind, time.Time{}, 0)
 	return nil, err
+}
+
+// backoff is the wait after the given number of failed attempts: it
+// doubles from MinBackoff up to MaxBackoff.
+func (r *Replicator) backoff(failures int) time.Duration {
+	d := r.cfg.MinBackoff
+	for i := 1; i < failures && d < r.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, r.cfg.MaxBackoff)
 }
 
 // settings is what a bucket replicates to: the targets of its TargetBucket
@@ -288,20 +366,25 @@ type applied struct {
 
 // copyTo streams the snapshot obj to one target, unless that target already
 // holds this write or a newer one.
-func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) (*appliedAt, error) {
+// It returns the result for sluice_replicate_copies_total.
+func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Object, p plan) (*appliedAt, string, error) {
 	res, err := r.resolve(ctx, p.Target)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	info := obj.Info()
 	digest := metaDigest(info.Meta)
 	prev, found, err := r.lookup(res.id, ev.Key)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if found && (cmpSequencer(ev.Sequencer, prev.Sequencer) <= 0 ||
-		!prev.Deleted && prev.ETag == ev.ETag && prev.Digest == digest) {
-		return nil, nil
+	if found {
+		switch c := cmpSequencer(ev.Sequencer, prev.Sequencer); {
+		case c < 0:
+			return nil, resultSuperseded, nil
+		case c == 0 || !prev.Deleted && prev.ETag == ev.ETag && prev.Digest == digest:
+			return nil, resultSkipped, nil
+		}
 	}
 	meta := info.Meta
 	if p.storageClass != "" {
@@ -313,20 +396,20 @@ func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Obj
 	} else {
 		var body io.ReadCloser
 		if body, err = obj.Reader(0, -1); err != nil {
-			return nil, fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
+			return nil, "", fmt.Errorf("read source %s/%s: %w", ev.Bucket, ev.Key, err)
 		}
 		defer body.Close()
 		if !r.acquireRemote(ctx) {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
 		etag, err = r.putRemote(ctx, res.client, p.Bucket, ev.Key, info.Size, meta, body)
 		r.releaseRemote()
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	return &appliedAt{target: res.id, key: ev.Key,
-		a: applied{Sequencer: ev.Sequencer, ETag: ev.ETag, Digest: digest, TargetETag: unquote(etag)}}, nil
+		a: applied{Sequencer: ev.Sequencer, ETag: ev.ETag, Digest: digest, TargetETag: unquote(etag)}}, resultCopied, nil
 }
 
 // acquireRemote waits for one of Config.RemoteWorkers request slots.
@@ -467,18 +550,24 @@ func setString(dst **string, v string) {
 	}
 }
 
-// deleteAt mirrors a removal to one target.
-func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*appliedAt, error) {
+// deleteAt mirrors a removal to one target and returns the result for
+// sluice_replicate_copies_total.
+func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*appliedAt, string, error) {
 	res, err := r.resolve(ctx, p.Target)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	prev, found, err := r.lookup(res.id, ev.Key)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if found && (prev.Deleted || cmpSequencer(ev.Sequencer, prev.Sequencer) <= 0) {
-		return nil, nil
+	if found {
+		switch c := cmpSequencer(ev.Sequencer, prev.Sequencer); {
+		case c < 0:
+			return nil, resultSuperseded, nil
+		case c == 0 || prev.Deleted:
+			return nil, resultSkipped, nil
+		}
 	}
 	if res.client == nil {
 		err = r.store.DeleteObject(ctx, p.Bucket, ev.Key)
@@ -487,7 +576,7 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*ap
 		}
 	} else {
 		if !r.acquireRemote(ctx) {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
 		_, err = res.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(ev.Key)})
 		r.releaseRemote()
@@ -496,9 +585,9 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*ap
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &appliedAt{target: res.id, key: ev.Key, a: applied{Sequencer: ev.Sequencer, Deleted: true}}, nil
+	return &appliedAt{target: res.id, key: ev.Key, a: applied{Sequencer: ev.Sequencer, Deleted: true}}, resultDeleted, nil
 }
 
 // metaDigest identifies everything but the bytes that a copy carries, so a

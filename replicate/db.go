@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -19,7 +20,16 @@ var (
 	bktApplied = []byte("applied") // target id \x00 key → applied
 	bktStatus  = []byte("status")  // source bucket \x00 key → status
 	bktDead    = []byte("dead")    // seq, target → DeadLetter
+	// bktAttempts holds the retry budget spent on a copy still being
+	// retried, so that a restart resumes it rather than starting afresh.
+	bktAttempts = []byte("attempts") // seq, target → attemptState
 )
+
+// targetKey keys the dead letters and attempts of one event's copy to one
+// target: big-endian seq first, so one event's records are adjacent.
+func targetKey(seq uint64, target string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, seq), target...)
+}
 
 func indexKey(a, b string) []byte { return []byte(a + "\x00" + b) }
 
@@ -60,6 +70,9 @@ type stateWrite struct {
 	applied []appliedAt
 	status  *statusAt
 	dead    []DeadLetter
+	// clearAttempts are events whose persisted retry budgets are spent
+	// with this write: their copies are committed or dead-lettered.
+	clearAttempts []uint64
 }
 
 type statusAt struct {
@@ -67,7 +80,9 @@ type statusAt struct {
 	rec         statusRecord
 }
 
-func (w stateWrite) empty() bool { return len(w.applied) == 0 && w.status == nil && len(w.dead) == 0 }
+func (w stateWrite) empty() bool {
+	return len(w.applied) == 0 && w.status == nil && len(w.dead) == 0 && len(w.clearAttempts) == 0
+}
 
 // kv is one encoded put; seq, set for an applied or status record, keeps
 // it from replacing a record of a newer change.
@@ -75,6 +90,8 @@ type kv struct {
 	bucket []byte
 	k, v   []byte
 	seq    string
+	// clear deletes every key that starts with k instead of putting v.
+	clear bool
 }
 
 func (w stateWrite) encode() ([]kv, error) {
@@ -98,9 +115,10 @@ func (w stateWrite) encode() ([]kv, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := binary.BigEndian.AppendUint64(nil, d.Event.Seq)
-		k = append(k, d.Target...)
-		out = append(out, kv{bucket: bktDead, k: k, v: v})
+		out = append(out, kv{bucket: bktDead, k: targetKey(d.Event.Seq, d.Target), v: v})
+	}
+	for _, seq := range w.clearAttempts {
+		out = append(out, kv{bucket: bktAttempts, k: binary.BigEndian.AppendUint64(nil, seq), clear: true})
 	}
 	return out, nil
 }
@@ -136,6 +154,11 @@ func (r *Replicator) queueCommit(w stateWrite) (wait func() error) {
 	if err != nil {
 		return func() error { return fmt.Errorf("encode replicate.db record: %w", err) }
 	}
+	return r.queuePuts(puts)
+}
+
+// queuePuts queues puts for the next commit.
+func (r *Replicator) queuePuts(puts []kv) (wait func() error) {
 	req := commitReq{puts: puts, done: make(chan error, 1)}
 	g := &r.commits
 	g.mu.Lock()
@@ -180,6 +203,20 @@ func (r *Replicator) commitLoop() {
 
 func putOne(tx *bolt.Tx, p kv) error {
 	b := tx.Bucket(p.bucket)
+	if p.clear {
+		// Collected first: deleting under a moving cursor skips keys.
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(p.k); k != nil && bytes.HasPrefix(k, p.k); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if p.seq != "" {
 		if old := b.Get(p.k); old != nil {
 			// Both applied and statusRecord keep their sequencer as "seq".
@@ -216,6 +253,109 @@ func (r *Replicator) DeadLetters() ([]DeadLetter, error) {
 		})
 	})
 	return out, err
+}
+
+// attemptState is the retry budget spent on one copy, persisted after
+// every failed attempt.
+type attemptState struct {
+	// Attempts counts the failed attempts; MaxAttempts of them spend the
+	// budget (a permanent failure spends it at once).
+	Attempts int `json:"attempts"`
+	// Next is when the next attempt is due.
+	Next  time.Time `json:"next"`
+	Error string    `json:"error,omitempty"`
+}
+
+func (r *Replicator) loadAttempts(seq uint64, target string) (attemptState, bool, error) {
+	var st attemptState
+	found := false
+	err := r.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktAttempts).Get(targetKey(seq, target))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &st)
+	})
+	if err != nil {
+		return attemptState{}, false, fmt.Errorf("read replicate.db: %w", err)
+	}
+	return st, found, nil
+}
+
+// saveAttempts durably records the budget spent on one copy before the
+// replicator waits for the next attempt.
+func (r *Replicator) saveAttempts(seq uint64, target string, st attemptState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode replicate.db record: %w", err)
+	}
+	r.mu.Lock()
+	r.retrying[seq] = true
+	r.mu.Unlock()
+	return r.queuePuts([]kv{{bucket: bktAttempts, k: targetKey(seq, target), v: v}})()
+}
+
+// hasAttempts reports whether replicate.db may hold retry budgets of the
+// event seq, so that the common case reads nothing.
+func (r *Replicator) hasAttempts(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.retrying[seq]
+}
+
+// forgetAttempts reports whether the event seq had retry budgets and
+// forgets them: the caller's state write clears them.
+func (r *Replicator) forgetAttempts(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	had := r.retrying[seq]
+	delete(r.retrying, seq)
+	return had
+}
+
+// deadLettered reports whether the copy of event seq to target was already
+// dead-lettered: the event is being redelivered after a restart that came
+// between the dead letter's commit and the acknowledgement.
+func (r *Replicator) deadLettered(seq uint64, target string) bool {
+	if seq > r.deadMax.Load() {
+		return false
+	}
+	found := false
+	err := r.db.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bktDead).Get(targetKey(seq, target)) != nil
+		return nil
+	})
+	if err != nil {
+		r.log.Error("replicate: read dead letters", "seq", seq, "err", err)
+	}
+	return found
+}
+
+// noteDead raises the highest dead-lettered seq to seq.
+func (r *Replicator) noteDead(seq uint64) {
+	for {
+		cur := r.deadMax.Load()
+		if seq <= cur || r.deadMax.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// loadRetryState reads which events have retry budgets and the highest
+// dead-lettered seq.
+func (r *Replicator) loadRetryState() error {
+	return r.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bktDead).Cursor().Last(); len(k) >= 8 {
+			r.deadMax.Store(binary.BigEndian.Uint64(k))
+		}
+		return tx.Bucket(bktAttempts).ForEach(func(k, _ []byte) error {
+			if len(k) >= 8 {
+				r.retrying[binary.BigEndian.Uint64(k)] = true
+			}
+			return nil
+		})
+	})
 }
 
 // statusCacheTTL bounds how long Status trusts its knowledge of whether a

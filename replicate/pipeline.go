@@ -64,6 +64,8 @@ func (r *Replicator) run(ctx context.Context, events sluice.EventLog, cursor uin
 	defer cancel()
 	p.mu.Lock()
 	wm := p.watermark
+	// The events left unfinished are read again by the next run.
+	r.m.backlog.Sub(float64(len(p.inflight) - len(p.done)))
 	p.mu.Unlock()
 	if wm > cursor {
 		if err := events.AckEvents(actx, Consumer, wm); err != nil {
@@ -109,6 +111,8 @@ func (p *pipeline) read(ctx context.Context, cursor uint64) {
 			}
 			continue
 		}
+		p.r.m.events.Add(float64(len(evs)))
+		p.r.m.backlog.Add(float64(len(evs)))
 		for _, ev := range evs {
 			p.mu.Lock()
 			p.inflight = append(p.inflight, ev.Seq)
@@ -192,6 +196,7 @@ func (p *pipeline) finish(seq uint64) {
 		advanced = true
 	}
 	p.mu.Unlock()
+	p.r.m.backlog.Dec()
 	p.slots <- struct{}{}
 	if advanced {
 		select {

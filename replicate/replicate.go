@@ -18,7 +18,12 @@
 // one; an event whose source was overwritten since is skipped too, since the
 // newer event follows it. A target that keeps failing is retried with
 // backoff up to Config.MaxAttempts, then dead-lettered in replicate.db and
-// the source object's replication status becomes FAILED.
+// the source object's replication status becomes FAILED. Each failed
+// attempt is recorded in replicate.db before the wait for the next, so a
+// restart resumes the budget and its backoff instead of starting afresh;
+// the budget's record is cleared in the transaction that records the
+// copy or its dead letter, and a dead letter already recorded is never
+// retried or recorded again when its event is redelivered.
 //
 // Concurrency: Serve runs a pipeline (pipeline.go): one reader keeps up to
 // Config.Window events in flight, Config.Workers workers each apply the
@@ -40,9 +45,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluicehq/sluice"
@@ -97,6 +104,8 @@ type Config struct {
 	PartSize           int64
 	// RequestTimeout bounds one request to a remote endpoint, body excluded.
 	RequestTimeout time.Duration
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns the settings Sluice runs with unless told otherwise.
@@ -273,10 +282,15 @@ type Replicator struct {
 	// remoteSlots bounds requests to remote endpoints.
 	remoteSlots chan struct{}
 	commits     groupCommit
+	m           metrics
+	// deadMax is the highest seq with a dead letter.
+	deadMax atomic.Uint64
 
+	mu sync.Mutex
 	// hasRepl caches whether a bucket has targets at all, for Status.
-	mu      sync.Mutex
 	hasRepl map[string]cachedBool
+	// retrying holds the events with retry budgets in replicate.db.
+	retrying map[uint64]bool
 }
 
 type cachedBool struct {
@@ -303,7 +317,7 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 		return nil, fmt.Errorf("replicate: open replicate.db: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktApplied, bktStatus, bktDead} {
+		for _, b := range [][]byte{bktApplied, bktStatus, bktDead, bktAttempts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -315,7 +329,12 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 	}
 	r := &Replicator{cfg: cfg, store: store, events: events, log: log, db: db,
 		remote: map[string]*s3.Client{}, remoteSlots: make(chan struct{}, cfg.RemoteWorkers),
-		hasRepl: map[string]cachedBool{}}
+		hasRepl: map[string]cachedBool{}, retrying: map[uint64]bool{}}
+	if err := r.loadRetryState(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("replicate: read replicate.db: %w", err)
+	}
+	r.m = newMetrics(cfg.Registerer)
 	for region, raw := range cfg.RegionEndpoints {
 		ep, _ := parseEndpoint(raw)
 		r.remote[region] = r.newClient(region, ep)
