@@ -24,11 +24,14 @@ import (
 // failingEndpoint is an S3 endpoint that answers every request 500, except
 // that the blockAt-th request (if any) is held unanswered until its client
 // gives up, so that a test can stop a replicator in the middle of an
-// attempt. answered counts the requests that got their 500.
+// attempt. answered counts the requests that got their 500. Once okAfter
+// (when set) requests were answered 500, the endpoint accepts every PUT.
 type failingEndpoint struct {
 	url      string
 	arrivals atomic.Int32
 	answered atomic.Int32
+	okAfter  atomic.Int32
+	accepted atomic.Int32
 	// arrived is closed when the blockAt-th request arrives.
 	arrived chan struct{}
 }
@@ -45,6 +48,11 @@ func newFailingEndpoint(t *testing.T, blockAt int32) *failingEndpoint {
 			case <-r.Context().Done():
 			case <-done:
 			}
+			return
+		}
+		if n := e.okAfter.Load(); n > 0 && e.answered.Load() >= n {
+			e.accepted.Add(1)
+			w.Header().Set("ETag", `"0123456789abcdef0123456789abcdef"`)
 			return
 		}
 		e.answered.Add(1)
@@ -303,4 +311,48 @@ func countAttemptRecords(t *testing.T, r *Replicator) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestRetryThenCopy copies to an endpoint that fails twice first: the copy
+// lands on the third attempt and its retry budget is cleared.
+func TestRetryThenCopy(t *testing.T) {
+	s := newStack(t)
+	s.mkBucket("src", "")
+	s.tagBucket("src", "sink@eu-west-9")
+	remote := newFailingEndpoint(t, 0)
+	remote.okAfter.Store(2)
+	cfg := testConfig(t.TempDir())
+	cfg.RegionEndpoints = map[string]string{"eu-west-9": remote.url}
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
+	r := s.startReplicator(cfg)
+	body := []byte("third time lucky")
+	etag := s.put("src", "k", body)
+	s.caughtUp()
+	if got := [2]int32{remote.answered.Load(), remote.accepted.Load()}; got != [2]int32{2, 1} {
+		t.Errorf("endpoint failed %d and accepted %d requests, want 2 and 1", got[0], got[1])
+	}
+	checks := []struct {
+		name string
+		want map[string]float64
+	}{
+		{"sluice_replicate_copies_total", map[string]float64{"result=copied,target=remote": 1}},
+		{"sluice_replicate_retries_total", map[string]float64{"target=remote": 2}},
+		{"sluice_replicate_bytes_total", map[string]float64{"target=remote": float64(len(body))}},
+		{"sluice_replicate_copy_seconds", map[string]float64{"target=remote": 1}},
+	}
+	for _, c := range checks {
+		if diff := cmp.Diff(c.want, series(t, reg, c.name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+	if st := r.Status(context.Background(), "src", "k", etag); st != StatusCompleted {
+		t.Errorf("status %q, want COMPLETED", st)
+	}
+	if n := countAttemptRecords(t, r.Replicator); n != 0 {
+		t.Errorf("%d retry budgets left in replicate.db after the copy", n)
+	}
+	if dead, err := r.DeadLetters(); err != nil || len(dead) > 0 {
+		t.Errorf("dead letters %v, err %v", dead, err)
+	}
 }

@@ -25,6 +25,14 @@
 // copy or its dead letter, and a dead letter already recorded is never
 // retried or recorded again when its event is redelivered.
 //
+// Metrics (Config.Registerer): sluice_replicate_copies_total{result,target}
+// with result copied, skipped (the target already held the write),
+// superseded (a newer write exists), deleted or failed (dead-lettered) and
+// target local or remote; sluice_replicate_retries_total{target};
+// sluice_replicate_bytes_total{target}; sluice_replicate_copy_seconds{target},
+// the source write's commit to the target write's; sluice_replicate_events_total;
+// sluice_replicate_backlog, the events read and not yet done.
+//
 // Concurrency: Serve runs a pipeline (pipeline.go): one reader keeps up to
 // Config.Window events in flight, Config.Workers workers each apply the
 // events of the keys that hash to them in outbox order, and the cursor is
