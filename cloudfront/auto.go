@@ -156,11 +156,10 @@ func collapse(paths []string, threshold int) []string {
 // RunAutoInvalidate consumes the store's outbox as "cdn-invalidate" until
 // ctx ends (then it returns nil). For every object created or removed in a
 // bucket that is the S3 origin of a distribution with AutoInvalidate, it
-// invalidates the object's viewer path. A change that finds the consumer
-// idle is invalidated at once; changes arriving within Config.AutoWindow of
-// the previous invalidation (up to Config.AutoMaxPaths of them) wait for
-// the window and become one invalidation per distribution, recorded like an
-// API invalidation
+// invalidates the object's viewer path. Changes that arrive close together
+// (see gather: no gap longer than Config.AutoQuiet, at most
+// Config.AutoWindow, Config.AutoMaxPaths) become one invalidation per
+// distribution, recorded like an API invalidation
 // with CallerReference "sluice-auto-<firstSeq>-<lastSeq>". The outbox is
 // acknowledged only after the edge has applied every invalidation of a
 // window; failures are retried with backoff, so no event is lost, and a
@@ -173,12 +172,6 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, outbox sluice.EventLog)
 		}
 		return fmt.Errorf("cloudfront: read outbox cursor: %w", err)
 	}
-	// quietUntil is when the window that follows the last invalidation
-	// ends. An event after it finds the consumer idle and is invalidated at
-	// once (a single overwrite is fresh in milliseconds); events inside it
-	// are part of a burst and wait for the window to fill, so a burst
-	// becomes the first change plus one invalidation per window.
-	var quietUntil time.Time
 	for {
 		evs, err := outbox.ReadEvents(ctx, cursor, s.cfg.AutoMaxPaths)
 		if err != nil {
@@ -194,16 +187,13 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, outbox sluice.EventLog)
 		if len(evs) == 0 {
 			continue
 		}
-		if time.Now().Before(quietUntil) {
-			evs = s.gather(ctx, outbox, evs)
-			if ctx.Err() != nil {
-				return nil
-			}
+		evs = s.gather(ctx, outbox, evs)
+		if ctx.Err() != nil {
+			return nil
 		}
 		if !s.applyWindow(ctx, evs) {
 			return nil
 		}
-		quietUntil = time.Now().Add(s.cfg.AutoWindow)
 		last := evs[len(evs)-1].Seq
 		delay := 50 * time.Millisecond
 		// The acknowledgement must land even while shutting down: the
@@ -223,14 +213,19 @@ func (s *Service) RunAutoInvalidate(ctx context.Context, outbox sluice.EventLog)
 	}
 }
 
-// gather extends a window of events until AutoWindow has passed since its
-// first event arrived or AutoMaxPaths events were read.
+// gather extends a window of events while more keep coming: it ends when
+// no event arrived for AutoQuiet, when AutoWindow has passed since the
+// first, or when AutoMaxPaths events were read. A single overwrite is thus
+// invalidated AutoQuiet after it, and a burst becomes one invalidation per
+// AutoWindow at most.
 func (s *Service) gather(ctx context.Context, outbox sluice.EventLog, evs []sluice.Event) []sluice.Event {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.AutoWindow)
 	defer cancel()
 	for len(evs) < s.cfg.AutoMaxPaths {
-		more, err := outbox.ReadEvents(wctx, evs[len(evs)-1].Seq, s.cfg.AutoMaxPaths-len(evs))
-		if err != nil {
+		qctx, qcancel := context.WithTimeout(wctx, s.cfg.AutoQuiet)
+		more, err := outbox.ReadEvents(qctx, evs[len(evs)-1].Seq, s.cfg.AutoMaxPaths-len(evs))
+		qcancel()
+		if err != nil || len(more) == 0 {
 			break
 		}
 		evs = append(evs, more...)

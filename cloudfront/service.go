@@ -60,10 +60,12 @@ type Config struct {
 	Region string
 	// NoSync skips fsync on cloudfront.db commits (sluice serve --fsync=false).
 	NoSync bool
-	// AutoWindow is how long automatic invalidation gathers the events that
-	// follow an invalidation before it invalidates again: a burst becomes
-	// its first change plus one invalidation per window.
+	// AutoWindow bounds how long automatic invalidation gathers a burst of
+	// events into one invalidation; AutoQuiet ends the gathering earlier
+	// when no event arrived for that long (a lone overwrite waits only
+	// AutoQuiet).
 	AutoWindow time.Duration
+	AutoQuiet  time.Duration
 	// AutoMaxPaths ends a gathering window early once this many events
 	// were gathered.
 	AutoMaxPaths int
@@ -81,6 +83,7 @@ func DefaultConfig() Config {
 		DataDir:           "sluice-data",
 		Region:            sluice.DefaultRegion,
 		AutoWindow:        100 * time.Millisecond,
+		AutoQuiet:         10 * time.Millisecond,
 		AutoMaxPaths:      1000,
 		CollapseThreshold: 100,
 		RetryMax:          5 * time.Second,
@@ -94,6 +97,8 @@ func (c Config) Validate() error {
 		return errors.New("cloudfront: DataDir must be set")
 	case c.AutoWindow <= 0 || c.AutoWindow > 10*time.Second:
 		return fmt.Errorf("cloudfront: AutoWindow %v must be in (0, 10s]", c.AutoWindow)
+	case c.AutoQuiet <= 0 || c.AutoQuiet > c.AutoWindow:
+		return fmt.Errorf("cloudfront: AutoQuiet %v must be in (0, AutoWindow]", c.AutoQuiet)
 	case c.AutoMaxPaths < 1 || c.AutoMaxPaths > maxInProgressFiles:
 		return fmt.Errorf("cloudfront: AutoMaxPaths %d must be in [1, %d]", c.AutoMaxPaths, maxInProgressFiles)
 	case c.CollapseThreshold < 0:
