@@ -242,6 +242,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	replCfg := replicate.DefaultConfig()
 	replCfg.Dir = filepath.Join(data, "replicate")
 	replCfg.NoSync = !fsync
+	replCfg.Registerer = reg
 	replCfg.AccessKey, replCfg.SecretKey = accessKey, secretKey
 	if replCfg.RegionEndpoints, err = replicate.ParseRegionEndpoints(regionEndpoints); err != nil {
 		return usageError{fmt.Sprintf("--region-endpoint: %v", err)}
