@@ -109,9 +109,13 @@ func TestHTTPAPIRules(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, b
 	}
-	// The template is applied after the listener is up: wait for the route.
+	// --api-addr is bound once the template is applied: wait for the route.
 	if err := poll(60*time.Second, func() error {
-		resp, _ := do("GET", "/bare", "", nil)
+		resp, err := cl.Get(base + "/bare")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			return errStatus(resp.StatusCode)
 		}

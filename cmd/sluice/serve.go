@@ -152,18 +152,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// A template with mistakes stops the start, with every mistake listed.
 	var st *stack.Stack
-	var apiPortLn net.Listener
 	if set.get("template") != "" {
 		if st, err = loadStack(set, localhostAddr(apiLn.Addr()), localhostAddr(edgeLn.Addr())); err != nil {
 			return err
-		}
-		// Only a template with an HTTP API takes the port, so that stacks
-		// without one can be served side by side.
-		if addr := set.get("api-addr"); addr != "" && len(st.HTTPAPIs) > 0 {
-			if apiPortLn, err = net.Listen("tcp", addr); err != nil {
-				return fmt.Errorf("listen on --api-addr (the template's first HTTP API; --api-addr '' turns it off): %w", err)
-			}
-			defer apiPortLn.Close()
 		}
 	}
 
@@ -319,15 +310,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Go(func() error { return door.Serve(gctx, apiLn) })
 	g.Go(func() error { return serveEdge(gctx, edgeLn, cdnSvc.edge, grace, log) })
 	g.Go(func() error { return cdnSvc.api.RunAutoInvalidate(gctx, store) })
+	g.Go(func() error { return functions.Serve(gctx) })
+	g.Go(func() error { return logStore.Serve(gctx) })
+	g.Go(func() error { return notifier.Serve(gctx) })
+	g.Go(func() error { return replicator.Serve(gctx) })
+	var runner *stackRunner
 	if st != nil {
-		runner := newStackRunner(set, "http://"+dialable(apiLn.Addr()), accessKey, secretKey, data,
-			localhostAddr(apiLn.Addr()), localhostAddr(edgeLn.Addr()), gateway, stdout, log.With("component", "stack"))
-		if apiPortLn != nil {
-			runner.firstAPIURL = "http://" + dialable(apiPortLn.Addr()) + "/"
-		}
-		if apiPortLn != nil {
-			g.Go(func() error { return serveAPIPort(gctx, apiPortLn, gateway.Handler(""), grace, log) })
-		}
+		runner = newStackRunner(set, "http://"+dialable(apiLn.Addr()), accessKey, secretKey, data,
+			localhostAddr(apiLn.Addr()), localhostAddr(edgeLn.Addr()), gateway, grace, stdout, log.With("component", "stack"))
 		g.Go(func() error {
 			// The front door serves from the start: the template is applied
 			// through the same public APIs a user's tools call.
@@ -340,11 +330,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return runner.watch(gctx)
 		})
 	}
-	g.Go(func() error { return functions.Serve(gctx) })
-	g.Go(func() error { return logStore.Serve(gctx) })
-	g.Go(func() error { return notifier.Serve(gctx) })
-	g.Go(func() error { return replicator.Serve(gctx) })
 	err = g.Wait()
+	if runner != nil {
+		runner.wait()
+	}
 	if ctx.Err() != nil {
 		log.Info("sluice stopped", "reason", context.Cause(ctx))
 	}

@@ -67,17 +67,23 @@ type stackRunner struct {
 	targets  stack.Targets
 	log      *slog.Logger
 	out      io.Writer
-	// firstAPIURL is where --api-addr serves the first HTTP API ("" if not).
-	firstAPIURL string
+	apis     *apigw.Gateway
+	// apiAddr is --api-addr: the plain port of the first HTTP API, bound
+	// the first time the stack has one ("" never).
+	apiAddr string
+	grace   time.Duration
 
-	mu sync.Mutex // one Apply at a time
+	mu          sync.Mutex // one Apply at a time; guards the fields below
+	firstAPIURL string     // where apiAddr serves, once bound
+	port        sync.WaitGroup
 }
 
-func newStackRunner(set *settings, endpoint, accessKey, secretKey, dataDir, apiHost, edgeHost string, apis *apigw.Gateway, out io.Writer, log *slog.Logger) *stackRunner {
+func newStackRunner(set *settings, endpoint, accessKey, secretKey, dataDir, apiHost, edgeHost string, apis *apigw.Gateway, grace time.Duration, out io.Writer, log *slog.Logger) *stackRunner {
 	creds := credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")
 	region := set.get("region")
 	return &stackRunner{
 		set: set, apiHost: apiHost, edgeHost: edgeHost, log: log, out: out,
+		apis: apis, apiAddr: set.get("api-addr"), grace: grace,
 		targets: stack.Targets{
 			S3:         s3sdk.New(s3sdk.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds, UsePathStyle: true}),
 			Lambda:     lambdasdk.New(lambdasdk.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds}),
@@ -120,11 +126,39 @@ func (r *stackRunner) apply(ctx context.Context, st *stack.Stack) error {
 			fmt.Fprintf(r.out, "  %-24s %s\n", o.Name, o.Value)
 		}
 	}
-	if r.firstAPIURL != "" && len(st.HTTPAPIs) > 0 {
+	if len(st.HTTPAPIs) > 0 && r.apiAddr != "" {
+		if r.firstAPIURL == "" {
+			if err := r.servePort(ctx); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(r.out, "HTTP API %s is also served at %s\n", st.HTTPAPIs[0].LogicalID, r.firstAPIURL)
 	}
 	return nil
 }
+
+// servePort binds --api-addr and serves the first HTTP API there until ctx
+// ends. It runs the first time an applied stack has an HTTP API, so stacks
+// without one can be served side by side and an API added by an edit is
+// served without a restart.
+func (r *stackRunner) servePort(ctx context.Context) error {
+	ln, err := net.Listen("tcp", r.apiAddr)
+	if err != nil {
+		return fmt.Errorf("listen on --api-addr (the template's first HTTP API; --api-addr '' turns it off): %w", err)
+	}
+	r.firstAPIURL = "http://" + dialable(ln.Addr()) + "/"
+	r.port.Add(1)
+	go func() {
+		defer r.port.Done()
+		if err := serveAPIPort(ctx, ln, r.apis.Handler(""), r.grace, r.log); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("serve --api-addr", "addr", r.apiAddr, "err", err)
+		}
+	}()
+	return nil
+}
+
+// wait returns once the --api-addr server has finished shutting down.
+func (r *stackRunner) wait() { r.port.Wait() }
 
 // watch re-applies the template whenever it or a file beside it changes;
 // a template with mistakes is reported and the running stack kept.
