@@ -150,20 +150,27 @@ func (c *cdn) Close() error {
 // serveEdge runs the edge listener until ctx ends. /_sluice/health answers
 // for the process, as on the API port.
 func serveEdge(ctx context.Context, ln net.Listener, e http.Handler, grace time.Duration, log *slog.Logger) error {
+	return serveHTTP(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_sluice/health" {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintln(w, `{"status":"ok"}`)
+			return
+		}
+		e.ServeHTTP(w, r)
+	}), grace, log)
+}
+
+// serveHTTP serves h on ln, for the listeners besides the front door (the
+// edge, --api-addr), until ctx ends; then it lets requests in flight finish
+// for up to grace.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
 	hs := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10, // CloudFront: 20 KB of headers; leave room
+		MaxHeaderBytes:    64 << 10, // CloudFront and API Gateway take about 10-20 KB of headers
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/_sluice/health" {
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintln(w, `{"status":"ok"}`)
-				return
-			}
-			e.ServeHTTP(w, r)
-		}),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

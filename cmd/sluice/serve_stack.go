@@ -150,7 +150,7 @@ func (r *stackRunner) servePort(ctx context.Context) error {
 	r.port.Add(1)
 	go func() {
 		defer r.port.Done()
-		if err := serveAPIPort(ctx, ln, r.apis.Handler(""), r.grace, r.log); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serveHTTP(ctx, ln, r.apis.Handler(""), r.grace, r.log); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.log.Error("serve --api-addr", "addr", r.apiAddr, "err", err)
 		}
 	}()
@@ -195,28 +195,6 @@ func (a gatewayAPIs) PutAPI(api stack.HTTPAPI) error {
 }
 
 func (a gatewayAPIs) RemoveAPI(id string) { a.g.RemoveAPI(id) }
-
-// serveAPIPort serves the first HTTP API on its own plain port until ctx
-// ends.
-func serveAPIPort(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	return hs.Shutdown(sctx)
-}
 
 const validateUsage = `Usage: sluice validate -t template.yaml [flags]
 
