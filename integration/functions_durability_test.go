@@ -410,7 +410,10 @@ func TestFunctionsDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := fnName("dlq")
-	createFunction(t, s, name, "python3.12", "app.handler", code.Python)
+	// Its mode imports boto3 inside the invocation, which can take more
+	// than the suite's 2-second timeout on a loaded machine: the dead letter
+	// must record the RuntimeError, not a timeout.
+	createFunction(t, s, name, "python3.12", "app.handler", code.Python, "--timeout", "30")
 	awsOK(t, s, "lambda", "put-function-event-invoke-config", "--function-name", name, "--maximum-retry-attempts", "1")
 
 	key := "done-" + randSuffix(6)
