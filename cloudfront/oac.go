@@ -62,18 +62,22 @@ func validateOACConfig(n *node) error {
 
 // accessAPI is the REST surface origin access controls and origin access
 // identities share: create, list, get (whole or config), update with
-// If-Match, delete with If-Match. Each kind supplies its operations.
-type accessAPI struct {
+// If-Match, delete with If-Match. R is the kind's stored record.
+type accessAPI[R any] struct {
 	configElem string // root element of the config document
 	location   string // Location path prefix of a created resource
-	create     func(doc *node) (id, etag string, out *node, err error)
-	list       func(w http.ResponseWriter, r *http.Request) error
-	get        func(id string) (etag string, whole, config *node, err error)
-	update     func(id, ifMatch string, doc *node) (etag string, out *node, err error)
+	create     func(doc *node) (R, error)
+	update     func(id, ifMatch string, doc *node) (R, error)
 	remove     func(id, ifMatch string) error
+	lookup     func(id string) (R, bool)
+	notFound   func(id string) error
+	list       func(w http.ResponseWriter, r *http.Request) error
+	// whole renders the resource; meta names its id, ETag and config.
+	whole func(R) *node
+	meta  func(R) (id, etag string, config *node)
 }
 
-func (a accessAPI) route(w http.ResponseWriter, r *http.Request, parts []string) error {
+func (a accessAPI[R]) route(w http.ResponseWriter, r *http.Request, parts []string) error {
 	m := r.Method
 	switch {
 	case len(parts) == 0 && m == http.MethodPost:
@@ -81,36 +85,39 @@ func (a accessAPI) route(w http.ResponseWriter, r *http.Request, parts []string)
 		if err != nil {
 			return err
 		}
-		id, etag, out, err := a.create(doc)
+		rec, err := a.create(doc)
 		if err != nil {
 			return err
 		}
+		id, etag, _ := a.meta(rec)
 		w.Header().Set("Location", location(r, a.location+id))
 		w.Header().Set("ETag", etag)
-		return writeDoc(w, http.StatusCreated, out)
+		return writeDoc(w, http.StatusCreated, a.whole(rec))
 	case len(parts) == 0 && m == http.MethodGet:
 		return a.list(w, r)
 	case len(parts) == 1 && m == http.MethodGet, len(parts) == 2 && parts[1] == "config" && m == http.MethodGet:
-		etag, whole, config, err := a.get(parts[0])
-		if err != nil {
-			return err
+		rec, ok := a.lookup(parts[0])
+		if !ok {
+			return a.notFound(parts[0])
 		}
+		_, etag, config := a.meta(rec)
 		w.Header().Set("ETag", etag)
 		if len(parts) == 2 {
 			return writeDoc(w, http.StatusOK, config)
 		}
-		return writeDoc(w, http.StatusOK, whole)
+		return writeDoc(w, http.StatusOK, a.whole(rec))
 	case len(parts) == 2 && parts[1] == "config" && m == http.MethodPut:
 		doc, err := readDoc(r, a.configElem)
 		if err != nil {
 			return err
 		}
-		etag, out, err := a.update(parts[0], r.Header.Get("If-Match"), doc)
+		rec, err := a.update(parts[0], r.Header.Get("If-Match"), doc)
 		if err != nil {
 			return err
 		}
+		_, etag, _ := a.meta(rec)
 		w.Header().Set("ETag", etag)
-		return writeDoc(w, http.StatusOK, out)
+		return writeDoc(w, http.StatusOK, a.whole(rec))
 	case len(parts) == 1 && m == http.MethodDelete:
 		if err := a.remove(parts[0], r.Header.Get("If-Match")); err != nil {
 			return err
@@ -122,34 +129,22 @@ func (a accessAPI) route(w http.ResponseWriter, r *http.Request, parts []string)
 }
 
 func (s *Service) routeOAC(w http.ResponseWriter, r *http.Request, parts []string) error {
-	return accessAPI{
+	return accessAPI[*oacRecord]{
 		configElem: "OriginAccessControlConfig",
 		location:   "origin-access-control/",
-		create: func(doc *node) (string, string, *node, error) {
-			rec, err := s.putOAC("", "", doc)
-			if err != nil {
-				return "", "", nil, err
-			}
-			return rec.ID, rec.ETag, oacNode(rec), nil
-		},
-		list: s.listOACs,
-		get: func(id string) (string, *node, *node, error) {
+		create:     func(doc *node) (*oacRecord, error) { return s.putOAC("", "", doc) },
+		update:     s.putOAC,
+		remove:     s.deleteOAC,
+		lookup: func(id string) (*oacRecord, bool) {
 			s.mu.Lock()
+			defer s.mu.Unlock()
 			rec, ok := s.oacs[id]
-			s.mu.Unlock()
-			if !ok {
-				return "", nil, nil, noSuchOAC(id)
-			}
-			return rec.ETag, oacNode(rec), rec.Config, nil
+			return rec, ok
 		},
-		update: func(id, ifMatch string, doc *node) (string, *node, error) {
-			rec, err := s.putOAC(id, ifMatch, doc)
-			if err != nil {
-				return "", nil, err
-			}
-			return rec.ETag, oacNode(rec), nil
-		},
-		remove: s.deleteOAC,
+		notFound: noSuchOAC,
+		list:     s.listOACs,
+		whole:    oacNode,
+		meta:     func(rec *oacRecord) (string, string, *node) { return rec.ID, rec.ETag, rec.Config },
 	}.route(w, r, parts)
 }
 
@@ -263,34 +258,22 @@ func pagedList(name, marker string, ids []string, max int, more bool, items []*n
 }
 
 func (s *Service) routeOAI(w http.ResponseWriter, r *http.Request, parts []string) error {
-	return accessAPI{
+	return accessAPI[*oaiRecord]{
 		configElem: "CloudFrontOriginAccessIdentityConfig",
 		location:   "origin-access-identity/cloudfront/",
-		create: func(doc *node) (string, string, *node, error) {
-			rec, err := s.createOAI(doc)
-			if err != nil {
-				return "", "", nil, err
-			}
-			return rec.ID, rec.ETag, oaiNode(rec), nil
-		},
-		list: s.listOAIs,
-		get: func(id string) (string, *node, *node, error) {
+		create:     s.createOAI,
+		update:     s.updateOAI,
+		remove:     s.deleteOAI,
+		lookup: func(id string) (*oaiRecord, bool) {
 			s.mu.Lock()
+			defer s.mu.Unlock()
 			rec, ok := s.oais[id]
-			s.mu.Unlock()
-			if !ok {
-				return "", nil, nil, noSuchOAI(id)
-			}
-			return rec.ETag, oaiNode(rec), rec.Config, nil
+			return rec, ok
 		},
-		update: func(id, ifMatch string, doc *node) (string, *node, error) {
-			rec, err := s.updateOAI(id, ifMatch, doc)
-			if err != nil {
-				return "", nil, err
-			}
-			return rec.ETag, oaiNode(rec), nil
-		},
-		remove: s.deleteOAI,
+		notFound: noSuchOAI,
+		list:     s.listOAIs,
+		whole:    oaiNode,
+		meta:     func(rec *oaiRecord) (string, string, *node) { return rec.ID, rec.ETag, rec.Config },
 	}.route(w, r, parts)
 }
 
