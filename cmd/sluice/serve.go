@@ -82,7 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		&setting{name: "notify-backoff", env: "SLUICE_NOTIFY_BACKOFF", def: "4s", usage: "wait before the first retry of a failed notification; it doubles up to 30s"},
 		&setting{name: "shutdown-timeout", env: "SLUICE_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
 	}, append(edgeSettings(), stackSettings()...)...)...)
-	tFlag := templateFlag(fs)
+	applyT := templateFlag(fs)
 	var regionEndpoints listFlag
 	fs.Var(&regionEndpoints, "region-endpoint", "REGION=URL: buckets of REGION live on another Sluice or S3 endpoint, e.g. eu-west-1=http://127.0.0.1:4600 (credentials from the URL's user info, else this server's); repeatable (env SLUICE_REGION_ENDPOINTS, space-separated)")
 	if err := fs.Parse(args); err != nil {
@@ -97,9 +97,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := set.resolve(fs, *configFile); err != nil {
 		return err
 	}
-	if *tFlag != "" {
-		set.byID["template"].value = *tFlag
-	}
+	applyT(set)
 
 	log, err := newLogger(stderr, set.get("log-level"), set.get("log-format"))
 	if err != nil {

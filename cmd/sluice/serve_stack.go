@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,27 +20,40 @@ import (
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/apigw"
 	"github.com/sluicehq/sluice/stack"
 )
 
-// stackSettings are the serve flags of templates and HTTP APIs.
-func stackSettings() []*setting {
+// templateSettings are the settings that load a template, shared by serve
+// and validate; def is the template used when none is named.
+func templateSettings(def string) []*setting {
 	return []*setting{
-		{name: "template", env: "SLUICE_TEMPLATE", def: "", usage: "SAM or CloudFormation template to bring up (also -t); re-applied when it or its code changes"},
+		{name: "template", env: "SLUICE_TEMPLATE", def: def, usage: "SAM or CloudFormation template (also -t)"},
 		{name: "parameter-overrides", env: "SLUICE_PARAMETER_OVERRIDES", def: "", usage: "template parameters, as sam deploy takes them: 'Key=Value Key2=Value2'"},
 		{name: "stack-name", env: "SLUICE_STACK_NAME", def: "", usage: "AWS::StackName of the template (default: its directory's name)"},
-		{name: "api-addr", env: "SLUICE_API_ADDR", def: "127.0.0.1:3000", usage: "plain port serving the template's first HTTP API (as sam local start-api does); empty: none. Every API is also served at http://<apiId>.execute-api.localhost:<addr port>"},
 	}
 }
 
-// templateFlag binds -t as a shorthand of --template.
-func templateFlag(fs interface {
-	Func(name, usage string, fn func(string) error)
-}) *string {
+// stackSettings are the serve flags of templates and HTTP APIs.
+func stackSettings() []*setting {
+	list := templateSettings("")
+	list[0].usage = "SAM or CloudFormation template to bring up (also -t); re-applied when it or its code changes"
+	return append(list, &setting{name: "api-addr", env: "SLUICE_API_ADDR", def: "127.0.0.1:3000",
+		usage: "plain port serving the template's first HTTP API (as sam local start-api does); empty: none. Every API is also served at http://<apiId>.execute-api.localhost:<addr port>"})
+}
+
+// templateFlag binds -t as a shorthand of --template. The returned apply
+// must run after set.resolve: a flag wins over the environment and the
+// config file, as --template would.
+func templateFlag(fs *flag.FlagSet) (apply func(set *settings)) {
 	var v string
 	fs.Func("t", "shorthand for --template", func(s string) error { v = s; return nil })
-	return &v
+	return func(set *settings) {
+		if v != "" {
+			set.byID["template"].value = v
+		}
+	}
 }
 
 // loadStack reads the template named by the settings.
@@ -209,13 +223,9 @@ Example:
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", validateUsage, stderr)
-	tFlag := templateFlag(fs)
-	set := newSettings(fs,
-		&setting{name: "template", env: "SLUICE_TEMPLATE", def: "template.yaml", usage: "template to check (also -t)"},
-		&setting{name: "parameter-overrides", env: "SLUICE_PARAMETER_OVERRIDES", def: "", usage: "template parameters: 'Key=Value Key2=Value2'"},
-		&setting{name: "stack-name", env: "SLUICE_STACK_NAME", def: "", usage: "AWS::StackName (default: the template directory's name)"},
-		&setting{name: "region", env: "SLUICE_REGION", def: "us-east-1", usage: "AWS::Region"},
-	)
+	applyT := templateFlag(fs)
+	set := newSettings(fs, append(templateSettings("template.yaml"),
+		&setting{name: "region", env: "SLUICE_REGION", def: sluice.DefaultRegion, usage: "AWS::Region"})...)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -225,9 +235,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := set.resolve(fs, ""); err != nil {
 		return err
 	}
-	if *tFlag != "" {
-		set.byID["template"].value = *tFlag
-	}
+	applyT(set)
 	st, err := loadStack(set, "", "")
 	var errs stack.Errors
 	if errors.As(err, &errs) {
