@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -61,11 +60,6 @@ func randomBytes(r io.Reader, n int) []byte {
 		return b
 	}
 	return b
-}
-
-// randomHex returns n random bytes as upper-case hex, the form S3 request ids take.
-func randomHex(r io.Reader, n int) string {
-	return strings.ToUpper(hex.EncodeToString(randomBytes(r, n)))
 }
 
 // randomBase64 returns n random bytes in standard base64.

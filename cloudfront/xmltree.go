@@ -126,14 +126,6 @@ func (n *node) child(name string) *node {
 	return nil
 }
 
-// path follows child names from n.
-func (n *node) path(names ...string) *node {
-	for _, name := range names {
-		n = n.child(name)
-	}
-	return n
-}
-
 // text returns the text of the child named name ("" when absent).
 func (n *node) text(name string) string {
 	if c := n.child(name); c != nil {
@@ -151,15 +143,6 @@ func (n *node) items() []*node {
 		return it.Kids
 	}
 	return nil
-}
-
-// itemTexts returns the text of every item of the Items child.
-func (n *node) itemTexts() []string {
-	var out []string
-	for _, k := range n.items() {
-		out = append(out, k.Text)
-	}
-	return out
 }
 
 // clone returns a deep copy of n.
@@ -220,15 +203,6 @@ func list(name, itemName string, texts []string) *node {
 			items.Kids = append(items.Kids, el(itemName, t))
 		}
 		n.Kids = append(n.Kids, items)
-	}
-	return n
-}
-
-// listNodes is list for structured items.
-func listNodes(name string, items []*node) *node {
-	n := elk(name, elInt("Quantity", int64(len(items))))
-	if len(items) > 0 {
-		n.Kids = append(n.Kids, elk("Items", items...))
 	}
 	return n
 }

@@ -277,11 +277,3 @@ func invalidArgument(name, value, format string, args ...any) error {
 	return sluice.Errorf(sluice.ErrInvalidArgument, format, args...).
 		With("ArgumentName", name).With("ArgumentValue", value)
 }
-
-func keyFields(e *sluice.Error, bucket, key string) *sluice.Error {
-	e = e.With("BucketName", bucket)
-	if key != "" {
-		e = e.With("Key", key)
-	}
-	return e
-}

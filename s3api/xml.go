@@ -98,17 +98,6 @@ func maxMessageLength(limit int64) error {
 		With("MaxMessageLengthBytes", strconv.FormatInt(limit, 10))
 }
 
-// decodeXML reads at most limit bytes of body and decodes them into v. An
-// empty or malformed document, or one whose root element is not v's, is
-// MalformedXML.
-func decodeXML(r *http.Request, limit int64, v any) error {
-	b, err := readBody(r, limit)
-	if err != nil {
-		return err
-	}
-	return unmarshalXML(b, v)
-}
-
 func unmarshalXML(b []byte, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return malformedXML()

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice"
@@ -876,6 +875,3 @@ var awsAPIURLRE = regexp.MustCompile(`https://([a-z0-9]{10})\.execute-api\.[a-z0
 func localURL(s string, o Options) string {
 	return awsAPIURLRE.ReplaceAllString(s, "http://${1}.execute-api."+o.APIHost)
 }
-
-// parseInt64 is strconv.ParseInt for TTLs in distribution configs.
-func parseInt64(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
