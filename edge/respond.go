@@ -23,6 +23,9 @@ import (
 // entry's value slices: they are only ever replaced, never appended to in
 // place (see addVary), since concurrent hits share them.
 func (x *exchange) serveEntry(en *cdncache.Entry, ref cdncache.BodyRef, result string) {
+	if en.Status >= 400 && x.customErrorPage(en.Status) {
+		return
+	}
 	h := x.w.Header()
 	for k, v := range en.Header {
 		h[k] = v
@@ -42,7 +45,7 @@ func (x *exchange) serveEntry(en *cdncache.Entry, ref cdncache.BodyRef, result s
 		}
 		h["Age"] = []string{strconv.FormatInt(max(int64(now.Sub(en.Stored)/time.Second), 0), 10)}
 	}
-	if !x.viewerResponse(en.Status, h) {
+	if !x.viewerResponse(x.pageStatus(en.Status), h) {
 		return
 	}
 	x.send(en.Status, en.Body, ref, result)
@@ -53,6 +56,17 @@ func (x *exchange) serveEntry(en *cdncache.Entry, ref cdncache.BodyRef, result s
 func (x *exchange) send(status int, body []byte, ref cdncache.BodyRef, result string) {
 	wh := x.w.Header()
 	delete(wh, "Content-Length")
+	if x.pageCode != 0 {
+		// A custom error page: its status replaces the page's own, and a
+		// precondition or range of the viewer's was about another object.
+		if status >= 200 && status < 300 {
+			// CloudFront says Error even when ResponseCode is 200.
+			status, result = x.pageStatus(status), resultError
+			delete(wh, "Accept-Ranges")
+		}
+		x.sendWhole(status, body, result)
+		return
+	}
 	x.stamp(wh, result)
 	if status == http.StatusOK && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) && !x.conditional() {
 		// The common case, a plain GET: one write of the whole body, none
@@ -80,6 +94,14 @@ func (x *exchange) send(status int, body []byte, ref cdncache.BodyRef, result st
 		http.ServeContent(x.w, x.conditionalRequest(int64(len(body))), "", modtime, bytes.NewReader(body))
 		return
 	}
+	x.sendWhole(status, body, result)
+}
+
+// sendWhole writes status, the header built in x.w.Header() and body, with
+// no conditional or range handling.
+func (x *exchange) sendWhole(status int, body []byte, result string) {
+	wh := x.w.Header()
+	x.stamp(wh, result)
 	wh.Set("Content-Length", strconv.Itoa(len(body)))
 	if !bodyAllowed(status) {
 		wh.Del("Content-Length")
@@ -247,7 +269,7 @@ func (x *exchange) viewerResponse(status int, h http.Header) bool {
 // cache, which are streamed.
 func (x *exchange) passThrough() {
 	ctx := x.r.Context()
-	method := x.r.Method
+	method := x.req.Method
 	resp, oreq, generated, err := x.originRound(ctx, method, nil, nil, x.e.entryLimit())
 	if err != nil {
 		x.fail(err)
@@ -268,6 +290,9 @@ func (x *exchange) passThrough() {
 			x.serveEntry(&cdncache.Entry{Status: resp.status, Header: h, Body: resp.body, Stored: time.Now()}, cdncache.BodyRef{}, resultMiss)
 			return
 		}
+		if resp.status >= 400 && x.customErrorPage(resp.status) {
+			return
+		}
 		if !x.viewerResponse(resp.status, h) {
 			return
 		}
@@ -279,6 +304,9 @@ func (x *exchange) passThrough() {
 		x.stamp(wh, resultMiss)
 		x.w.WriteHeader(resp.status)
 		x.w.Write(resp.body)
+		return
+	}
+	if resp.status >= 400 && x.customErrorPage(resp.status) {
 		return
 	}
 	if x.fmtKeyed {

@@ -61,6 +61,9 @@ type exchange struct {
 	format    string // imageopts.Negotiate(Accept) when fmtKeyed
 	result    string
 	errDetail error
+	// pageCode is set on the exchange that fetches a custom error page
+	// (see errorpages.go): the ResponseCode the page goes out with.
+	pageCode int
 }
 
 // statusWriter remembers the status for the request log.
@@ -286,6 +289,9 @@ func (x *exchange) fail(err error) {
 	case errors.As(err, &hf):
 		x.errorPage(hf.status, hf.kind, "The Lambda function associated with the CloudFront distribution is invalid or doesn't have the required permissions.", hf.detail)
 	case errors.As(err, &oe):
+		if x.customErrorPage(oe.status) {
+			return
+		}
 		if oe.status == http.StatusGatewayTimeout {
 			x.errorPage(oe.status, resultError, "Gateway Timeout.", "The origin did not respond in time.")
 			return

@@ -111,6 +111,9 @@ type distribution struct {
 	behaviors []*behavior
 	// errorTTL is ErrorCachingMinTTL by status code, from CustomErrorResponses.
 	errorTTL map[int]int64
+	// pages are the CustomErrorResponses with a ResponsePagePath, by the
+	// origin status they replace.
+	pages map[int]sluice.CustomErrorResponse
 }
 
 // behavior is a compiled CacheBehavior.
@@ -197,6 +200,18 @@ func compile(d sluice.Distribution, region string) (*distribution, error) {
 				cd.errorTTL = make(map[int]int64)
 			}
 			cd.errorTTL[ce.ErrorCode] = ce.ErrorCachingMinTTL
+		}
+		if ce.ResponsePagePath != "" {
+			if ce.ResponseCode == 0 {
+				return nil, sluice.Errorf(sluice.ErrInvalidArgument, "CustomErrorResponses: ResponsePagePath %q needs a ResponseCode", ce.ResponsePagePath)
+			}
+			if !strings.HasPrefix(ce.ResponsePagePath, "/") {
+				return nil, sluice.Errorf(sluice.ErrInvalidArgument, "CustomErrorResponses: ResponsePagePath %q must begin with a slash", ce.ResponsePagePath)
+			}
+			if cd.pages == nil {
+				cd.pages = make(map[int]sluice.CustomErrorResponse)
+			}
+			cd.pages[ce.ErrorCode] = ce
 		}
 	}
 	return cd, nil
