@@ -150,13 +150,32 @@ type Validator struct {
 	Functions FunctionChecker
 }
 
+// RedactedSecret stands for a webhook rule's Secret in what
+// GetBucketNotificationConfiguration answers: the secret signs deliveries
+// and is never read back. PUT with this value keeps the secret stored for
+// the rule with the same Id, so a configuration read, edited and written
+// back keeps its secrets.
+const RedactedSecret = "REDACTED"
+
 // ValidateNotification parses doc as PutBucketNotificationConfiguration
 // does, checks it as S3 does and returns the normalized document to store:
 // Ids filled in, legacy forms rewritten, no namespace. An empty
-// configuration returns nil (nothing to store).
+// configuration returns nil (nothing to store). A webhook Secret of
+// RedactedSecret is refused: there is no stored secret to keep.
 func (v Validator) ValidateNotification(ctx context.Context, bucket string, doc []byte) ([]byte, error) {
+	return v.UpdateNotification(ctx, bucket, doc, nil)
+}
+
+// UpdateNotification is ValidateNotification for a bucket whose stored
+// document is current (nil for none): a webhook rule whose Secret is
+// RedactedSecret keeps the secret of current's webhook rule with the same
+// Id, and is refused with InvalidArgument when that rule has none.
+func (v Validator) UpdateNotification(ctx context.Context, bucket string, doc, current []byte) ([]byte, error) {
 	cfg, err := Parse(doc)
 	if err != nil {
+		return nil, err
+	}
+	if err := cfg.keepSecrets(current); err != nil {
 		return nil, err
 	}
 	if err := cfg.check(); err != nil {
@@ -167,6 +186,62 @@ func (v Validator) ValidateNotification(ctx context.Context, bucket string, doc 
 	}
 	if cfg.empty() {
 		return nil, nil
+	}
+	return cfg.Marshal()
+}
+
+// keepSecrets replaces every webhook Secret equal to RedactedSecret with
+// the secret current stores for the rule's Id.
+func (c *Configuration) keepSecrets(current []byte) error {
+	var stored map[string]string
+	for i := range c.Webhooks {
+		w := &c.Webhooks[i]
+		if w.Secret != RedactedSecret {
+			continue
+		}
+		if stored == nil {
+			stored = map[string]string{}
+			if len(current) > 0 {
+				// Only validated documents are stored; one that no longer
+				// parses has no secret to keep.
+				if cur, err := Parse(current); err == nil {
+					for _, cw := range cur.Webhooks {
+						stored[cw.ID] = cw.Secret
+					}
+				}
+			}
+		}
+		secret := stored[w.ID]
+		if secret == "" {
+			return invalidArg(fmt.Sprintf("The webhook Secret %s keeps the stored secret of the rule with the same Id, and rule Id %q has none.", RedactedSecret, w.ID), "Secret", w.Secret)
+		}
+		w.Secret = secret
+	}
+	return nil
+}
+
+// RedactNotification renders a stored document as
+// GetBucketNotificationConfiguration answers it: every webhook Secret
+// replaced by RedactedSecret.
+func (v Validator) RedactNotification(doc []byte) ([]byte, error) {
+	return Redact(doc)
+}
+
+// Redact returns doc, a stored configuration, with every webhook Secret
+// replaced by RedactedSecret. A document without secrets comes back as it
+// is.
+func Redact(doc []byte) ([]byte, error) {
+	if !bytes.Contains(doc, []byte("<Secret>")) {
+		return doc, nil
+	}
+	cfg, err := Parse(doc)
+	if err != nil {
+		return nil, fmt.Errorf("parse stored notification configuration: %w", err)
+	}
+	for i := range cfg.Webhooks {
+		if cfg.Webhooks[i].Secret != "" {
+			cfg.Webhooks[i].Secret = RedactedSecret
+		}
 	}
 	return cfg.Marshal()
 }

@@ -1,9 +1,12 @@
 package notify
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sluicehq/sluice"
 )
 
 func TestRuleMatches(t *testing.T) {
@@ -86,5 +89,101 @@ func FuzzNotificationXML(f *testing.F) {
 		if string(out) != string(out2) {
 			t.Fatalf("serializations differ:\n%s\n%s", out, out2)
 		}
+		red, err := Redact(out)
+		if err != nil {
+			t.Fatalf("redact %s: %v", out, err)
+		}
+		rc, err := Parse(red)
+		if err != nil {
+			t.Fatalf("re-parse of redacted %s: %v", red, err)
+		}
+		for i, w := range rc.Webhooks {
+			if w.Secret != "" && w.Secret != RedactedSecret || (w.Secret == "") != (c.Webhooks[i].Secret == "") {
+				t.Fatalf("rule %q: secret %q after redaction of %q", w.ID, w.Secret, c.Webhooks[i].Secret)
+			}
+		}
 	})
+}
+
+func TestUpdateNotificationKeepsSecrets(t *testing.T) {
+	hook := func(id, secret string) string {
+		sec := ""
+		if secret != "" {
+			sec = "<Secret>" + secret + "</Secret>"
+		}
+		return `<WebhookConfiguration><Id>` + id + `</Id><Url>http://127.0.0.1:1/` + id + `</Url>` + sec + `<Event>s3:ObjectCreated:` + id + `</Event></WebhookConfiguration>`
+	}
+	doc := func(rules ...string) []byte {
+		out := `<NotificationConfiguration>`
+		for _, r := range rules {
+			out += r
+		}
+		return []byte(out + `</NotificationConfiguration>`)
+	}
+	current := doc(hook("Put", "k1"), hook("Copy", ""))
+	tests := []struct {
+		name    string
+		doc     []byte
+		current []byte
+		want    map[string]string // rule Id -> stored secret
+		wantErr bool
+	}{
+		{"marker keeps the secret of the same Id", doc(hook("Put", RedactedSecret)), current, map[string]string{"Put": "k1"}, false},
+		{"new secret replaces", doc(hook("Put", "k2")), current, map[string]string{"Put": "k2"}, false},
+		{"no secret removes", doc(hook("Put", "")), current, map[string]string{"Put": ""}, false},
+		{"marker for a rule without a secret", doc(hook("Copy", RedactedSecret)), current, nil, true},
+		{"marker for an unknown Id", doc(hook("Post", RedactedSecret)), current, nil, true},
+		{"marker with nothing stored", doc(hook("Put", RedactedSecret)), nil, nil, true},
+		{"marker with a stored document that does not parse", doc(hook("Put", RedactedSecret)), []byte("<x"), nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := Validator{}.UpdateNotification(t.Context(), "b", tc.doc, tc.current)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("stored %s, want an error", out)
+				}
+				if !sluice.IsCode(err, sluice.ErrInvalidArgument) || !strings.Contains(err.Error(), "Secret") {
+					t.Fatalf("error %v does not name the Secret", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Parse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, w := range c.Webhooks {
+				got[w.ID] = w.Secret
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Fatalf("stored secrets (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	stored, err := Validator{}.ValidateNotification(t.Context(), "b", []byte(`<NotificationConfiguration>`+
+		`<WebhookConfiguration><Id>a</Id><Url>http://127.0.0.1:1/a</Url><Secret>top-secret</Secret><Event>s3:ObjectCreated:*</Event></WebhookConfiguration>`+
+		`<WebhookConfiguration><Id>b</Id><Url>http://127.0.0.1:1/b</Url><Event>s3:ObjectRemoved:*</Event></WebhookConfiguration>`+
+		`</NotificationConfiguration>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	red, err := Redact(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(string(stored), "<Secret>top-secret</Secret>", "<Secret>"+RedactedSecret+"</Secret>", 1)
+	if d := cmp.Diff(want, string(red)); d != "" {
+		t.Fatalf("redacted (-want +got):\n%s", d)
+	}
+	plain := []byte(`<NotificationConfiguration></NotificationConfiguration>`)
+	if got, err := Redact(plain); err != nil || string(got) != string(plain) {
+		t.Fatalf("Redact of a document without secrets = %s, %v", got, err)
+	}
 }

@@ -211,10 +211,19 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, invoker sluice.
 	return n, nil
 }
 
-// ValidateNotification implements s3api.NotificationValidator.
+// ValidateNotification checks and normalizes a configuration, as
+// Validator.ValidateNotification does.
 func (n *Notifier) ValidateNotification(ctx context.Context, bucket string, doc []byte) ([]byte, error) {
 	return n.valid.ValidateNotification(ctx, bucket, doc)
 }
+
+// UpdateNotification implements s3api.NotificationValidator.
+func (n *Notifier) UpdateNotification(ctx context.Context, bucket string, doc, current []byte) ([]byte, error) {
+	return n.valid.UpdateNotification(ctx, bucket, doc, current)
+}
+
+// RedactNotification implements s3api.NotificationValidator.
+func (n *Notifier) RedactNotification(doc []byte) ([]byte, error) { return Redact(doc) }
 
 // Close closes the delivery database and idle webhook connections. Serve
 // must have returned.

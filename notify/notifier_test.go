@@ -59,12 +59,14 @@ type stack struct {
 
 type notifierRef struct{ s *stack }
 
-func (r notifierRef) ValidateNotification(ctx context.Context, bucket string, doc []byte) ([]byte, error) {
+func (r notifierRef) UpdateNotification(ctx context.Context, bucket string, doc, current []byte) ([]byte, error) {
 	r.s.mu.Lock()
 	n := r.s.notifier
 	r.s.mu.Unlock()
-	return n.ValidateNotification(ctx, bucket, doc)
+	return n.UpdateNotification(ctx, bucket, doc, current)
 }
+
+func (r notifierRef) RedactNotification(doc []byte) ([]byte, error) { return notify.Redact(doc) }
 
 type testAuth struct{ *sigv4.Verifier }
 

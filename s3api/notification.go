@@ -3,20 +3,30 @@ package s3api
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 
 	"github.com/sluicehq/sluice"
 )
 
-// NotificationValidator checks a PutBucketNotificationConfiguration
-// document as S3 does (event names, filters, overlapping rules,
-// destinations that must exist) and returns the normalized document to
-// store, or nil when the configuration is empty and the bucket's
-// notifications are to be cleared. Its errors are *sluice.Error with the
-// S3 code (InvalidArgument, MalformedXML, NotImplemented).
+// NotificationValidator owns the notification configuration document.
 // The notify package implements it (notify.Validator, *notify.Notifier).
+//
+// UpdateNotification checks a PutBucketNotificationConfiguration document
+// as S3 does (event names, filters, overlapping rules, destinations that
+// must exist) and returns the normalized document to store, or nil when
+// the configuration is empty and the bucket's notifications are to be
+// cleared. current is the stored document (nil for none), whose secrets a
+// document read back with them redacted keeps. Its errors are
+// *sluice.Error with the S3 code (InvalidArgument, MalformedXML,
+// NotImplemented).
+//
+// RedactNotification renders a stored document as
+// GetBucketNotificationConfiguration answers it, without the secrets that
+// sign webhook deliveries.
 type NotificationValidator interface {
-	ValidateNotification(ctx context.Context, bucket string, doc []byte) (normalized []byte, err error)
+	UpdateNotification(ctx context.Context, bucket string, doc, current []byte) (normalized []byte, err error)
+	RedactNotification(doc []byte) ([]byte, error)
 }
 
 // WithNotifications enables PutBucketNotificationConfiguration, checked by
@@ -29,7 +39,7 @@ func WithNotifications(v NotificationValidator) Option {
 var emptyNotification = []byte(xml.Header + `<NotificationConfiguration xmlns="` + s3NS + `"></NotificationConfiguration>`)
 
 // getBucketNotification is GetBucketNotificationConfiguration. The stored
-// document is already the normalized answer.
+// document is the normalized answer once its secrets are redacted.
 func (s *Server) getBucketNotification(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
 	if _, err := s.store.Bucket(r.Context(), bucket); err != nil {
 		return storeErr(err, bucket, "")
@@ -38,8 +48,17 @@ func (s *Server) getBucketNotification(w http.ResponseWriter, r *http.Request, b
 	if err != nil {
 		return storeErr(err, bucket, "")
 	}
-	if doc == nil {
+	switch {
+	case doc == nil:
 		doc = emptyNotification
+	case s.notifications == nil:
+		// Only the validator knows which parts of the document are
+		// secret: without it nothing of a stored one is shown.
+		return sluice.Errorf(sluice.ErrNotImplemented, "GetBucketNotificationConfiguration is not implemented by Sluice")
+	default:
+		if doc, err = s.notifications.RedactNotification(doc); err != nil {
+			return fmt.Errorf("redact notification configuration of %q: %w", bucket, err)
+		}
 	}
 	writeRawXML(w, http.StatusOK, doc)
 	return nil
@@ -62,7 +81,11 @@ func (s *Server) putBucketNotification(w http.ResponseWriter, r *http.Request, b
 	if err := verifyBody(r, body); err != nil {
 		return err
 	}
-	doc, err := nv.ValidateNotification(r.Context(), bucket, body)
+	current, err := s.store.BucketConfig(r.Context(), bucket, sluice.ConfigNotification)
+	if err != nil {
+		return storeErr(err, bucket, "")
+	}
+	doc, err := nv.UpdateNotification(r.Context(), bucket, body, current)
 	if err != nil {
 		return err
 	}

@@ -143,11 +143,14 @@ func TestNotificationLegacyAndWebhook(t *testing.T) {
 	r := ts.do(rawReq{method: "GET", path: "/" + b + "?notification"})
 	for _, want := range []string{
 		`<CloudFunctionConfiguration><Id>old</Id><CloudFunction>` + fnA + `</CloudFunction><Event>s3:ObjectCreated:Put</Event></CloudFunctionConfiguration>`,
-		`<WebhookConfiguration><Id>hook</Id><Url>http://127.0.0.1:9/hook</Url><Secret>s3cr3t</Secret><Event>s3:ObjectRemoved:*</Event></WebhookConfiguration>`,
+		`<WebhookConfiguration><Id>hook</Id><Url>http://127.0.0.1:9/hook</Url><Secret>` + notify.RedactedSecret + `</Secret><Event>s3:ObjectRemoved:*</Event></WebhookConfiguration>`,
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("GET body lacks %s:\n%s", want, r.body)
 		}
+	}
+	if strings.Contains(string(r.body), "s3cr3t") {
+		t.Errorf("GET shows the webhook secret: %s", r.body)
 	}
 	if strings.Contains(string(r.body), "InvocationRole") {
 		t.Errorf("legacy form was not normalized: %s", r.body)
@@ -225,6 +228,91 @@ func TestNotificationValidationErrors(t *testing.T) {
 	wantError(t, r, 404, "NoSuchBucket")
 }
 
+// TestNotificationSecretRoundTrip reads a configuration back (its webhook
+// secrets redacted), edits it and writes it back: the rules that came back
+// with the redaction marker keep their stored secrets.
+func TestNotificationSecretRoundTrip(t *testing.T) {
+	ts := newNotificationServer(t, WithNotifications(notify.Validator{}))
+	b := ts.mkBucket("secrets")
+	hook := func(id, secret, prefix string) string {
+		sec := ""
+		if secret != "" {
+			sec = "<Secret>" + secret + "</Secret>"
+		}
+		return `<WebhookConfiguration><Id>` + id + `</Id><Url>http://127.0.0.1:9/` + id + `</Url>` + sec +
+			`<Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>Prefix</Name><Value>` + prefix + `</Value></FilterRule></S3Key></Filter></WebhookConfiguration>`
+	}
+	doc := func(rules ...string) []byte {
+		return []byte(`<NotificationConfiguration>` + strings.Join(rules, "") + `</NotificationConfiguration>`)
+	}
+	put := func(body []byte) rawResp {
+		return ts.do(rawReq{method: "PUT", path: "/" + b + "?notification", body: body})
+	}
+	storedSecrets := func() map[string]string {
+		raw, err := ts.Store.BucketConfig(context.Background(), b, sluice.ConfigNotification)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := notify.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, w := range cfg.Webhooks {
+			out[w.ID] = w.Secret
+		}
+		return out
+	}
+	if r := put(doc(hook("a", "secret-a", "a/"), hook("b", "secret-b", "b/"), hook("c", "", "c/"))); r.status != 200 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	got := ts.do(rawReq{method: "GET", path: "/" + b + "?notification"})
+	if got.status != 200 {
+		t.Fatalf("GET = %d %s", got.status, got.body)
+	}
+	if strings.Contains(string(got.body), "secret-") {
+		t.Fatalf("GET shows a webhook secret: %s", got.body)
+	}
+	if n := strings.Count(string(got.body), "<Secret>"+notify.RedactedSecret+"</Secret>"); n != 2 {
+		t.Fatalf("GET has %d redacted secrets, want 2 (rule c has none): %s", n, got.body)
+	}
+
+	// Written back as read: every secret stays.
+	if r := put(got.body); r.status != 200 {
+		t.Fatalf("PUT of the GET answer = %d %s", r.status, r.body)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "secret-a", "b": "secret-b", "c": ""}, storedSecrets()); diff != "" {
+		t.Errorf("secrets after a round trip (-want +got):\n%s", diff)
+	}
+
+	// Edited: a's prefix changes and keeps its secret, b gets a new
+	// secret, a new rule d comes with its own.
+	edited := strings.Replace(string(got.body), "<Value>a/</Value>", "<Value>a2/</Value>", 1)
+	edited = strings.Replace(edited, "<Id>b</Id><Url>http://127.0.0.1:9/b</Url><Secret>"+notify.RedactedSecret+"</Secret>", "<Id>b</Id><Url>http://127.0.0.1:9/b</Url><Secret>secret-b2</Secret>", 1)
+	edited = strings.Replace(edited, "</NotificationConfiguration>", hook("d", "secret-d", "d/")+"</NotificationConfiguration>", 1)
+	if r := put([]byte(edited)); r.status != 200 {
+		t.Fatalf("PUT of the edited answer = %d %s", r.status, r.body)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "secret-a", "b": "secret-b2", "c": "", "d": "secret-d"}, storedSecrets()); diff != "" {
+		t.Errorf("secrets after an edit (-want +got):\n%s", diff)
+	}
+
+	// The marker for a rule without a stored secret (c) or an unknown Id
+	// is refused, and the stored configuration stays.
+	for _, body := range [][]byte{
+		doc(hook("c", notify.RedactedSecret, "c/")),
+		doc(hook("zz", notify.RedactedSecret, "z/")),
+	} {
+		e := wantError(t, put(body), 400, "InvalidArgument")
+		if e.ArgumentName != "Secret" || e.ArgumentValue != notify.RedactedSecret {
+			t.Errorf("argument = %q %q, want Secret %s", e.ArgumentName, e.ArgumentValue, notify.RedactedSecret)
+		}
+	}
+	if diff := cmp.Diff(map[string]string{"a": "secret-a", "b": "secret-b2", "c": "", "d": "secret-d"}, storedSecrets()); diff != "" {
+		t.Errorf("secrets after refused puts (-want +got):\n%s", diff)
+	}
+}
+
 func TestNotificationWithoutValidator(t *testing.T) {
 	ts := newNotificationServer(t)
 	b := ts.mkBucket("plain")
@@ -233,5 +321,16 @@ func TestNotificationWithoutValidator(t *testing.T) {
 	r = ts.do(rawReq{method: "GET", path: "/" + b + "?notification"})
 	if r.status != 200 {
 		t.Fatalf("GET = %d %s", r.status, r.body)
+	}
+	// A document stored by a server that had notifications is not shown
+	// by one without: only the validator knows what in it is secret.
+	doc := []byte(`<NotificationConfiguration><WebhookConfiguration><Id>h</Id><Url>http://127.0.0.1:9/</Url><Secret>s3cr3t</Secret><Event>s3:ObjectCreated:*</Event></WebhookConfiguration></NotificationConfiguration>`)
+	if err := ts.Store.PutBucketConfig(context.Background(), b, sluice.ConfigNotification, doc); err != nil {
+		t.Fatal(err)
+	}
+	r = ts.do(rawReq{method: "GET", path: "/" + b + "?notification"})
+	wantError(t, r, 501, "NotImplemented")
+	if strings.Contains(string(r.body), "s3cr3t") {
+		t.Fatalf("GET without a validator shows the secret: %s", r.body)
 	}
 }
