@@ -57,9 +57,13 @@ type Config struct {
 	Source       string // bucket with the webhook rule and TargetBucket tag
 	Target       string // the TargetBucket
 	Plain        string // bucket with no notification or tag
-	Secret       string // webhook HMAC secret
-	Out          string
-	ReadyWait    time.Duration
+	HookOnly     string // bucket with the webhook rule and no TargetBucket tag
+	// TputBuckets are the buckets of the throughput phase, in turn order:
+	// the first is the baseline the others' ratios are against.
+	TputBuckets []string
+	Secret      string // webhook HMAC secret
+	Out         string
+	ReadyWait   time.Duration
 }
 
 // DefaultConfig measures the grid: bursts of 1,000 1 KiB objects and
@@ -84,6 +88,8 @@ func DefaultConfig() Config {
 		Source:       "events-src",
 		Target:       "backup",
 		Plain:        "plain",
+		HookOnly:     "events-hook",
+		TputBuckets:  []string{"plain", "events-src"},
 		Secret:       "bench-secret",
 		Out:          "bench/results/events-latest.md",
 		ReadyWait:    30 * time.Second,
@@ -115,8 +121,21 @@ func (c Config) Validate() error {
 		return errors.New("-warmup: must not be negative")
 	case c.AccessKey == "" || c.SecretKey == "":
 		return errors.New("-access/-secret: must not be empty")
-	case c.Source == "" || c.Target == "" || c.Plain == "" || c.Source == c.Target || c.Plain == c.Source || c.Plain == c.Target:
+	case c.Source == "" || c.Target == "" || c.Plain == "" || c.HookOnly == "" || c.Source == c.Target || c.Plain == c.Source || c.Plain == c.Target ||
+		c.HookOnly == c.Source || c.HookOnly == c.Target || c.HookOnly == c.Plain:
 		return errors.New("bucket names must be set and distinct")
+	case c.TputDuration > 0 && len(c.TputBuckets) == 0:
+		return errors.New("-tput-buckets: at least one bucket")
+	}
+	seen := map[string]bool{}
+	for _, b := range c.TputBuckets {
+		if b != c.Plain && b != c.Source && b != c.HookOnly {
+			return fmt.Errorf("-tput-buckets: %q is none of %s, %s, %s", b, c.Plain, c.Source, c.HookOnly)
+		}
+		if seen[b] {
+			return fmt.Errorf("-tput-buckets: %q given twice", b)
+		}
+		seen[b] = true
 	}
 	for i, s := range c.Sizes {
 		if s <= 0 || s > 1<<30 {
@@ -148,6 +167,7 @@ func parseFlags(args []string) (Config, error) {
 	tputSize := fs.String("tput-size", "1KiB", "object size of the throughput phase")
 	fs.DurationVar(&cfg.TputDuration, "tput-duration", cfg.TputDuration, "measured PUT window per bucket (0: skip the throughput phase)")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up before the first throughput slice")
+	tputBuckets := fs.String("tput-buckets", strings.Join(cfg.TputBuckets, ","), "buckets of the throughput phase, baseline first: plain (no configuration), events-src (webhook + TargetBucket), events-hook (webhook only)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "slices the throughput window is cut into; the buckets take turns")
 	fs.StringVar(&cfg.AccessKey, "access", cfg.AccessKey, "access key")
 	fs.StringVar(&cfg.SecretKey, "secret", cfg.SecretKey, "secret key")
@@ -159,6 +179,12 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg.TputBuckets = nil
+	for _, b := range strings.Split(*tputBuckets, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.TputBuckets = append(cfg.TputBuckets, b)
+		}
 	}
 	var err error
 	if cfg.Sizes, err = benchkit.ParseSizes(*sizes); err != nil {
@@ -270,16 +296,18 @@ func run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// setup creates the three buckets and configures the source bucket: the
-// webhook rule and the TargetBucket tag.
+// setup creates the four buckets and configures the source bucket (the
+// webhook rule and the TargetBucket tag) and the webhook-only bucket.
 func (b *bench) setup(ctx context.Context) error {
-	for _, name := range []string{b.cfg.Target, b.cfg.Plain, b.cfg.Source} {
+	for _, name := range []string{b.cfg.Target, b.cfg.Plain, b.cfg.Source, b.cfg.HookOnly} {
 		if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+name, nil); err != nil {
 			return fmt.Errorf("create bucket: %w", err)
 		}
 	}
-	if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+b.cfg.Source+"?notification=", []byte(notificationXML(b.hook.url(), b.cfg.Secret))); err != nil {
-		return fmt.Errorf("put notification configuration: %w", err)
+	for _, name := range []string{b.cfg.Source, b.cfg.HookOnly} {
+		if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+name+"?notification=", []byte(notificationXML(b.hook.url(), b.cfg.Secret))); err != nil {
+			return fmt.Errorf("put notification configuration: %w", err)
+		}
 	}
 	if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+b.cfg.Source+"?tagging=", []byte(taggingXML(b.cfg.Target))); err != nil {
 		return fmt.Errorf("put bucket tagging: %w", err)

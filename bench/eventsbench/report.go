@@ -80,6 +80,7 @@ func (r report) render() string {
 	w("- load average at start: %s; at end: %s%s\n", e.LoadStart, e.LoadEnd, loadWarning(e.LoadStart, e.CPUs))
 	w("- server: `sluice serve --log-level warn` with its default durability (every write fsynced before it is acknowledged; the outbox entry commits in the same transaction)\n")
 	w("- source bucket `%s`: a WebhookConfiguration rule (all `s3:ObjectCreated:*`, HMAC secret, checked by the receiver) to a receiver inside the bench on 127.0.0.1, and the tag `TargetBucket=%s`\n", r.cfg.Source, r.cfg.Target)
+	w("- webhook-only bucket `%s`: the same rule, no tag (measured only when -tput-buckets names it)\n", r.cfg.HookOnly)
 	w("- client: net/http keep-alive, path-style, SigV4 (aws-sdk-go-v2 v4 signer), x-amz-content-sha256 = hex SHA-256 of the body\n\n")
 
 	w("## Burst: PUT acknowledged → event at the webhook, → copy visible in `%s`\n\n", r.cfg.Target)
@@ -116,20 +117,23 @@ func (r report) render() string {
 	}
 	w("Webhook: %d records received, %d duplicates (at-least-once redeliveries), %d bad signatures, %d undecodable.\n\n", r.records, r.dups, r.badSig, r.badBody)
 
-	if len(r.tput) == 2 {
+	if len(r.tput) > 0 {
 		w("## PUT throughput: bucket without vs with delivery\n\n")
 		w("%d clients, %s PUTs of new keys, %s per bucket in %d slices the buckets take in turns (A B, B A, A B; `sync` before each), after a %s warm-up. "+
-			"After every slice of `%s` the bench waits until all its events and copies have arrived before the next slice starts (the drain), so no slice runs with another's delivery backlog; "+
-			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest.\n\n",
-			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup, r.cfg.Source)
+			"After every slice of a bucket with deliveries the bench waits until all its events (and copies) have arrived before the next slice starts (the drain), so no slice runs with another's delivery backlog; "+
+			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest. The ratio is against the first bucket.\n\n",
+			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup)
 		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | PUT/s ratio | goal < 10%% slower |\n")
 		w("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		base := r.tput[0].opsPerSec()
 		for i, t := range r.tput {
 			p50, p99, _ := percentiles(t.lat)
 			conf := "none"
-			if t.bucket == r.cfg.Source {
+			switch t.bucket {
+			case r.cfg.Source:
 				conf = "webhook + TargetBucket"
+			case r.cfg.HookOnly:
+				conf = "webhook"
 			}
 			cpu, cpuAll := "?", "?"
 			if t.cpuKnown && t.ops > 0 {

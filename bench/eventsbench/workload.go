@@ -223,16 +223,19 @@ func (t tputResult) opsPerSec() float64 {
 	return float64(t.ops) / t.elapsed.Seconds()
 }
 
-// runThroughput measures PUT throughput on the plain bucket and on the
-// source bucket (webhook rule and TargetBucket tag) with cfg.TputClients
-// clients. The window is cut into cfg.Rounds slices the two buckets take in
-// turns (A B, B A, A B). After a source slice the bench waits until its
-// events and copies have all arrived, so no slice runs with delivery work
-// left over from another; that wait is reported, and its server CPU is
-// charged to the source bucket.
+// runThroughput measures PUT throughput on cfg.TputBuckets (by default the
+// plain bucket and the source bucket, webhook rule and TargetBucket tag)
+// with cfg.TputClients clients. The window is cut into cfg.Rounds slices the
+// buckets take in turns (A B, B A, A B). After a slice of a bucket with
+// deliveries the bench waits until its events (and copies) have all
+// arrived, so no slice runs with delivery work left over from another; that
+// wait is reported, and its server CPU is charged to that bucket.
 func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputResult, error) {
-	buckets := []string{b.cfg.Plain, b.cfg.Source}
-	res := []tputResult{{bucket: b.cfg.Plain, cpuKnown: true}, {bucket: b.cfg.Source, cpuKnown: true}}
+	buckets := b.cfg.TputBuckets
+	res := make([]tputResult, len(buckets))
+	for i, name := range buckets {
+		res[i] = tputResult{bucket: name, cpuKnown: true}
+	}
 	slice := b.cfg.TputDuration / time.Duration(b.cfg.Rounds)
 	for round := range b.cfg.Rounds {
 		warmup := benchkit.RoundWarmup(b.cfg.Warmup, round)
@@ -259,11 +262,11 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			}
 			t.cpu += s.cpu
 			t.cpuKnown = t.cpuKnown && s.cpuKnown
-			if buckets[i] != b.cfg.Source {
+			if buckets[i] == b.cfg.Plain {
 				continue
 			}
 			cpu0, err0 := b.srv.cpuTime()
-			d, lost := b.drain(ctx, prefix, s.keys)
+			d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
 			cpu1, err1 := b.srv.cpuTime()
 			t.drain = append(t.drain, d)
 			t.lost += lost
@@ -359,15 +362,15 @@ func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data benchk
 	return s
 }
 
-// drain waits until every key's event has reached the webhook and its copy
-// is listed in the target bucket, and returns how long that took and how
-// many were still missing at cfg.DrainTimeout.
-func (b *bench) drain(ctx context.Context, prefix string, keys []string) (time.Duration, int) {
+// drain waits until every key's event has reached the webhook and, with
+// copies, its copy is listed in the target bucket, and returns how long
+// that took and how many were still missing at cfg.DrainTimeout.
+func (b *bench) drain(ctx context.Context, bucket, prefix string, keys []string, copies bool) (time.Duration, int) {
 	start := time.Now()
 	deadline := start.Add(b.cfg.DrainTimeout)
 	hookKeys := make([]string, len(keys))
 	for i, k := range keys {
-		hookKeys[i] = b.cfg.Source + "/" + k
+		hookKeys[i] = bucket + "/" + k
 	}
 	want := make(map[string]bool, len(keys))
 	for _, k := range keys {
@@ -375,11 +378,14 @@ func (b *bench) drain(ctx context.Context, prefix string, keys []string) (time.D
 	}
 	for {
 		missingEvents := b.hook.missing(hookKeys)
-		missingCopies := len(keys)
-		if got, err := b.cl.list(ctx, b.cfg.Target, prefix, ""); err == nil {
-			for _, k := range got {
-				if want[k] {
-					missingCopies--
+		missingCopies := 0
+		if copies {
+			missingCopies = len(keys)
+			if got, err := b.cl.list(ctx, b.cfg.Target, prefix, ""); err == nil {
+				for _, k := range got {
+					if want[k] {
+						missingCopies--
+					}
 				}
 			}
 		}
