@@ -56,9 +56,29 @@ func newHarness(t testing.TB, inv sluice.Invoker, mut func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return &harness{t: t, store: cs, edge: e, srv: srv}
+	return &harness{t: t, store: cs, edge: e, srv: serveWithLane(t, e, e)}
+}
+
+// serveWithLane serves e as sluice serve does: the fast lane answers plain
+// hits and hands every other connection to a net/http server running h.
+func serveWithLane(t testing.TB, e *Edge, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	lane, err := e.FastLane(DefaultFastLaneConfig(), srv.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = lane
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := lane.Wait(ctx); err != nil {
+			t.Errorf("fast lane connections still open after close: %v", err)
+		}
+	})
+	return srv
 }
 
 func (h *harness) bucket(name string) {

@@ -148,9 +148,18 @@ func (c *cdn) Close() error {
 }
 
 // serveEdge runs the edge listener until ctx ends. /_sluice/health answers
-// for the process, as on the API port.
-func serveEdge(ctx context.Context, ln net.Listener, e http.Handler, grace time.Duration, log *slog.Logger) error {
-	return serveHTTP(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// for the process, as on the API port. The edge's fast lane answers plain
+// cache hits on the listener's connections itself and hands every other
+// connection to the net/http server, with the same limits.
+func serveEdge(ctx context.Context, ln net.Listener, e *edge.Edge, grace time.Duration, log *slog.Logger) error {
+	lcfg := edge.DefaultFastLaneConfig()
+	lcfg.ReadHeaderTimeout, lcfg.IdleTimeout = readHeaderTimeout, idleTimeout
+	lcfg.Reserved = []string{"/_sluice/"}
+	lane, err := e.FastLane(lcfg, ln)
+	if err != nil {
+		return err
+	}
+	err = serveHTTP(ctx, lane, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_sluice/health" {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintln(w, `{"status":"ok"}`)
@@ -158,7 +167,19 @@ func serveEdge(ctx context.Context, ln net.Listener, e http.Handler, grace time.
 		}
 		e.ServeHTTP(w, r)
 	}), grace, log)
+	// The server closed the lane (its listener); the lane's own
+	// connections finish the response they are sending.
+	lane.Close()
+	wctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return errors.Join(err, lane.Wait(wctx))
 }
+
+// The limits of the listeners besides the front door.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
 
 // serveHTTP serves h on ln, for the listeners besides the front door (the
 // edge, --api-addr), until ctx ends; then it lets requests in flight finish
@@ -166,8 +187,8 @@ func serveEdge(ctx context.Context, ln net.Listener, e http.Handler, grace time.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10, // CloudFront and API Gateway take about 10-20 KB of headers
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
