@@ -4,8 +4,10 @@
 #include <malloc.h>
 #endif
 #include <vips/vips.h>
+#include <vips/vector.h>
 
 #include "bridge.h"
+#include "reduce.h"
 
 // libvips warnings (corrupt-but-readable files, unknown EXIF tags) go to
 // stderr through GLib by default; the Go side reports what matters as errors.
@@ -38,6 +40,7 @@ int sl_init(void)
 	vips_concurrency_set(1);
 	// ImageMagick, PDF, SVG and friends are not for bytes from the internet.
 	vips_block_untrusted_set(TRUE);
+	sl_reduce_set_simd(1);
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
 		G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, quiet, NULL);
 	return 0;
@@ -65,6 +68,16 @@ int sl_encode_hevc(const void *buf, size_t len, void **out, size_t *out_len)
 		"compression", VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, NULL);
 	g_object_unref(im);
 	return r;
+}
+
+void sl_set_vector(int on)
+{
+	vips_vector_set_enabled(on);
+}
+
+int sl_set_simd(int on)
+{
+	return sl_reduce_set_simd(on);
 }
 
 size_t sl_tracked_mem(void)
@@ -361,19 +374,33 @@ int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 	const char *opts = p->animated ? "fail_on=error,n=-1" : "fail_on=error";
 	// thumbnail shrinks while decoding (JPEG DCT scaling, WebP and HEIF
 	// scaled decode), applies the EXIF orientation and moves to sRGB.
-	if (format == SL_FMT_JPEG && p->jpeg_shrink > 1) {
+	if (format == SL_FMT_JPEG) {
 		VipsImage *in;
 		if (vips_jpegload_buffer((void *) buf, len, &in,
-			"shrink", p->jpeg_shrink,
+			"shrink", VIPS_MAX(1, p->jpeg_shrink),
 			"fail_on", VIPS_FAIL_ON_ERROR,
 			"access", VIPS_ACCESS_SEQUENTIAL,
 			NULL))
 			goto done;
-		int r = vips_thumbnail_image(in, &t[0], p->width,
-			"height", p->height,
-			"size", p->size,
-			"crop", p->crop,
-			NULL);
+		// Our own reduction when it applies (8-bit sRGB or grey, a
+		// plain shrink), cropping a cover box as it goes; libvips'
+		// thumbnail otherwise.
+		int r = 1;
+		if (!p->no_fast && p->crop == VIPS_INTERESTING_NONE) {
+			sl_box box = {0, 0};
+			if (p->cover) {
+				box.width = p->box_w;
+				box.height = p->box_h;
+			}
+			r = sl_fast_thumbnail(in, p->width, p->height, p->size,
+				box, &t[0]);
+		}
+		if (r > 0)
+			r = vips_thumbnail_image(in, &t[0], p->width,
+				"height", p->height,
+				"size", p->size,
+				"crop", p->crop,
+				NULL);
 		g_object_unref(in);
 		if (r)
 			goto done;

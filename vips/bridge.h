@@ -56,6 +56,8 @@ typedef struct {
 	// jpeg_shrink > 1 decodes a JPEG at 1/jpeg_shrink scale (libjpeg DCT
 	// scaling), more eagerly than thumbnail's own choice.
 	int jpeg_shrink;
+	// no_fast turns off our own reduction (reduce.c) for libvips'.
+	int no_fast;
 } sl_params;
 
 int sl_init(void);
@@ -67,6 +69,10 @@ void sl_free(void *p);
 // sl_error_take returns and clears libvips' error text; the caller frees it.
 char *sl_error_take(void);
 int sl_encode_hevc(const void *buf, size_t len, void **out, size_t *out_len);
+// For tests: libvips' orc vector paths on or off; our AVX2 kernels on
+// (when the CPU has them) or off, returning the previous setting.
+void sl_set_vector(int on);
+int sl_set_simd(int on);
 size_t sl_tracked_mem(void);
 int sl_tracked_allocs(void);
 int sl_live_objects(void);

@@ -14,6 +14,25 @@ func libvipsUsage() (mem uint64, allocs, objects int) {
 	return uint64(C.sl_tracked_mem()), int(C.sl_tracked_allocs()), int(C.sl_live_objects())
 }
 
+// setLibvipsVector turns libvips' orc vector code on or off: off, its
+// reduction is the plain C one, which ours matches pixel for pixel.
+func setLibvipsVector(on bool) {
+	C.sl_set_vector(cbool(on))
+}
+
+// setReduceSIMD selects our AVX2 kernels (when the CPU has AVX2) or the
+// portable ones and reports the previous choice.
+func setReduceSIMD(on bool) bool {
+	return C.sl_set_simd(cbool(on)) != 0
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // encodeHEVC converts an image to an HEVC-compressed HEIF for tests (cgo is
 // not allowed in _test.go files).
 func encodeHEVC(src []byte) ([]byte, error) {

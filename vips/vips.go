@@ -19,6 +19,7 @@
 package vips
 
 // #cgo pkg-config: vips
+// #cgo LDFLAGS: -lm
 // #include <vips/vips.h>
 // #include "bridge.h"
 import "C"
@@ -203,6 +204,8 @@ type Processor struct {
 	closing sync.Once
 	// beforeRun, when set by a test, runs on the worker before each job.
 	beforeRun func()
+	// libvipsReduce, set by tests, turns our own reduction off.
+	libvipsReduce bool
 }
 
 type job struct {
@@ -532,6 +535,9 @@ func (p *Processor) plan(hdr Header, prm Params) (C.sl_params, error) {
 	}
 	if hdr.Format == FormatJPEG {
 		cp.jpeg_shrink = C.int(jpegShrink(sw, sh, prm.Width, prm.Height, fit))
+	}
+	if p.libvipsReduce {
+		cp.no_fast = 1
 	}
 	cp.format = fcode
 	cp.quality = C.int(quality)

@@ -1,0 +1,541 @@
+// The fast resize (see reduce.h).
+//
+// libvips 8.14 reduces with scalar C loops (reduceh) and a 6-bit orc
+// program (reducev); 8.15 added SIMD for both, but Debian bookworm ships
+// 8.14. This file computes the same lanczos3 reduction vips_thumbnail
+// makes, with the same geometry and the same 12-bit fixed-point arithmetic
+// as libvips' C path: per axis an odd number of taps, 65 precomputed phases
+// of coefficients truncated to 1/4096, edge pixels repeated, vertical pass
+// rounded and clipped to 8 bits before the horizontal one. The kernels come
+// in two versions that give identical pixels: portable C, and AVX2 (chosen
+// at run time) that works on 16 bytes of a row at once vertically and on
+// four taps of an RGB pixel at once horizontally.
+//
+// The result is an ordinary libvips image whose pixels are computed on
+// demand, strip by strip, from the sequentially decoded source: memory stays
+// a few rows deep and a crop computes only the pixels it keeps.
+//
+// Thread rules: the plan is read-only once built; every libvips worker
+// thread has its own sequence (input region and row buffer).
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <immintrin.h>
+#include <vips/vips.h>
+
+#include "reduce.h"
+
+#define PHASES 64      // VIPS_TRANSFORM_SCALE: coefficient tables per pixel
+#define COEF_SHIFT 12  // VIPS_INTERPOLATE_SHIFT: coefficients are x/4096
+#define COEF_ONE (1 << COEF_SHIFT)
+#define ROUND_BY (COEF_ONE >> 1)
+// Shrinks handled are below 4 (libvips box-shrinks first above twice its
+// gap of 2), so lanczos3 needs at most 2 * 12 + 1 taps.
+#define MAX_TAPS 32
+// The AVX2 kernels read up to this many bytes past the last tap.
+#define SLACK 32
+
+typedef struct {
+	int in_len;     // source pixels on this axis
+	int len;        // resized pixels
+	int n;          // taps per resized pixel (odd)
+	int n4;         // n rounded up to a multiple of 4; extra taps weigh 0
+	int *start;     // per resized pixel: source index of its first tap
+	uint8_t *phase; // per resized pixel: its coefficient table, 0..PHASES
+	int16_t *coef;  // (PHASES + 1) tables of n4 coefficients
+	int32_t *pairs; // (PHASES + 1) tables of n4 / 2 (c[2k] | c[2k+1] << 16)
+	// The crop: output pixel o is resized pixel clamp(o - off).
+	int off;
+	int out_len;
+} axis;
+
+typedef struct {
+	axis h, v;
+	int bands;
+	int in_w, in_h;
+	// For 3 bands: (PHASES + 1) tables of n4 / 4 groups of 16 int16, the
+	// AVX2 horizontal kernel's layout (see hpass3_avx2).
+	int16_t *quads;
+} plan;
+
+static int use_avx2;
+
+int sl_reduce_set_simd(int on)
+{
+	int was = use_avx2;
+	__builtin_cpu_init();
+	use_avx2 = on && __builtin_cpu_supports("avx2");
+	return was;
+}
+
+static inline int clampi(int v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static inline uint8_t fixed_to_u8(int sum)
+{
+	sum = (sum + ROUND_BY) >> COEF_SHIFT;
+	return sum < 0 ? 0 : sum > 255 ? 255 : sum;
+}
+
+// lanczos3 writes the 2 * rint(3 * shrink) + 1 weights of a lanczos3
+// kernel stretched by shrink, for a sample x (0 to 1) past the first tap's
+// centre, normalised to sum to 1: libvips' formula, evaluated in the same
+// order so the doubles, and so the truncated integers, are the same.
+static void lanczos3(double *c, double shrink, double x)
+{
+	const int a = 3;
+	const int n = 2 * rint(a * shrink) + 1;
+	const double half = x + n / 2.0 - 1;
+	const double pi = 3.14159265358979323846;
+	double sum = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const double xp = (i - half) / shrink;
+		double l;
+		if (xp == 0.0)
+			l = 1.0;
+		else if (xp < -a || xp > a)
+			l = 0.0;
+		else
+			l = (double) a * sin(pi * xp) * sin(pi * xp / (double) a) /
+				(pi * pi * xp * xp);
+		c[i] = l;
+		sum += l;
+	}
+	for (i = 0; i < n; i++)
+		c[i] /= sum;
+}
+
+// axis_plan fills ax for reducing in_len pixels by shrink (>= 1; exactly 1
+// copies) the way vips_reduceh/vips_reducev with gap 2 do. Tables live as
+// long as owner. Returns 1 for a reduction libvips would box-shrink first.
+static int axis_plan(VipsObject *owner, axis *ax, int in_len, double shrink)
+{
+	int i, k, phase;
+
+	ax->in_len = in_len;
+	if (shrink == 1.0) {
+		ax->len = in_len;
+		ax->n = 1;
+	} else {
+		ax->len = (int) ((double) in_len / shrink + 0.5);
+		if (ax->len <= 0)
+			return 1;
+		if (floor((double) in_len / ax->len / 2.0) > 1)
+			return 1;
+		ax->n = 2 * rint(3 * shrink) + 1;
+		if (ax->n > MAX_TAPS)
+			return 1;
+	}
+	ax->n4 = (ax->n + 3) & ~3;
+	ax->out_len = ax->len;
+	ax->off = 0;
+
+	ax->start = vips_malloc(owner, sizeof(int) * ax->len);
+	ax->phase = vips_malloc(owner, ax->len);
+	ax->coef = vips_malloc(owner, sizeof(int16_t) * (PHASES + 1) * ax->n4);
+	ax->pairs = vips_malloc(owner, sizeof(int32_t) * (PHASES + 1) * ax->n4 / 2);
+	if (!ax->start || !ax->phase || !ax->coef || !ax->pairs)
+		return -1;
+	memset(ax->coef, 0, sizeof(int16_t) * (PHASES + 1) * ax->n4);
+
+	if (ax->n == 1) {
+		for (phase = 0; phase <= PHASES; phase++)
+			ax->coef[phase * ax->n4] = COEF_ONE;
+		for (i = 0; i < ax->len; i++) {
+			ax->start[i] = i;
+			ax->phase[i] = 0;
+		}
+	} else {
+		double c[MAX_TAPS];
+		// Pixels a rounded-down size leaves out are taken equally from
+		// both ends.
+		const double extra = ax->len * shrink - in_len;
+		const double offset = (1 + extra) / 2.0 - 1;
+		const int pad = (int) ceil(ax->n / 2.0) - 1;
+
+		for (phase = 0; phase <= PHASES; phase++) {
+			lanczos3(c, shrink, (float) phase / PHASES);
+			for (k = 0; k < ax->n; k++)
+				ax->coef[phase * ax->n4 + k] =
+					(int) (c[k] * COEF_ONE);
+		}
+		for (i = 0; i < ax->len; i++) {
+			const double X = (i + 0.5) * shrink - 0.5 - offset;
+			const int ix = (int) X;
+			const int sx = X * PHASES * 2;
+			ax->start[i] = ix - pad;
+			ax->phase[i] = ((sx & (PHASES * 2 - 1)) + 1) >> 1;
+		}
+	}
+	for (phase = 0; phase <= PHASES; phase++) {
+		const int16_t *c = ax->coef + phase * ax->n4;
+		for (k = 0; k < ax->n4 / 2; k++)
+			ax->pairs[phase * ax->n4 / 2 + k] = (uint16_t) c[2 * k] |
+				((uint32_t) (uint16_t) c[2 * k + 1] << 16);
+	}
+	return 0;
+}
+
+// axis_box centres a box of box_len pixels on the resized axis as
+// vips_gravity does, cropping or repeating the edge pixels. flip says the
+// EXIF orientation reverses this axis: the crop is then chosen so that it
+// lands where the centred one would after the rotation.
+static void axis_box(axis *ax, int box_len, int flip)
+{
+	int g;
+	if (box_len <= 0)
+		return;
+	// C division truncates towards zero, as vips_gravity's does.
+	g = (box_len - ax->len) / 2;
+	ax->off = flip ? (box_len - ax->len) - g : g;
+	ax->out_len = box_len;
+}
+
+// The kernels. rows are the n source rows of one output row; the vertical
+// pass writes len bytes of them, filtered, to out.
+
+static void vpass_c(const uint8_t *const *rows, const int16_t *c, int n,
+	uint8_t *out, int len)
+{
+	int i, k;
+	for (i = 0; i < len; i++) {
+		int sum = 0;
+		for (k = 0; k < n; k++)
+			sum += c[k] * rows[k][i];
+		out[i] = fixed_to_u8(sum);
+	}
+}
+
+__attribute__((target("avx2")))
+static void vpass_avx2(const uint8_t *const *rows, const int16_t *c,
+	const int32_t *pairs, int n, uint8_t *out, int len)
+{
+	const __m256i round = _mm256_set1_epi32(ROUND_BY);
+	const __m256i zero = _mm256_setzero_si256();
+	int i, k;
+
+	for (i = 0; i + 16 <= len; i += 16) {
+		// Two taps at a time: interleave two rows' pixels as 16-bit
+		// pairs and multiply-add them with the pair of coefficients.
+		__m256i lo = round, hi = round;
+		for (k = 0; k + 1 < n; k += 2) {
+			__m256i a = _mm256_cvtepu8_epi16(
+				_mm_loadu_si128((const __m128i *) (rows[k] + i)));
+			__m256i b = _mm256_cvtepu8_epi16(
+				_mm_loadu_si128((const __m128i *) (rows[k + 1] + i)));
+			__m256i cc = _mm256_set1_epi32(pairs[k / 2]);
+			lo = _mm256_add_epi32(lo,
+				_mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), cc));
+			hi = _mm256_add_epi32(hi,
+				_mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), cc));
+		}
+		if (k < n) {
+			__m256i a = _mm256_cvtepu8_epi16(
+				_mm_loadu_si128((const __m128i *) (rows[k] + i)));
+			__m256i cc = _mm256_set1_epi32(pairs[k / 2]);
+			lo = _mm256_add_epi32(lo,
+				_mm256_madd_epi16(_mm256_unpacklo_epi16(a, zero), cc));
+			hi = _mm256_add_epi32(hi,
+				_mm256_madd_epi16(_mm256_unpackhi_epi16(a, zero), cc));
+		}
+		lo = _mm256_srai_epi32(lo, COEF_SHIFT);
+		hi = _mm256_srai_epi32(hi, COEF_SHIFT);
+		// The unpacks split each 128-bit lane into pixels 0-3 and 4-7;
+		// packing lo with hi puts them back in order.
+		__m256i w = _mm256_packs_epi32(lo, hi);
+		__m128i b8 = _mm_packus_epi16(_mm256_castsi256_si128(w),
+			_mm256_extracti128_si256(w, 1));
+		_mm_storeu_si128((__m128i *) (out + i), b8);
+	}
+	if (i < len) {
+		const uint8_t *tail[MAX_TAPS];
+		for (k = 0; k < n; k++)
+			tail[k] = rows[k] + i;
+		vpass_c(tail, c, n, out + i, len - i);
+	}
+}
+
+// The horizontal pass makes output pixels x0 to x0 + w - 1 of a row from
+// row, the vertically filtered source row whose first byte is source pixel
+// first, with edge pixels repeated as far as any tap reaches.
+
+static void hpass_c(const plan *pl, const uint8_t *row, int first,
+	int x0, int w, uint8_t *q)
+{
+	const axis *h = &pl->h;
+	const int bands = pl->bands;
+	int o, b, k;
+
+	for (o = x0; o < x0 + w; o++) {
+		const int ux = clampi(o - h->off, 0, h->len - 1);
+		const uint8_t *p = row + (size_t) (h->start[ux] - first) * bands;
+		const int16_t *c = h->coef + h->phase[ux] * h->n4;
+		for (b = 0; b < bands; b++) {
+			int sum = 0;
+			for (k = 0; k < h->n; k++)
+				sum += c[k] * p[k * bands + b];
+			*q++ = fixed_to_u8(sum);
+		}
+	}
+}
+
+// hpass3_avx2 takes four taps of an RGB pixel per step: the 12 bytes are
+// spread into 16-bit [r0 r1 g0 g1 b0 b1 0 0 | r2 r3 g2 g3 b2 b3 0 0] and
+// multiply-added with [c0 c1 c0 c1 c0 c1 0 0 | c2 c3 c2 c3 c2 c3 0 0].
+__attribute__((target("avx2")))
+static void hpass3_avx2(const plan *pl, const uint8_t *row, int first,
+	int x0, int w, uint8_t *q)
+{
+	const axis *h = &pl->h;
+	const int groups = h->n4 / 4;
+	const __m256i spread = _mm256_setr_epi8(
+		0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+		6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+	const __m128i round = _mm_set1_epi32(ROUND_BY);
+	int o, g;
+
+	for (o = x0; o < x0 + w; o++) {
+		const int ux = clampi(o - h->off, 0, h->len - 1);
+		const uint8_t *p = row + (size_t) (h->start[ux] - first) * 3;
+		const int16_t *c = pl->quads + (size_t) h->phase[ux] * groups * 16;
+		__m256i acc = _mm256_setzero_si256();
+		for (g = 0; g < groups; g++) {
+			__m256i v = _mm256_broadcastsi128_si256(
+				_mm_loadu_si128((const __m128i *) (p + 12 * g)));
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
+				_mm256_shuffle_epi8(v, spread),
+				_mm256_loadu_si256((const __m256i *) (c + 16 * g))));
+		}
+		__m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc),
+			_mm256_extracti128_si256(acc, 1));
+		sum = _mm_srai_epi32(_mm_add_epi32(sum, round), COEF_SHIFT);
+		sum = _mm_packus_epi16(_mm_packs_epi32(sum, sum), sum);
+		uint32_t px = (uint32_t) _mm_cvtsi128_si32(sum);
+		memcpy(q, &px, 3);
+		q += 3;
+	}
+}
+
+typedef struct {
+	VipsRegion *ir;
+	uint8_t *row;
+	size_t cap;
+} seq;
+
+static void *reduce_start(VipsImage *out, void *a, void *b)
+{
+	seq *s = g_new0(seq, 1);
+	s->ir = vips_region_new((VipsImage *) a);
+	return s;
+}
+
+static int reduce_stop(void *vseq, void *a, void *b)
+{
+	seq *s = vseq;
+	g_object_unref(s->ir);
+	g_free(s->row);
+	g_free(s);
+	return 0;
+}
+
+static int reduce_gen(VipsRegion *out_region, void *vseq, void *a, void *b,
+	gboolean *stop)
+{
+	seq *s = vseq;
+	const plan *pl = b;
+	const axis *h = &pl->h, *v = &pl->v;
+	const VipsRect *r = &out_region->valid;
+	const int bands = pl->bands;
+	const int avx2 = use_avx2;
+	const uint8_t *rows[MAX_TAPS];
+	int y, k, x;
+
+	// The source rectangle every tap of this region reads, clamped to
+	// the image; the row buffer spans every tap, edges repeated.
+	const int ux0 = clampi(r->left - h->off, 0, h->len - 1);
+	const int ux1 = clampi(r->left + r->width - 1 - h->off, 0, h->len - 1);
+	const int uy0 = clampi(r->top - v->off, 0, v->len - 1);
+	const int uy1 = clampi(r->top + r->height - 1 - v->off, 0, v->len - 1);
+	const int first = h->start[ux0];
+	const int last = h->start[ux1] + h->n4 - 1;
+	const int xlo = clampi(first, 0, pl->in_w - 1);
+	const int xhi = clampi(h->start[ux1] + h->n - 1, 0, pl->in_w - 1);
+	const int ylo = clampi(v->start[uy0], 0, pl->in_h - 1);
+	const int yhi = clampi(v->start[uy1] + v->n - 1, 0, pl->in_h - 1);
+	VipsRect need = {xlo, ylo, xhi - xlo + 1, yhi - ylo + 1};
+
+	if (vips_region_prepare(s->ir, &need))
+		return -1;
+	size_t size = (size_t) (last - first + 1) * bands + SLACK;
+	if (size > s->cap) {
+		g_free(s->row);
+		s->row = g_malloc0(size);
+		s->cap = size;
+	}
+	uint8_t *mid = s->row + (size_t) (xlo - first) * bands;
+	const int span = (xhi - xlo + 1) * bands;
+
+	for (y = 0; y < r->height; y++) {
+		const int uy = clampi(r->top + y - v->off, 0, v->len - 1);
+		const int y0 = v->start[uy];
+		const int ph = v->phase[uy];
+		for (k = 0; k < v->n; k++)
+			rows[k] = VIPS_REGION_ADDR(s->ir, xlo,
+				clampi(y0 + k, 0, pl->in_h - 1));
+		if (avx2)
+			vpass_avx2(rows, v->coef + ph * v->n4,
+				v->pairs + ph * v->n4 / 2, v->n, mid, span);
+		else
+			vpass_c(rows, v->coef + ph * v->n4, v->n, mid, span);
+		for (x = first; x < xlo; x++)
+			memcpy(s->row + (size_t) (x - first) * bands, mid, bands);
+		for (x = xhi + 1; x <= last; x++)
+			memcpy(s->row + (size_t) (x - first) * bands,
+				mid + span - bands, bands);
+
+		VipsPel *q = VIPS_REGION_ADDR(out_region, r->left, r->top + y);
+		if (avx2 && bands == 3)
+			hpass3_avx2(pl, s->row, first, r->left, r->width, q);
+		else
+			hpass_c(pl, s->row, first, r->left, r->width, q);
+	}
+	return 0;
+}
+
+// Orientation as autorot applies it (rotate, then flip horizontally): does
+// it swap the axes, and which output axes run backwards along the source
+// axis they come from.
+static void orientation_axes(int orientation, int *swap, int *flip_x,
+	int *flip_y)
+{
+	static const int t[9][3] = {
+		{0, 0, 0}, {0, 0, 0}, {0, 1, 0}, {0, 1, 1}, {0, 0, 1},
+		{1, 0, 0}, {1, 1, 0}, {1, 1, 1}, {1, 0, 1},
+	};
+	if (orientation < 1 || orientation > 8)
+		orientation = 1;
+	*swap = t[orientation][0];
+	*flip_x = t[orientation][1];
+	*flip_y = t[orientation][2];
+}
+
+int sl_fast_thumbnail(VipsImage *in, int width, int height, int size,
+	sl_box box, VipsImage **out)
+{
+	*out = NULL;
+	if (in->Coding != VIPS_CODING_NONE || in->BandFmt != VIPS_FORMAT_UCHAR)
+		return 1;
+	if (!(in->Bands == 3 && in->Type == VIPS_INTERPRETATION_sRGB) &&
+		!(in->Bands == 1 && in->Type == VIPS_INTERPRETATION_B_W))
+		return 1;
+	if (vips_image_get_page_height(in) != in->Ysize)
+		return 1;
+
+	// vips_thumbnail's shrink factors, for the box after orientation.
+	const int orientation = vips_image_get_orientation(in);
+	int swap, flip_x, flip_y;
+	orientation_axes(orientation, &swap, &flip_x, &flip_y);
+	const int tw = swap ? height : width, th = swap ? width : height;
+	double hshrink = (double) in->Xsize / tw;
+	double vshrink = (double) in->Ysize / th;
+	if (size != VIPS_SIZE_FORCE) {
+		if (hshrink < vshrink)
+			hshrink = vshrink;
+		else
+			vshrink = hshrink;
+	}
+	if (size == VIPS_SIZE_UP) {
+		hshrink = VIPS_MIN(1, hshrink);
+		vshrink = VIPS_MIN(1, vshrink);
+	} else if (size == VIPS_SIZE_DOWN) {
+		hshrink = VIPS_MAX(1, hshrink);
+		vshrink = VIPS_MAX(1, vshrink);
+	}
+	hshrink = VIPS_MIN(hshrink, in->Xsize);
+	vshrink = VIPS_MIN(vshrink, in->Ysize);
+
+	// vips_resize's scales: enlarging is libvips' job.
+	double hscale = VIPS_MAX(1.0 / hshrink, 1.0 / in->Xsize);
+	double vscale = VIPS_MAX(1.0 / vshrink, 1.0 / in->Ysize);
+	if (hscale > 1.0 || vscale > 1.0 || (hscale == 1.0 && vscale == 1.0))
+		return 1;
+
+	VipsImage *im = vips_image_new();
+	plan *pl = vips_malloc(VIPS_OBJECT(im), sizeof(plan));
+	int rc;
+	if (!pl) {
+		g_object_unref(im);
+		return -1;
+	}
+	memset(pl, 0, sizeof(*pl));
+	pl->bands = in->Bands;
+	pl->in_w = in->Xsize;
+	pl->in_h = in->Ysize;
+	if ((rc = axis_plan(VIPS_OBJECT(im), &pl->v, in->Ysize,
+		vscale < 1.0 ? 1.0 / vscale : 1.0)) ||
+		(rc = axis_plan(VIPS_OBJECT(im), &pl->h, in->Xsize,
+		hscale < 1.0 ? 1.0 / hscale : 1.0))) {
+		g_object_unref(im);
+		return rc;
+	}
+	if (swap) {
+		axis_box(&pl->h, box.height, flip_y);
+		axis_box(&pl->v, box.width, flip_x);
+	} else {
+		axis_box(&pl->h, box.width, flip_x);
+		axis_box(&pl->v, box.height, flip_y);
+	}
+	if (pl->bands == 3) {
+		const axis *h = &pl->h;
+		const int groups = h->n4 / 4;
+		pl->quads = vips_malloc(VIPS_OBJECT(im),
+			sizeof(int16_t) * (PHASES + 1) * groups * 16);
+		if (!pl->quads) {
+			g_object_unref(im);
+			return -1;
+		}
+		for (int phase = 0; phase <= PHASES; phase++)
+			for (int g = 0; g < groups; g++) {
+				const int16_t *c = h->coef + phase * h->n4 + 4 * g;
+				int16_t *d = pl->quads + ((size_t) phase * groups + g) * 16;
+				for (int lane = 0; lane < 2; lane++)
+					for (int j = 0; j < 8; j++)
+						d[lane * 8 + j] = j < 6 ?
+							c[lane * 2 + (j & 1)] : 0;
+			}
+	}
+
+	if (vips_image_pipelinev(im, VIPS_DEMAND_STYLE_THINSTRIP, in, NULL)) {
+		g_object_unref(im);
+		return -1;
+	}
+	im->Xsize = pl->h.out_len;
+	im->Ysize = pl->v.out_len;
+	// The pixels are computed from in whenever im is read: in lives as
+	// long as im.
+	g_object_ref(in);
+	vips_object_local(im, in);
+	if (vips_image_generate(im, reduce_start, reduce_gen, reduce_stop,
+		in, pl)) {
+		g_object_unref(im);
+		return -1;
+	}
+	if (orientation == 1) {
+		*out = im;
+		return 0;
+	}
+	// As vips_thumbnail does: rotate a memory copy, the pixels arrive in
+	// order only.
+	VipsImage *mem = vips_image_copy_memory(im);
+	g_object_unref(im);
+	if (!mem)
+		return -1;
+	rc = vips_autorot(mem, out, NULL);
+	g_object_unref(mem);
+	return rc ? -1 : 0;
+}

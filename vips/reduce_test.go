@@ -1,0 +1,263 @@
+package vips
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// Our reduction (reduce.c) against libvips' own: both paths resize the same
+// JPEG to PNG, so the pixels compared are the resizers' and nothing else.
+
+// diffStats compares two images of the same size band by band.
+type diffStats struct {
+	mean      float64 // mean absolute difference per sample
+	max       int
+	differing float64 // fraction of samples that differ at all
+}
+
+func (d diffStats) String() string {
+	return fmt.Sprintf("mean %.4f, max %d, %.4f%% of samples differ", d.mean, d.max, 100*d.differing)
+}
+
+func decodePixels(t *testing.T, out []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("decode result: %v", err)
+	}
+	return img
+}
+
+// samples returns an image's bytes, band-interleaved; libvips writes RGB
+// and greyscale PNGs, which Go decodes to RGBA and Gray.
+func samples(t *testing.T, img image.Image) []uint8 {
+	t.Helper()
+	switch m := img.(type) {
+	case *image.RGBA:
+		return m.Pix
+	case *image.NRGBA:
+		return m.Pix
+	case *image.Gray:
+		return m.Pix
+	}
+	t.Fatalf("unexpected decoded image %T", img)
+	return nil
+}
+
+func compareImages(t *testing.T, a, b image.Image) diffStats {
+	t.Helper()
+	if a.Bounds() != b.Bounds() {
+		t.Fatalf("sizes differ: %v and %v", a.Bounds(), b.Bounds())
+	}
+	pa, pb := samples(t, a), samples(t, b)
+	if len(pa) != len(pb) {
+		t.Fatalf("layouts differ: %T and %T", a, b)
+	}
+	var sum, differing int
+	var d diffStats
+	for i := range pa {
+		v := int(pa[i]) - int(pb[i])
+		if v < 0 {
+			v = -v
+		}
+		sum += v
+		if v > 0 {
+			differing++
+		}
+		d.max = max(d.max, v)
+	}
+	d.mean = float64(sum) / float64(len(pa))
+	d.differing = float64(differing) / float64(len(pa))
+	return d
+}
+
+// resizeBoth returns src resized by our reduction and by libvips'.
+func resizeBoth(t *testing.T, fast, lib *Processor, src []byte, prm Params) (image.Image, image.Image) {
+	t.Helper()
+	a, ha, err := fast.Resize(context.Background(), src, prm)
+	if err != nil {
+		t.Fatalf("fast %+v: %v", prm, err)
+	}
+	b, hb, err := lib.Resize(context.Background(), src, prm)
+	if err != nil {
+		t.Fatalf("libvips %+v: %v", prm, err)
+	}
+	if ha != hb {
+		t.Fatalf("%+v: headers differ: fast %+v, libvips %+v", prm, ha, hb)
+	}
+	return decodePixels(t, a), decodePixels(t, b)
+}
+
+// noisyJPEG is a photo-like JPEG with fine detail everywhere, where any
+// misplaced tap or phase shows.
+func noisyJPEG(t testing.TB, w, h int, gray bool) []byte {
+	t.Helper()
+	src := photo(w, h)
+	for y := range h {
+		for x := range w {
+			c := src.RGBAAt(x, y)
+			n := uint8((x*7919 + y*104729 + x*y) % 61)
+			c.R, c.G, c.B = c.R^n, c.G+n, c.B-n
+			src.SetRGBA(x, y, c)
+		}
+	}
+	var img image.Image = src
+	if gray {
+		g := image.NewGray(src.Bounds())
+		for y := range h {
+			for x := range w {
+				g.Set(x, y, src.At(x, y))
+			}
+		}
+		img = g
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func reduceCases(t *testing.T) []struct {
+	name string
+	src  []byte
+	prm  Params
+} {
+	rgb := noisyJPEG(t, 333, 251, false)
+	gray := noisyJPEG(t, 251, 333, true)
+	var cases []struct {
+		name string
+		src  []byte
+		prm  Params
+	}
+	add := func(name string, src []byte, prm Params) {
+		prm.Format = FormatPNG
+		cases = append(cases, struct {
+			name string
+			src  []byte
+			prm  Params
+		}{name, src, prm})
+	}
+	for _, fit := range []string{FitCover, FitContain, FitInside, FitOutside, FitFill} {
+		add("rgb "+fit, rgb, Params{Width: 101, Height: 77, Fit: fit})
+		add("gray "+fit, gray, Params{Width: 88, Height: 131, Fit: fit})
+	}
+	add("rgb width only", rgb, Params{Width: 170})
+	add("rgb height only", rgb, Params{Height: 90})
+	add("rgb one axis", rgb, Params{Width: 333, Height: 100, Fit: FitFill})
+	add("rgb barely smaller", rgb, Params{Width: 330, Height: 250})
+	add("rgb shrink 3.9", rgb, Params{Width: 86})
+	add("rgb to one pixel", rgb, Params{Width: 1, Height: 1})
+	add("rgb thin strip", rgb, Params{Width: 300, Height: 2})
+	for o := uint16(1); o <= 8; o++ {
+		src := withOrientation(t, rgb, o)
+		add(fmt.Sprintf("orientation %d cover", o), src, Params{Width: 97, Height: 60})
+		add(fmt.Sprintf("orientation %d inside", o), src, Params{Width: 97, Height: 60, Fit: FitInside})
+	}
+	// Shrink-on-load first: 1600 → 1/4 → 400, then 400 → 123.
+	add("shrink on load", noisyJPEG(t, 1600, 1100, false), Params{Width: 123, Height: 95})
+	return cases
+}
+
+// TestFastReduceMatchesLibvipsC: with libvips' orc code off, libvips
+// reduces with the same 12-bit arithmetic as ours; the only differences left
+// are float rounding in where a strip starts sampling, worth one level on a
+// handful of pixels.
+func TestFastReduceMatchesLibvipsC(t *testing.T) {
+	fast := newProcessor(t, Config{Workers: 1, QueueDepth: 1, MaxPixels: 50e6, MaxOutputPixels: 50e6, MaxOutputBytes: 32 << 20})
+	lib := newProcessor(t, Config{Workers: 1, QueueDepth: 1, MaxPixels: 50e6, MaxOutputPixels: 50e6, MaxOutputBytes: 32 << 20})
+	lib.libvipsReduce = true
+	setLibvipsVector(false)
+	t.Cleanup(func() { setLibvipsVector(true) })
+	for _, simd := range []bool{true, false} {
+		was := setReduceSIMD(simd)
+		for _, c := range reduceCases(t) {
+			a, b := resizeBoth(t, fast, lib, c.src, c.prm)
+			d := compareImages(t, a, b)
+			if d.max > 1 || d.differing > 0.001 {
+				t.Errorf("simd=%v %s %+v: %v", simd, c.name, c.prm, d)
+			}
+		}
+		setReduceSIMD(was)
+	}
+}
+
+// TestFastReduceSIMDIsExact: the AVX2 kernels and the portable ones give
+// the same bytes.
+func TestFastReduceSIMDIsExact(t *testing.T) {
+	p := newProcessor(t, Config{Workers: 1, QueueDepth: 1, MaxPixels: 50e6, MaxOutputPixels: 50e6, MaxOutputBytes: 32 << 20})
+	if !setReduceSIMD(true) {
+		t.Skip("no AVX2 on this CPU: only the portable kernels run")
+	}
+	for _, c := range reduceCases(t) {
+		a, _, err := p.Resize(context.Background(), c.src, c.prm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		setReduceSIMD(false)
+		b, _, err := p.Resize(context.Background(), c.src, c.prm)
+		setReduceSIMD(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s %+v: AVX2 and C kernels differ: %v", c.name, c.prm, compareImages(t, decodePixels(t, a), decodePixels(t, b)))
+		}
+	}
+}
+
+// TestFastReduceQuality compares with what libvips serves by default (its
+// vertical pass in 6-bit orc code): our 12-bit pass is at least as exact,
+// so the two differ by rounding only.
+func TestFastReduceQuality(t *testing.T) {
+	fast := shared()
+	lib := newProcessor(t, DefaultConfig())
+	lib.libvipsReduce = true
+	for _, c := range reduceCases(t) {
+		a, b := resizeBoth(t, fast, lib, c.src, c.prm)
+		if d := compareImages(t, a, b); d.mean > 0.5 || d.max > 8 {
+			t.Errorf("%s %+v: %v", c.name, c.prm, d)
+		}
+	}
+}
+
+// TestFastReducePhotos runs the bench's real photos (when prepared, see
+// BenchmarkResizePhotos) through both paths at the bench's sizes.
+func TestFastReducePhotos(t *testing.T) {
+	names, _ := filepath.Glob(filepath.Join("..", ".bench", "photos", "*.jpg"))
+	if len(names) == 0 {
+		t.Skip("no photos in ../.bench/photos")
+	}
+	sort.Strings(names)
+	fast := shared()
+	lib := newProcessor(t, DefaultConfig())
+	lib.libvipsReduce = true
+	var worst float64
+	for i, n := range names {
+		src, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for a := i; a < i+2; a++ {
+			w, h := 200+(a*389)%1000, 150+(a*211)%900
+			prm := Params{Width: w, Height: h, Fit: FitCover, Format: FormatPNG}
+			x, y := resizeBoth(t, fast, lib, src, prm)
+			d := compareImages(t, x, y)
+			worst = math.Max(worst, d.mean)
+			t.Logf("%s %dx%d: %v", filepath.Base(n), w, h, d)
+			if d.mean > 0.5 {
+				t.Errorf("%s %dx%d: %v", filepath.Base(n), w, h, d)
+			}
+		}
+	}
+	t.Logf("worst mean absolute difference per sample: %.4f", worst)
+}
