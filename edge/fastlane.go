@@ -92,6 +92,20 @@ type FastLane struct {
 	conns map[*laneConn]struct{}
 
 	date atomic.Pointer[laneDate]
+
+	served, handedOff atomic.Int64
+}
+
+// FastLaneStats counts what a FastLane did.
+type FastLaneStats struct {
+	// Served is the requests it answered itself, HandedOff the
+	// connections it gave to the fallback server.
+	Served, HandedOff int64
+}
+
+// Stats returns the counts so far.
+func (l *FastLane) Stats() FastLaneStats {
+	return FastLaneStats{Served: l.served.Load(), HandedOff: l.handedOff.Load()}
 }
 
 // FastLane returns a FastLane serving ln. It starts accepting on the first
@@ -148,10 +162,7 @@ func (l *FastLane) Wait(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		l.closeIdle()
-		l.mu.Lock()
-		n := len(l.conns)
-		l.mu.Unlock()
-		if n == 0 {
+		if l.activeConns() == 0 {
 			return nil
 		}
 		select {
@@ -165,6 +176,13 @@ func (l *FastLane) Wait(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// activeConns is how many connections the fast lane holds.
+func (l *FastLane) activeConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
 }
 
 func (l *FastLane) closeIdle() {
@@ -225,6 +243,7 @@ func (l *FastLane) forget(c *laneConn) {
 // handOff gives nc, with the bytes read from it but not consumed, to the
 // fallback server. During shutdown nobody takes it: it is closed.
 func (l *FastLane) handOff(nc net.Conn, buffered []byte) {
+	l.handedOff.Add(1)
 	rc := &replayConn{Conn: nc, buf: buffered}
 	select {
 	case l.handoff <- rc:

@@ -34,6 +34,7 @@ type harness struct {
 	store *countingStore
 	edge  *Edge
 	srv   *httptest.Server
+	lane  *FastLane
 }
 
 func newHarness(t testing.TB, inv sluice.Invoker, mut func(*Config)) *harness {
@@ -56,15 +57,16 @@ func newHarness(t testing.TB, inv sluice.Invoker, mut func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	return &harness{t: t, store: cs, edge: e, srv: serveWithLane(t, e, e)}
+	srv, lane := serveWithLane(t, e, e, DefaultFastLaneConfig())
+	return &harness{t: t, store: cs, edge: e, srv: srv, lane: lane}
 }
 
 // serveWithLane serves e as sluice serve does: the fast lane answers plain
 // hits and hands every other connection to a net/http server running h.
-func serveWithLane(t testing.TB, e *Edge, h http.Handler) *httptest.Server {
+func serveWithLane(t testing.TB, e *Edge, h http.Handler, cfg FastLaneConfig) (*httptest.Server, *FastLane) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
-	lane, err := e.FastLane(DefaultFastLaneConfig(), srv.Listener)
+	lane, err := e.FastLane(cfg, srv.Listener)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func serveWithLane(t testing.TB, e *Edge, h http.Handler) *httptest.Server {
 			t.Errorf("fast lane connections still open after close: %v", err)
 		}
 	})
-	return srv
+	return srv, lane
 }
 
 func (h *harness) bucket(name string) {

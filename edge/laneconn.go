@@ -291,6 +291,7 @@ func (c *laneConn) serveOne(head []byte) (served, keep bool) {
 	keep = !rq.close && (!rq.http10 || rq.keepAlive)
 	out := c.appendHead(c.out[:0], &rq, &h, start, keep)
 	c.out = out
+	c.l.served.Add(1) // before the answer, so that a client that has it sees the count
 	var sent int64
 	var err error
 	if rq.head {
