@@ -85,7 +85,7 @@ type committer struct {
 // returns once fn's change is durable (or failed). After a commit that
 // appended events it wakes every ReadEvents waiter.
 func (s *Store) update(ctx context.Context, fn commitFunc) error {
-	return s.commit(&commitReq{fn: fn, ev: s.events(ctx)})
+	return s.commit(&commitReq{fn: fn, ev: s.events(ctx), lazy: joinsCommits(ctx)})
 }
 
 func (s *Store) commit(r *commitReq) error {

@@ -28,9 +28,12 @@
 // flight leads at once (there is no timer), and takes into one bbolt
 // transaction whatever is queued and whatever arrives while it applies
 // them, up to a bound; changes arriving during its fsyncs queue for the next
-// leader. Event acknowledgements are the exception: they wait a few
+// leader. Lazy changes are the exception: event acknowledgements, a
+// consumer's own records (UpdateState, in a bucket of meta.db per
+// consumer) and changes made under a context from JoinCommits wait a few
 // milliseconds for a write to lead a group and join it, so that a consumer
-// acknowledging every write does not double the commits. Before the transaction commits, the leader fsyncs once each
+// acting on every write (acknowledging it, copying it and recording the
+// copy) adds no commits of its own. Before the transaction commits, the leader fsyncs once each
 // shard directory holding a new file of the group, so that a file's
 // directory entry is durable before any metadata refers to it. A bbolt
 // commit costs two fdatasyncs; concurrent writers share them, and each
@@ -169,6 +172,7 @@ var (
 	rootCursors = []byte("cursors") // consumer → big-endian seq
 	rootMeta    = []byte("meta")    // store-wide values
 	rootLinks   = []byte("links")   // file id → uvarint count of references beyond the first
+	rootState   = []byte("state")   // consumer → nested bucket of its records (UpdateState)
 
 	subObjects = []byte("o") // key → objectRecord
 	subConfigs = []byte("c") // kind → document
@@ -219,7 +223,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, log: log, db: db, dir: dir, evCh: make(chan struct{})}
 	s.committer.lazyDelay = lazyLeadDelay
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{rootBuckets, rootData, rootEvents, rootCursors, rootMeta, rootLinks} {
+		for _, name := range [][]byte{rootBuckets, rootData, rootEvents, rootCursors, rootMeta, rootLinks, rootState} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

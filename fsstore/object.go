@@ -112,6 +112,7 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 		ev:   s.events(ctx),
 		dirs: r.dirs(s),
 		size: len(body),
+		lazy: joinsCommits(ctx),
 	})
 	if err != nil {
 		s.discard(&r)

@@ -54,22 +54,6 @@ func openTestStore(t *testing.T) *fsstore.Store {
 	return st
 }
 
-func TestNoSyncHonoured(t *testing.T) {
-	st := openTestStore(t)
-	for _, noSync := range []bool{false, true} {
-		cfg := testConfig(t.TempDir())
-		cfg.NoSync = noSync
-		r, err := New(cfg, st, st, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.db.NoSync != noSync {
-			t.Errorf("Config.NoSync %v: replicate.db NoSync is %v", noSync, r.db.NoSync)
-		}
-		r.Close()
-	}
-}
-
 // TestStateCommitNewerWins commits an older write's state after a newer
 // one's, as a retried commit can: the newer applied record and status stay.
 func TestStateCommitNewerWins(t *testing.T) {

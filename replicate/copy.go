@@ -432,12 +432,28 @@ type linker interface {
 	LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *sluice.PutObjectInput) (sluice.ObjectInfo, error)
 }
 
+// joiner is a store whose changes can join the group commits of the
+// writes they follow instead of leading commits of their own
+// (fsstore.Store): a copy made for every write then adds no fsyncs.
+type joiner interface {
+	JoinCommits(ctx context.Context) context.Context
+}
+
+// localCtx is the context of a change to this store made for a copy.
+func (r *Replicator) localCtx(ctx context.Context) context.Context {
+	if j, ok := r.store.(joiner); ok {
+		return j.JoinCommits(ctx)
+	}
+	return ctx
+}
+
 // copyLocal copies the snapshot obj to a bucket of this store: by linking
 // when the store can and the source still is that snapshot, else by
 // streaming the snapshot's bytes, which is also what a source replaced
 // since needs (its own event follows and wins).
 func (r *Replicator) copyLocal(ctx context.Context, bucket, key string, obj sluice.Object, meta sluice.ObjectMeta) (string, error) {
 	info := obj.Info()
+	ctx = r.localCtx(ctx)
 	if l, ok := r.store.(linker); ok {
 		// The copy's own event stays ObjectCreated:Put, as a streamed
 		// copy's is, so triggers on the target bucket see no difference.
@@ -570,7 +586,7 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*ap
 		}
 	}
 	if res.client == nil {
-		err = r.store.DeleteObject(ctx, p.Bucket, ev.Key)
+		err = r.store.DeleteObject(r.localCtx(ctx), p.Bucket, ev.Key)
 		if err != nil {
 			err = fmt.Errorf("delete %s/%s: %w", p.Bucket, ev.Key, err)
 		}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/s3api"
 )
@@ -36,7 +34,7 @@ func indexKey(a, b string) []byte { return []byte(a + "\x00" + b) }
 func (r *Replicator) lookup(target, key string) (applied, bool, error) {
 	var a applied
 	found := false
-	err := r.db.View(func(tx *bolt.Tx) error {
+	err := r.state.view(func(tx buckets) error {
 		v := tx.Bucket(bktApplied).Get(indexKey(target, key))
 		if v == nil {
 			return nil
@@ -179,7 +177,7 @@ func (r *Replicator) commitLoop() {
 		batch := g.pending
 		g.pending = nil
 		g.mu.Unlock()
-		err := r.db.Update(func(tx *bolt.Tx) error {
+		err := r.state.update(func(tx buckets) error {
 			for _, req := range batch {
 				for _, p := range req.puts {
 					if err := putOne(tx, p); err != nil {
@@ -201,7 +199,7 @@ func (r *Replicator) commitLoop() {
 	g.mu.Unlock()
 }
 
-func putOne(tx *bolt.Tx, p kv) error {
+func putOne(tx buckets, p kv) error {
 	b := tx.Bucket(p.bucket)
 	if p.clear {
 		// Collected first: deleting under a moving cursor skips keys.
@@ -242,7 +240,7 @@ type DeadLetter struct {
 // DeadLetters returns every dead-lettered copy, oldest first.
 func (r *Replicator) DeadLetters() ([]DeadLetter, error) {
 	var out []DeadLetter
-	err := r.db.View(func(tx *bolt.Tx) error {
+	err := r.state.view(func(tx buckets) error {
 		return tx.Bucket(bktDead).ForEach(func(_, v []byte) error {
 			var d DeadLetter
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -269,7 +267,7 @@ type attemptState struct {
 func (r *Replicator) loadAttempts(seq uint64, target string) (attemptState, bool, error) {
 	var st attemptState
 	found := false
-	err := r.db.View(func(tx *bolt.Tx) error {
+	err := r.state.view(func(tx buckets) error {
 		v := tx.Bucket(bktAttempts).Get(targetKey(seq, target))
 		if v == nil {
 			return nil
@@ -322,7 +320,7 @@ func (r *Replicator) deadLettered(seq uint64, target string) bool {
 		return false
 	}
 	found := false
-	err := r.db.View(func(tx *bolt.Tx) error {
+	err := r.state.view(func(tx buckets) error {
 		found = tx.Bucket(bktDead).Get(targetKey(seq, target)) != nil
 		return nil
 	})
@@ -345,7 +343,7 @@ func (r *Replicator) noteDead(seq uint64) {
 // loadRetryState reads which events have retry budgets and the highest
 // dead-lettered seq.
 func (r *Replicator) loadRetryState() error {
-	return r.db.View(func(tx *bolt.Tx) error {
+	return r.state.view(func(tx buckets) error {
 		if k, _ := tx.Bucket(bktDead).Cursor().Last(); len(k) >= 8 {
 			r.deadMax.Store(binary.BigEndian.Uint64(k))
 		}
@@ -367,7 +365,7 @@ const statusCacheTTL = time.Second
 func (r *Replicator) Status(ctx context.Context, bucket, key, etag string) string {
 	etag = unquote(etag)
 	var st string
-	_ = r.db.View(func(tx *bolt.Tx) error {
+	_ = r.state.view(func(tx buckets) error {
 		var rec statusRecord
 		if v := tx.Bucket(bktStatus).Get(indexKey(bucket, key)); v != nil && json.Unmarshal(v, &rec) == nil && rec.ETag == etag {
 			st = rec.Status

@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	bolt "go.etcd.io/bbolt"
 )
 
 // failingEndpoint is an S3 endpoint that answers every request 500, except
@@ -304,7 +303,7 @@ func assertOneDeadLetter(t *testing.T, r *Replicator, key string) DeadLetter {
 func countAttemptRecords(t *testing.T, r *Replicator) int {
 	t.Helper()
 	n := 0
-	if err := r.db.View(func(tx *bolt.Tx) error {
+	if err := r.state.view(func(tx buckets) error {
 		n = tx.Bucket(bktAttempts).Stats().KeyN
 		return nil
 	}); err != nil {

@@ -49,8 +49,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +56,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluicehq/sluice"
 )
@@ -97,7 +94,8 @@ type Config struct {
 	// Window bounds the events read but not yet done; a slow copy holds
 	// back acknowledgement, never reading, until the window is full.
 	Window int
-	// NoSync skips fsync on replicate.db commits (sluice serve --fsync=false):
+	// NoSync skips fsync on replicate.db commits (sluice serve --fsync=false),
+	// when the records live there rather than in the store:
 	// a process crash loses nothing, an OS crash may lose the newest
 	// records, which at-least-once redelivery then repeats idempotently.
 	NoSync bool
@@ -285,7 +283,7 @@ type Replicator struct {
 	store  sluice.Store
 	events sluice.EventLog
 	log    *slog.Logger
-	db     *bolt.DB
+	state  stateDB
 	remote map[string]*s3.Client
 	// remoteSlots bounds requests to remote endpoints.
 	remoteSlots chan struct{}
@@ -306,7 +304,8 @@ type cachedBool struct {
 	at time.Time
 }
 
-// New opens replicate.db under cfg.Dir and builds the endpoint clients.
+// New opens the replicator's records (in the store when it can keep them,
+// else in replicate.db under cfg.Dir) and builds the endpoint clients.
 func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logger) (*Replicator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -317,30 +316,16 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("replicate: create %s: %w", cfg.Dir, err)
-	}
-	db, err := bolt.Open(filepath.Join(cfg.Dir, "replicate.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync})
+	state, err := openState(store, cfg.Dir, cfg.NoSync)
 	if err != nil {
-		return nil, fmt.Errorf("replicate: open replicate.db: %w", err)
+		return nil, fmt.Errorf("replicate: %w", err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktApplied, bktStatus, bktDead, bktAttempts} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("replicate: init replicate.db: %w", err)
-	}
-	r := &Replicator{cfg: cfg, store: store, events: events, log: log, db: db,
+	r := &Replicator{cfg: cfg, store: store, events: events, log: log, state: state,
 		remote: map[string]*s3.Client{}, remoteSlots: make(chan struct{}, cfg.RemoteWorkers),
 		hasRepl: map[string]cachedBool{}, retrying: map[uint64]bool{}}
 	if err := r.loadRetryState(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("replicate: read replicate.db: %w", err)
+		state.close()
+		return nil, fmt.Errorf("replicate: read records: %w", err)
 	}
 	r.m = newMetrics(cfg.Registerer)
 	for region, raw := range cfg.RegionEndpoints {
@@ -350,8 +335,9 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 	return r, nil
 }
 
-// Close closes replicate.db. Serve must have returned.
-func (r *Replicator) Close() error { return r.db.Close() }
+// Close closes replicate.db, when the records live there. Serve must have
+// returned.
+func (r *Replicator) Close() error { return r.state.close() }
 
 // Serve consumes the outbox until ctx ends. Transient read errors are
 // retried; it returns nil when ctx is done.

@@ -99,7 +99,12 @@ type running struct {
 
 func (s *stack) startReplicator(cfg Config) *running {
 	s.t.Helper()
-	r, err := New(cfg, s.store, s.store, slog.New(slog.DiscardHandler))
+	return s.startReplicatorOn(s.store, cfg)
+}
+
+func (s *stack) startReplicatorOn(store sluice.Store, cfg Config) *running {
+	s.t.Helper()
+	r, err := New(cfg, store, s.store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		s.t.Fatalf("new replicator: %v", err)
 	}
