@@ -287,37 +287,94 @@ static void hpass_c(const plan *pl, const uint8_t *row, int first,
 // hpass3_avx2 takes four taps of an RGB pixel per step: the 12 bytes are
 // spread into 16-bit [r0 r1 g0 g1 b0 b1 0 0 | r2 r3 g2 g3 b2 b3 0 0] and
 // multiply-added with [c0 c1 c0 c1 c0 c1 0 0 | c2 c3 c2 c3 c2 c3 0 0].
+// Two output pixels go together so that they share the final reduction.
+__attribute__((target("avx2"), always_inline))
+static inline __m256i hsum3_avx2(const uint8_t *p, const int16_t *c,
+	int groups, __m256i spread)
+{
+	__m256i acc = _mm256_setzero_si256();
+	int g;
+	for (g = 0; g < groups; g++) {
+		__m256i v = _mm256_broadcastsi128_si256(
+			_mm_loadu_si128((const __m128i *) (p + 12 * g)));
+		acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
+			_mm256_shuffle_epi8(v, spread),
+			_mm256_loadu_si256((const __m256i *) (c + 16 * g))));
+	}
+	return acc;
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline void hpass3_avx2_n(const plan *pl, const uint8_t *row,
+	int first, int x0, int w, uint8_t *q, const int groups)
+{
+	const axis *h = &pl->h;
+	const size_t stride = (size_t) groups * 16;
+	const __m256i spread = _mm256_setr_epi8(
+		0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+		6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+	const __m256i round = _mm256_set1_epi32(ROUND_BY);
+	const int end = x0 + w;
+	int o;
+
+	for (o = x0; o < end; o += 2) {
+		const int ua = clampi(o - h->off, 0, h->len - 1);
+		// An odd last pixel pairs with itself; only one is stored.
+		const int ub = o + 1 < end ?
+			clampi(o + 1 - h->off, 0, h->len - 1) : ua;
+		__m256i a = hsum3_avx2(row + (size_t) (h->start[ua] - first) * 3,
+			pl->quads + h->phase[ua] * stride, groups, spread);
+		__m256i b = hsum3_avx2(row + (size_t) (h->start[ub] - first) * 3,
+			pl->quads + h->phase[ub] * stride, groups, spread);
+		// [a.lo + a.hi | b.lo + b.hi]: r g b 0 of each pixel.
+		__m256i sum = _mm256_add_epi32(
+			_mm256_permute2x128_si256(a, b, 0x20),
+			_mm256_permute2x128_si256(a, b, 0x31));
+		sum = _mm256_srai_epi32(_mm256_add_epi32(sum, round), COEF_SHIFT);
+		sum = _mm256_packs_epi32(sum, sum);
+		sum = _mm256_packus_epi16(sum, sum);
+		uint32_t pa = (uint32_t) _mm256_cvtsi256_si32(sum);
+		memcpy(q, &pa, 3);
+		if (o + 1 < end) {
+			uint32_t pb = (uint32_t) _mm_cvtsi128_si32(
+				_mm256_extracti128_si256(sum, 1));
+			memcpy(q + 3, &pb, 3);
+		}
+		q += 6;
+	}
+}
+
+// The tap counts a shrink below 4 gives, each compiled with its loop
+// unrolled.
 __attribute__((target("avx2")))
 static void hpass3_avx2(const plan *pl, const uint8_t *row, int first,
 	int x0, int w, uint8_t *q)
 {
-	const axis *h = &pl->h;
-	const int groups = h->n4 / 4;
-	const __m256i spread = _mm256_setr_epi8(
-		0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
-		6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-	const __m128i round = _mm_set1_epi32(ROUND_BY);
-	int o, g;
-
-	for (o = x0; o < x0 + w; o++) {
-		const int ux = clampi(o - h->off, 0, h->len - 1);
-		const uint8_t *p = row + (size_t) (h->start[ux] - first) * 3;
-		const int16_t *c = pl->quads + (size_t) h->phase[ux] * groups * 16;
-		__m256i acc = _mm256_setzero_si256();
-		for (g = 0; g < groups; g++) {
-			__m256i v = _mm256_broadcastsi128_si256(
-				_mm_loadu_si128((const __m128i *) (p + 12 * g)));
-			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
-				_mm256_shuffle_epi8(v, spread),
-				_mm256_loadu_si256((const __m256i *) (c + 16 * g))));
-		}
-		__m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc),
-			_mm256_extracti128_si256(acc, 1));
-		sum = _mm_srai_epi32(_mm_add_epi32(sum, round), COEF_SHIFT);
-		sum = _mm_packus_epi16(_mm_packs_epi32(sum, sum), sum);
-		uint32_t px = (uint32_t) _mm_cvtsi128_si32(sum);
-		memcpy(q, &px, 3);
-		q += 3;
+	switch (pl->h.n4 / 4) {
+	case 1:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 1);
+		break;
+	case 2:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 2);
+		break;
+	case 3:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 3);
+		break;
+	case 4:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 4);
+		break;
+	case 5:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 5);
+		break;
+	case 6:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 6);
+		break;
+	case 7:
+		hpass3_avx2_n(pl, row, first, x0, w, q, 7);
+		break;
+	default:
+		hpass3_avx2_n(pl, row, first, x0, w, q, pl->h.n4 / 4);
+		break;
 	}
 }
 

@@ -750,6 +750,8 @@ func TestNoLeaks(t *testing.T) {
 		{animatedGIF(t, 80, 80), Params{Width: 40, Height: 30, Animated: true}},
 		{animatedGIF(t, 80, 80), Params{Width: 40, Height: 30, Fit: FitContain, Animated: true}},
 		{withOrientation(t, encodeJPEG(t, 100, 50), 6), Params{}},
+		{withOrientation(t, encodeJPEG(t, 300, 200), 6), Params{Width: 70, Height: 90}}, // our reduction, rotated
+		{encodeVariant(t, "gray", 300, 200), Params{Width: 50, Height: 50, Fit: FitInside}},
 		{encodeJPEG(t, 64, 64), Params{Format: FormatAVIF}},
 		{encodeJPEG(t, 300, 200)[:3000], Params{Width: 10}}, // fails while decoding
 		{pngBomb(t, 20000, 20000), Params{Width: 10}},       // refused
