@@ -44,11 +44,16 @@ const rstAvoidanceDelay = 500 * time.Millisecond
 
 // laneConn is one connection the fast lane serves.
 type laneConn struct {
-	l     *FastLane
-	nc    net.Conn
-	tcp   *net.TCPConn // nil for other kinds of connection
-	raw   syscall.RawConn
-	state atomic.Int32
+	l   *FastLane
+	nc  net.Conn
+	tcp *net.TCPConn // nil for other kinds of connection
+	raw syscall.RawConn
+	// more is the function raw.Write runs to write pending with MSG_MORE,
+	// made once per connection; moreErr is its error.
+	more    func(fd uintptr) bool
+	pending []byte
+	moreErr error
+	state   atomic.Int32
 
 	buf  []byte // read buffer; buf[r:w] is read and not yet consumed
 	r, w int
@@ -348,7 +353,12 @@ func (c *laneConn) appendHead(out []byte, rq *laneRequest, h *laneHit, now time.
 		laneKV{"Age", nil}, laneKV{"X-Cache", xCacheValues[resultHit]}, laneKV{"Via", h.d.via},
 		laneKV{"X-Amz-Cf-Pop", popValue}, laneKV{"X-Amz-Cf-Id", nil},
 		laneKV{"Accept-Ranges", acceptRangesValue}, laneKV{"Content-Length", nil})
-	slices.SortFunc(kvs, func(a, b laneKV) int { return strings.Compare(a.key, b.key) })
+	// Insertion sort: a dozen fields, no closure calls.
+	for i := 1; i < len(kvs); i++ {
+		for j := i; j > 0 && kvs[j].key < kvs[j-1].key; j-- {
+			kvs[j], kvs[j-1] = kvs[j-1], kvs[j]
+		}
+	}
 	c.kvs = kvs
 	for _, kv := range kvs {
 		switch kv.key {
@@ -373,7 +383,7 @@ func (c *laneConn) appendHead(out []byte, rq *laneRequest, h *laneHit, now time.
 			continue
 		}
 		for _, v := range kv.values {
-			if strings.ContainsAny(v, "\r\n") {
+			if hasLineBreak(v) {
 				v = strings.Map(func(r rune) rune {
 					if r == '\r' || r == '\n' {
 						return ' '
@@ -400,6 +410,15 @@ func (c *laneConn) appendHead(out []byte, rq *laneRequest, h *laneHit, now time.
 }
 
 var acceptRangesValue = []string{"bytes"}
+
+func hasLineBreak(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			return true
+		}
+	}
+	return false
+}
 
 // withVary is vs with name added unless it is there (or "*" is). vs may
 // be shared with a cached entry: it is copied, never appended to in place.

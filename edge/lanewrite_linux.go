@@ -13,27 +13,32 @@ func (c *laneConn) writeMore(p []byte) error {
 			_, err = c.nc.Write(p)
 			return err
 		}
-		c.raw = raw
+		c.raw, c.more = raw, c.sendMore
 	}
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for len(p) > 0 {
-			n, err := syscall.SendmsgN(int(fd), p, nil, nil, syscall.MSG_MORE|syscall.MSG_NOSIGNAL)
-			switch err {
-			case nil:
-				p = p[n:]
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				werr = err
-				return true
-			}
-		}
-		return true
-	})
+	c.pending, c.moreErr = p, nil
+	err := c.raw.Write(c.more)
+	c.pending = nil
 	if err != nil {
 		return err
 	}
-	return werr
+	return c.moreErr
+}
+
+// sendMore writes c.pending; false asks to wait until the socket is
+// writable and be called again.
+func (c *laneConn) sendMore(fd uintptr) bool {
+	for len(c.pending) > 0 {
+		n, err := syscall.SendmsgN(int(fd), c.pending, nil, nil, syscall.MSG_MORE|syscall.MSG_NOSIGNAL)
+		switch err {
+		case nil:
+			c.pending = c.pending[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.moreErr = err
+			return true
+		}
+	}
+	return true
 }
