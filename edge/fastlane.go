@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -297,7 +298,7 @@ func (l *FastLane) appendDate(dst []byte, now time.Time) []byte {
 	if d := l.date.Load(); d != nil && d.sec == sec {
 		return append(dst, d.b...)
 	}
-	d := &laneDate{sec: sec, b: now.UTC().AppendFormat(nil, "Mon, 02 Jan 2006 15:04:05 GMT")}
+	d := &laneDate{sec: sec, b: now.UTC().AppendFormat(nil, http.TimeFormat)}
 	l.date.Store(d)
 	return append(dst, d.b...)
 }

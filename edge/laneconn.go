@@ -282,7 +282,8 @@ func (c *laneConn) serveOne(head []byte) (served, keep bool) {
 		return false, false
 	}
 	for _, p := range c.l.cfg.Reserved {
-		if strings.HasPrefix(rq.path, p) {
+		// Unescaped, as a handler in front of the edge sees r.URL.Path.
+		if strings.HasPrefix(unescapePath(rq.path), p) {
 			return false, false
 		}
 	}
