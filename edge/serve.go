@@ -576,9 +576,15 @@ func (x *exchange) serveCached() {
 // fillIdentity fetches (or revalidates stale) through the cache, collapsed
 // with concurrent misses of the same key.
 func (x *exchange) fillIdentity(k cdncache.Key, stale *cdncache.Entry) (*cdncache.Entry, string, error) {
-	led, refreshed, served := false, false, false
+	led, refreshed, served, filled := false, false, false, false
 	en, shared, err := x.e.cache.Fill(x.r.Context(), k, func(ctx context.Context) (*cdncache.Entry, bool, error) {
 		led = true
+		// A fill that ended between our lookup and this one's start has
+		// stored what we are about to fetch: serve that.
+		if ce, _, ok := x.e.cache.Lookup(k); ok && time.Now().Before(ce.Expires) {
+			filled = true
+			return ce, false, nil
+		}
 		en, store, how, err := x.fetchEntry(ctx, stale)
 		refreshed = how == fetchRefreshed
 		served = how == fetchStale
@@ -588,6 +594,8 @@ func (x *exchange) fillIdentity(k cdncache.Key, stale *cdncache.Entry) (*cdncach
 		return nil, "", err
 	}
 	switch {
+	case led && filled:
+		return en, resultHit, nil
 	case led && refreshed:
 		return en, resultRefreshHit, nil
 	case led && served:
