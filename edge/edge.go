@@ -9,6 +9,10 @@
 //
 // Cached bytes live in a cdncache.Cache that the Edge creates and owns.
 //
+// The edge listener is served through a FastLane (fastlane.go): it answers
+// plain hits of fresh cached 200s itself, without net/http, and hands every
+// other connection to the http.Server that serves ServeHTTP.
+//
 // Concurrency: every method is safe for concurrent use. ServeHTTP reads the
 // distribution table and the native hook table through atomic pointers to
 // immutable snapshots, so requests never take a lock; PutDistribution,
