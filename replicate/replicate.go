@@ -12,8 +12,10 @@
 //
 // Guarantees. An event is acknowledged only after every target copy is
 // committed or dead-lettered, so a restart re-delivers (at least once).
-// replicate.db (Config.Dir) records per (target, key) the sequencer and
-// source ETag last applied: a replayed or older event is skipped, so a copy
+// The replicator's records (state.go) live in the store when it can keep
+// them (fsstore's UpdateState, in meta.db), else in replicate.db under
+// Config.Dir; "replicate.db" below means either. They hold per (target,
+// key) the sequencer and source ETag last applied: a replayed or older event is skipped, so a copy
 // is never made twice and a newer write is never overwritten by an older
 // one; an event whose source was overwritten since is skipped too, since the
 // newer event follows it. A target that keeps failing is retried with
@@ -39,7 +41,10 @@
 // acknowledged up to the highest seq below which every event is done.
 // Copies to remote endpoints are bounded by Config.RemoteWorkers. A copy's
 // state (applied record, replication status, dead letters) is written in one
-// transaction after the copy, group-committed with the other workers'.
+// transaction after the copy, group-committed with the other workers'; in
+// the store, that transaction and a local copy's own commit join the group
+// commits of the writes they follow (fsstore's JoinCommits), so copying
+// every write adds no fsync of its own.
 // Status and HandleS3Event are safe for concurrent use.
 package replicate
 
