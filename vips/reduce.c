@@ -52,6 +52,10 @@ typedef struct {
 
 typedef struct {
 	axis h, v;
+	// enlarge: both axes are vips_affine's bicubic (Catmull-Rom) scaling,
+	// which filters horizontally first and keeps the rounded sums
+	// unclipped until the vertical pass.
+	int enlarge;
 	int bands;
 	int in_w, in_h;
 	// For 3 bands: (PHASES + 1) tables of n4 / 4 groups of 16 int16, the
@@ -60,6 +64,12 @@ typedef struct {
 } plan;
 
 static int use_avx2;
+static gint fast_uses;
+
+int sl_fast_uses(void)
+{
+	return g_atomic_int_get(&fast_uses);
+}
 
 int sl_reduce_set_simd(int on)
 {
@@ -177,6 +187,73 @@ static int axis_plan(VipsObject *owner, axis *ax, int in_len, double shrink)
 		for (k = 0; k < ax->n4 / 2; k++)
 			ax->pairs[phase * ax->n4 / 2 + k] = (uint16_t) c[2 * k] |
 				((uint32_t) (uint16_t) c[2 * k + 1] << 16);
+	}
+	return 0;
+}
+
+// catmull writes the four Catmull-Rom weights for a sample x (0 to 1)
+// past the second tap, as libvips' bicubic interpolator computes them.
+static void catmull(double c[4], double x)
+{
+	const double cr1 = 1. - x;
+	const double cr2 = -.5 * x;
+	const double cr3 = cr1 * cr2;
+	const double cone = cr1 * cr3;
+	const double cfou = x * cr3;
+	const double cr4 = cfou - cone;
+	const double ctwo = cr1 - cone + cr4;
+	const double cthr = x - cfou - cr4;
+	c[0] = cone;
+	c[1] = ctwo;
+	c[2] = cthr;
+	c[3] = cfou;
+}
+
+// axis_plan_up fills ax for enlarging in_len pixels by scale (>= 1) the
+// way vips_resize's vips_affine does: inv is the matrix inverse's entry
+// for this axis, output pixel i samples source position inv * i - 0.5
+// (libvips' input displacement of half a pixel, less the one-pixel border
+// it adds), four taps around it.
+static int axis_plan_up(VipsObject *owner, axis *ax, int in_len, double scale,
+	double inv)
+{
+	const double len = in_len * scale;
+	int i, k, phase;
+
+	ax->in_len = in_len;
+	ax->len = (int) (len > 0 ? len + 0.5 : len - 0.5);
+	if (ax->len <= 0)
+		return 1;
+	ax->n = 4;
+	ax->n4 = 4;
+	ax->out_len = ax->len;
+	ax->off = 0;
+	ax->start = vips_malloc(owner, sizeof(int) * ax->len);
+	ax->phase = vips_malloc(owner, ax->len);
+	ax->coef = vips_malloc(owner, sizeof(int16_t) * (PHASES + 1) * 4);
+	ax->pairs = vips_malloc(owner, sizeof(int32_t) * (PHASES + 1) * 2);
+	if (!ax->start || !ax->phase || !ax->coef || !ax->pairs)
+		return -1;
+	for (phase = 0; phase <= PHASES; phase++) {
+		double c[4];
+		catmull(c, (float) phase / PHASES);
+		for (k = 0; k < 4; k++)
+			ax->coef[phase * 4 + k] = (int) (c[k] * COEF_ONE);
+		for (k = 0; k < 2; k++)
+			ax->pairs[phase * 2 + k] =
+				(uint16_t) ax->coef[phase * 4 + 2 * k] |
+				((uint32_t) (uint16_t) ax->coef[phase * 4 + 2 * k + 1] << 16);
+	}
+	for (i = 0; i < ax->len; i++) {
+		// In libvips' coordinates: the source embedded in a border of
+		// two pixels, the stencil starting one before the sample.
+		double X = inv * i;
+		X -= -0.5;
+		X += 1;
+		const int ix = (int) X;
+		const int sx = X * PHASES * 2;
+		ax->start[i] = ix - 1 - 2;
+		ax->phase[i] = ((sx & (PHASES * 2 - 1)) + 1) >> 1;
 	}
 	return 0;
 }
@@ -378,10 +455,115 @@ static void hpass3_avx2(const plan *pl, const uint8_t *row, int first,
 	}
 }
 
+// The enlargement's kernels. The horizontal pass keeps 16-bit sums,
+// rounded but not clipped; the vertical one combines four such rows.
+
+static void hpass16_c(const plan *pl, const uint8_t *row, int first,
+	int x0, int w, int16_t *q)
+{
+	const axis *h = &pl->h;
+	const int bands = pl->bands;
+	int o, b, k;
+
+	for (o = x0; o < x0 + w; o++) {
+		const int ux = clampi(o - h->off, 0, h->len - 1);
+		const uint8_t *p = row + (size_t) (h->start[ux] - first) * bands;
+		const int16_t *c = h->coef + h->phase[ux] * 4;
+		for (b = 0; b < bands; b++) {
+			int sum = 0;
+			for (k = 0; k < 4; k++)
+				sum += c[k] * p[k * bands + b];
+			*q++ = (sum + ROUND_BY) >> COEF_SHIFT;
+		}
+	}
+}
+
+__attribute__((target("avx2")))
+static void hpass16_3_avx2(const plan *pl, const uint8_t *row, int first,
+	int x0, int w, int16_t *q)
+{
+	const axis *h = &pl->h;
+	const __m256i spread = _mm256_setr_epi8(
+		0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+		6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+	const __m256i round = _mm256_set1_epi32(ROUND_BY);
+	const int end = x0 + w;
+	int o;
+
+	for (o = x0; o < end; o += 2) {
+		const int ua = clampi(o - h->off, 0, h->len - 1);
+		const int ub = o + 1 < end ?
+			clampi(o + 1 - h->off, 0, h->len - 1) : ua;
+		__m256i a = hsum3_avx2(row + (size_t) (h->start[ua] - first) * 3,
+			pl->quads + h->phase[ua] * 16, 1, spread);
+		__m256i b = hsum3_avx2(row + (size_t) (h->start[ub] - first) * 3,
+			pl->quads + h->phase[ub] * 16, 1, spread);
+		__m256i sum = _mm256_add_epi32(
+			_mm256_permute2x128_si256(a, b, 0x20),
+			_mm256_permute2x128_si256(a, b, 0x31));
+		sum = _mm256_srai_epi32(_mm256_add_epi32(sum, round), COEF_SHIFT);
+		sum = _mm256_packs_epi32(sum, sum);
+		uint64_t pa = (uint64_t) _mm256_extract_epi64(sum, 0);
+		memcpy(q, &pa, 6);
+		if (o + 1 < end) {
+			uint64_t pb = (uint64_t) _mm256_extract_epi64(sum, 2);
+			memcpy(q + 3, &pb, 6);
+		}
+		q += 6;
+	}
+}
+
+static void vpass16_c(const int16_t *const *rows, const int16_t *c,
+	uint8_t *out, int len)
+{
+	int i;
+	for (i = 0; i < len; i++)
+		out[i] = fixed_to_u8(c[0] * rows[0][i] + c[1] * rows[1][i] +
+			c[2] * rows[2][i] + c[3] * rows[3][i]);
+}
+
+__attribute__((target("avx2")))
+static void vpass16_avx2(const int16_t *const *rows, const int16_t *c,
+	const int32_t *pairs, uint8_t *out, int len)
+{
+	const __m256i round = _mm256_set1_epi32(ROUND_BY);
+	const __m256i c01 = _mm256_set1_epi32(pairs[0]);
+	const __m256i c23 = _mm256_set1_epi32(pairs[1]);
+	int i;
+
+	for (i = 0; i + 16 <= len; i += 16) {
+		__m256i r0 = _mm256_loadu_si256((const __m256i *) (rows[0] + i));
+		__m256i r1 = _mm256_loadu_si256((const __m256i *) (rows[1] + i));
+		__m256i r2 = _mm256_loadu_si256((const __m256i *) (rows[2] + i));
+		__m256i r3 = _mm256_loadu_si256((const __m256i *) (rows[3] + i));
+		__m256i lo = _mm256_add_epi32(round, _mm256_add_epi32(
+			_mm256_madd_epi16(_mm256_unpacklo_epi16(r0, r1), c01),
+			_mm256_madd_epi16(_mm256_unpacklo_epi16(r2, r3), c23)));
+		__m256i hi = _mm256_add_epi32(round, _mm256_add_epi32(
+			_mm256_madd_epi16(_mm256_unpackhi_epi16(r0, r1), c01),
+			_mm256_madd_epi16(_mm256_unpackhi_epi16(r2, r3), c23)));
+		lo = _mm256_srai_epi32(lo, COEF_SHIFT);
+		hi = _mm256_srai_epi32(hi, COEF_SHIFT);
+		__m256i w = _mm256_packs_epi32(lo, hi);
+		_mm_storeu_si128((__m128i *) (out + i), _mm_packus_epi16(
+			_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+	}
+	if (i < len) {
+		const int16_t *tail[4] = {rows[0] + i, rows[1] + i, rows[2] + i,
+			rows[3] + i};
+		vpass16_c(tail, c, out + i, len - i);
+	}
+}
+
 typedef struct {
 	VipsRegion *ir;
 	uint8_t *row;
 	size_t cap;
+	// Enlarging: four horizontally filtered source rows, slot y & 3 for
+	// source row y, valid for the region being made.
+	int16_t *hrows[4];
+	int tag[4];
+	size_t hcap;
 } seq;
 
 static void *reduce_start(VipsImage *out, void *a, void *b)
@@ -396,7 +578,72 @@ static int reduce_stop(void *vseq, void *a, void *b)
 	seq *s = vseq;
 	g_object_unref(s->ir);
 	g_free(s->row);
+	for (int i = 0; i < 4; i++)
+		g_free(s->hrows[i]);
 	g_free(s);
+	return 0;
+}
+
+// enlarge_rows makes region r of an enlargement: each output row
+// combines four source rows filtered horizontally, each filtered once
+// for the region.
+static int enlarge_rows(seq *s, const plan *pl, const VipsRect *r,
+	VipsRegion *out_region, int first, int last, int xlo, int xhi)
+{
+	const axis *v = &pl->v;
+	const int bands = pl->bands;
+	const int avx2 = use_avx2;
+	const int len = r->width * bands;
+	uint8_t *mid = s->row + (size_t) (xlo - first) * bands;
+	const int span = (xhi - xlo + 1) * bands;
+	const int16_t *rows[4];
+	int y, k, x;
+
+	// 16 spare samples: the AVX2 pass stores 4 int16 for 3.
+	size_t hsize = sizeof(int16_t) * ((size_t) len + 16);
+	if (hsize > s->hcap) {
+		for (k = 0; k < 4; k++) {
+			g_free(s->hrows[k]);
+			s->hrows[k] = g_malloc(hsize);
+		}
+		s->hcap = hsize;
+	}
+	for (k = 0; k < 4; k++)
+		s->tag[k] = -1;
+
+	for (y = 0; y < r->height; y++) {
+		const int uy = clampi(r->top + y - v->off, 0, v->len - 1);
+		const int y0 = v->start[uy];
+		const int ph = v->phase[uy];
+		for (k = 0; k < 4; k++) {
+			// Four consecutive rows (clamped) never share a slot.
+			const int sy = clampi(y0 + k, 0, pl->in_h - 1);
+			const int slot = sy & 3;
+			if (s->tag[slot] != sy) {
+				memcpy(mid, VIPS_REGION_ADDR(s->ir, xlo, sy), span);
+				for (x = first; x < xlo; x++)
+					memcpy(s->row + (size_t) (x - first) * bands,
+						mid, bands);
+				for (x = xhi + 1; x <= last; x++)
+					memcpy(s->row + (size_t) (x - first) * bands,
+						mid + span - bands, bands);
+				if (avx2 && bands == 3)
+					hpass16_3_avx2(pl, s->row, first, r->left,
+						r->width, s->hrows[slot]);
+				else
+					hpass16_c(pl, s->row, first, r->left,
+						r->width, s->hrows[slot]);
+				s->tag[slot] = sy;
+			}
+			rows[k] = s->hrows[slot];
+		}
+		VipsPel *q = VIPS_REGION_ADDR(out_region, r->left, r->top + y);
+		if (avx2)
+			vpass16_avx2(rows, v->coef + ph * 4, v->pairs + ph * 2,
+				q, len);
+		else
+			vpass16_c(rows, v->coef + ph * 4, q, len);
+	}
 	return 0;
 }
 
@@ -436,6 +683,10 @@ static int reduce_gen(VipsRegion *out_region, void *vseq, void *a, void *b,
 	}
 	uint8_t *mid = s->row + (size_t) (xlo - first) * bands;
 	const int span = (xhi - xlo + 1) * bands;
+
+	if (pl->enlarge)
+		return enlarge_rows(s, pl, r, out_region, first, last, xlo,
+			xhi);
 
 	for (y = 0; y < r->height; y++) {
 		const int uy = clampi(r->top + y - v->off, 0, v->len - 1);
@@ -517,9 +768,15 @@ int sl_fast_thumbnail(VipsImage *in, int width, int height, int size,
 	vshrink = VIPS_MIN(vshrink, in->Ysize);
 
 	// vips_resize's scales: enlarging is libvips' job.
+	// vips_resize's scales: below 1 both (or 1 on one side) is a
+	// reduction, 1 or more both (and not 1 both) an enlargement; a mix
+	// is libvips' job.
 	double hscale = VIPS_MAX(1.0 / hshrink, 1.0 / in->Xsize);
 	double vscale = VIPS_MAX(1.0 / vshrink, 1.0 / in->Ysize);
-	if (hscale > 1.0 || vscale > 1.0 || (hscale == 1.0 && vscale == 1.0))
+	if (hscale == 1.0 && vscale == 1.0)
+		return 1;
+	const int enlarge = hscale >= 1.0 && vscale >= 1.0;
+	if (!enlarge && (hscale > 1.0 || vscale > 1.0))
 		return 1;
 
 	VipsImage *im = vips_image_new();
@@ -533,10 +790,24 @@ int sl_fast_thumbnail(VipsImage *in, int width, int height, int size,
 	pl->bands = in->Bands;
 	pl->in_w = in->Xsize;
 	pl->in_h = in->Ysize;
-	if ((rc = axis_plan(VIPS_OBJECT(im), &pl->v, in->Ysize,
-		vscale < 1.0 ? 1.0 / vscale : 1.0)) ||
-		(rc = axis_plan(VIPS_OBJECT(im), &pl->h, in->Xsize,
-		hscale < 1.0 ? 1.0 / hscale : 1.0))) {
+	pl->enlarge = enlarge;
+	if (enlarge) {
+		// vips_affine's inverse of the matrix [hscale 0; 0 vscale].
+		const double det = hscale * vscale - 0.0 * 0.0;
+		const double tmp = 1.0 / det;
+		rc = axis_plan_up(VIPS_OBJECT(im), &pl->v, in->Ysize, vscale,
+			tmp * hscale);
+		if (!rc)
+			rc = axis_plan_up(VIPS_OBJECT(im), &pl->h, in->Xsize,
+				hscale, tmp * vscale);
+	} else {
+		rc = axis_plan(VIPS_OBJECT(im), &pl->v, in->Ysize,
+			vscale < 1.0 ? 1.0 / vscale : 1.0);
+		if (!rc)
+			rc = axis_plan(VIPS_OBJECT(im), &pl->h, in->Xsize,
+				hscale < 1.0 ? 1.0 / hscale : 1.0);
+	}
+	if (rc) {
 		g_object_unref(im);
 		return rc;
 	}
@@ -582,6 +853,7 @@ int sl_fast_thumbnail(VipsImage *in, int width, int height, int size,
 		g_object_unref(im);
 		return -1;
 	}
+	g_atomic_int_inc(&fast_uses);
 	if (orientation == 1) {
 		*out = im;
 		return 0;

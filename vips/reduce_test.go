@@ -127,25 +127,22 @@ func noisyJPEG(t testing.TB, w, h int, gray bool) []byte {
 	return b.Bytes()
 }
 
-func reduceCases(t *testing.T) []struct {
+type reduceCase struct {
 	name string
 	src  []byte
 	prm  Params
-} {
+	// libvips: our reduction does not apply (a mix of enlarging and
+	// reducing), libvips resizes.
+	libvips bool
+}
+
+func reduceCases(t *testing.T) []reduceCase {
 	rgb := noisyJPEG(t, 333, 251, false)
 	gray := noisyJPEG(t, 251, 333, true)
-	var cases []struct {
-		name string
-		src  []byte
-		prm  Params
-	}
+	var cases []reduceCase
 	add := func(name string, src []byte, prm Params) {
 		prm.Format = FormatPNG
-		cases = append(cases, struct {
-			name string
-			src  []byte
-			prm  Params
-		}{name, src, prm})
+		cases = append(cases, reduceCase{name: name, src: src, prm: prm})
 	}
 	for _, fit := range []string{FitCover, FitContain, FitInside, FitOutside, FitFill} {
 		add("rgb "+fit, rgb, Params{Width: 101, Height: 77, Fit: fit})
@@ -156,12 +153,23 @@ func reduceCases(t *testing.T) []struct {
 	add("rgb one axis", rgb, Params{Width: 333, Height: 100, Fit: FitFill})
 	add("rgb barely smaller", rgb, Params{Width: 330, Height: 250})
 	add("rgb shrink 3.9", rgb, Params{Width: 86})
-	add("rgb to one pixel", rgb, Params{Width: 1, Height: 1})
+	// Shrinks of 4 and more: libvips box-shrinks first.
+	cases = append(cases, reduceCase{"rgb to one pixel", rgb, Params{Width: 1, Height: 1, Format: FormatPNG}, true})
 	add("rgb thin strip", rgb, Params{Width: 300, Height: 2})
 	for o := uint16(1); o <= 8; o++ {
 		src := withOrientation(t, rgb, o)
 		add(fmt.Sprintf("orientation %d cover", o), src, Params{Width: 97, Height: 60})
 		add(fmt.Sprintf("orientation %d inside", o), src, Params{Width: 97, Height: 60, Fit: FitInside})
+	}
+	// Enlargements: vips_affine's bicubic in libvips.
+	add("rgb enlarge cover", rgb, Params{Width: 501, Height: 389})
+	add("rgb enlarge inside", rgb, Params{Width: 700, Height: 600, Fit: FitInside})
+	add("rgb enlarge one axis", rgb, Params{Width: 333, Height: 400, Fit: FitFill})
+	cases = append(cases, reduceCase{"rgb enlarge and reduce", rgb, Params{Width: 500, Height: 100, Fit: FitFill, Format: FormatPNG}, true})
+	add("rgb enlarge slightly", rgb, Params{Width: 340})
+	add("gray enlarge", gray, Params{Width: 300, Height: 500})
+	for _, o := range []uint16{3, 6, 7} {
+		add(fmt.Sprintf("orientation %d enlarge", o), withOrientation(t, rgb, o), Params{Width: 420, Height: 390})
 	}
 	// Shrink-on-load first: 1600 → 1/4 → 400, then 400 → 123.
 	add("shrink on load", noisyJPEG(t, 1600, 1100, false), Params{Width: 123, Height: 95})
@@ -181,7 +189,11 @@ func TestFastReduceMatchesLibvipsC(t *testing.T) {
 	for _, simd := range []bool{true, false} {
 		was := setReduceSIMD(simd)
 		for _, c := range reduceCases(t) {
+			uses := fastUses()
 			a, b := resizeBoth(t, fast, lib, c.src, c.prm)
+			if used := fastUses() - uses; used != 1 && !c.libvips || used != 0 && c.libvips {
+				t.Errorf("%s: our reduction made %d images, want %d", c.name, used, map[bool]int{false: 1, true: 0}[c.libvips])
+			}
 			d := compareImages(t, a, b)
 			if d.max > 1 || d.differing > 0.001 {
 				t.Errorf("simd=%v %s %+v: %v", simd, c.name, c.prm, d)

@@ -26,6 +26,11 @@ func setReduceSIMD(on bool) bool {
 	return C.sl_set_simd(cbool(on)) != 0
 }
 
+// fastUses counts the images our reduction has made in this process.
+func fastUses() int {
+	return int(C.sl_fast_uses())
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1
