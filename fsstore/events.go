@@ -1,11 +1,13 @@
 package fsstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/sluicehq/sluice"
 	bolt "go.etcd.io/bbolt"
@@ -13,9 +15,52 @@ import (
 
 // eventBatch collects the events one transaction appends to the outbox.
 type eventBatch struct {
-	record bool
-	req    sluice.RequestInfo
-	n      int
+	record  bool
+	req     sluice.RequestInfo
+	n       int
+	regions *regionCache
+}
+
+// regionCache remembers the region of each bucket record it decoded, by
+// the record's bytes: every event names its bucket's region, and decoding
+// the record's JSON for each cost more than the rest of the event. A
+// bucket deleted and created again has a new record (its creation time),
+// so an entry is never stale.
+type regionCache struct {
+	mu sync.Mutex
+	m  map[string]regionEntry
+}
+
+type regionEntry struct {
+	rec    []byte
+	region string
+}
+
+// maxRegionCache bounds the cache; it starts afresh when full.
+const maxRegionCache = 4096
+
+func (c *regionCache) region(tx *bolt.Tx, bucket string) (string, error) {
+	v := tx.Bucket(rootBuckets).Get([]byte(bucket))
+	if v == nil {
+		return "", errNoSuchBucket(bucket)
+	}
+	c.mu.Lock()
+	e, ok := c.m[bucket]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.rec, v) {
+		return e.region, nil
+	}
+	info, err := bucketInfo(tx, bucket)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxRegionCache {
+		c.m = make(map[string]regionEntry)
+	}
+	c.m[bucket] = regionEntry{rec: bytes.Clone(v), region: info.Region}
+	c.mu.Unlock()
+	return info.Region, nil
 }
 
 // add appends an event for a change to key, when the store records events.
@@ -24,7 +69,7 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 	if !b.record {
 		return nil
 	}
-	info, err := bucketInfo(tx, bucket)
+	region, err := b.regions.region(tx, bucket)
 	if err != nil {
 		return err
 	}
@@ -39,7 +84,7 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 		Seq:       seq,
 		Name:      name,
 		Time:      now(),
-		Region:    info.Region,
+		Region:    region,
 		Bucket:    bucket,
 		Key:       key,
 		Size:      rec.Size,
@@ -125,7 +170,7 @@ func sequencer(seq uint64) string {
 // events returns the batch a change made on behalf of ctx appends its
 // events to.
 func (s *Store) events(ctx context.Context) eventBatch {
-	return eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx)}
+	return eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx), regions: &s.regions}
 }
 
 // ReadEvents returns up to limit events with Seq > after in commit order,

@@ -158,6 +158,7 @@ type Store struct {
 
 	committer committer
 	configs   configCache
+	regions   regionCache
 
 	gcCancel context.CancelFunc
 	gcDone   chan struct{}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/sluicehq/sluice"
 	bolt "go.etcd.io/bbolt"
 )
@@ -139,5 +141,47 @@ func waitQueued(t *testing.T, s *Store, n int) {
 			t.Fatalf("%d changes queued, want %d", queued, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestEventRegionFollowsBucket records events of a bucket deleted and
+// created again in another region: each event names the region the bucket
+// had when it was written.
+func TestEventRegionFollowsBucket(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), NoSync: true, RecordEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var want []string
+	for _, region := range []string{"eu-west-1", "us-west-2", "eu-west-1"} {
+		if err := s.CreateBucket(ctx, sluice.Bucket{Name: "r", Region: region}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "r", Key: "k", Body: bytes.NewReader(nil)}); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, region)
+		}
+		if err := s.DeleteObject(ctx, "r", "k"); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, region)
+		if err := s.DeleteBucket(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.ReadEvents(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Region)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("event regions (-want +got):\n%s", diff)
 	}
 }
