@@ -1,7 +1,11 @@
 // Package vips owns every call into libvips: reading image headers, resizing
 // with shrink-on-load, applying EXIF orientation and encoding JPEG, PNG,
 // WebP, AVIF and GIF. It is the only cgo package in Sluice; the C half lives
-// beside it in bridge.c and frees every libvips object before returning to Go.
+// beside it in bridge.c, which frees every libvips object before returning
+// to Go, and reduce.c, our own AVX2 resampling for the common case (an 8-bit
+// sRGB or grey JPEG without alpha): the same pixels as libvips 8.14's
+// vips_thumbnail, computed several times faster and only where a crop keeps
+// them.
 //
 // Concurrency: a Processor is safe for concurrent use. libvips is initialised
 // once per process with its operation cache off and one libvips thread per
@@ -121,7 +125,12 @@ var maxDimension = map[string]int{
 
 // Config bounds the work one Processor does.
 type Config struct {
-	// Workers is the number of images processed at once; default the CPUs.
+	// Workers is the number of images processed at once; default twice
+	// the CPUs. One image keeps less than a core busy: its decode and
+	// resize thread and its encode thread hand strips to each other, and
+	// the entropy coding at the end runs alone. Two per core keep the
+	// cores busy under load (measured on 2 cores with 8 concurrent
+	// resizes: about 1.2x the throughput of one per core).
 	Workers int
 	// QueueDepth is how many Resize calls may wait for a worker before
 	// SlowDown; default 4 × Workers.
@@ -138,7 +147,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults described on Config.
 func DefaultConfig() Config {
-	w := runtime.NumCPU()
+	w := 2 * runtime.NumCPU()
 	return Config{
 		Workers:         w,
 		QueueDepth:      4 * w,
