@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -243,7 +244,47 @@ type settings struct {
 
 func (s settings) none() bool { return len(s.tagTargets) == 0 && len(s.rules) == 0 }
 
+// settings returns what bucket replicates to, parsed again only when its
+// tagging or replication document changed: every event, the copies' own
+// included, asks.
 func (r *Replicator) settings(ctx context.Context, bucket string) (settings, error) {
+	tagDoc, err := r.store.BucketConfig(ctx, bucket, sluice.ConfigTagging)
+	if err != nil {
+		return settings{}, err
+	}
+	replDoc, err := r.store.BucketConfig(ctx, bucket, sluice.ConfigReplication)
+	if err != nil {
+		return settings{}, err
+	}
+	r.mu.Lock()
+	c, ok := r.parsed[bucket]
+	r.mu.Unlock()
+	if ok && bytes.Equal(c.tagDoc, tagDoc) && bytes.Equal(c.replDoc, replDoc) {
+		return c.set, nil
+	}
+	set, err := r.parseSettings(ctx, bucket)
+	if err != nil {
+		return settings{}, err
+	}
+	r.mu.Lock()
+	if len(r.parsed) >= maxParsedSettings {
+		clear(r.parsed)
+	}
+	r.parsed[bucket] = parsedSettings{tagDoc: tagDoc, replDoc: replDoc, set: set}
+	r.mu.Unlock()
+	return set, nil
+}
+
+// parsedSettings is a bucket's settings with the documents they came from.
+type parsedSettings struct {
+	tagDoc, replDoc []byte
+	set             settings
+}
+
+// maxParsedSettings bounds the cache of parsed settings.
+const maxParsedSettings = 10000
+
+func (r *Replicator) parseSettings(ctx context.Context, bucket string) (settings, error) {
 	set := settings{bucket: bucket}
 	btags, err := s3api.BucketTags(ctx, r.store, bucket)
 	if err != nil {

@@ -300,6 +300,8 @@ type Replicator struct {
 	mu sync.Mutex
 	// hasRepl caches whether a bucket has targets at all, for Status.
 	hasRepl map[string]cachedBool
+	// parsed caches each bucket's settings by the documents they came from.
+	parsed map[string]parsedSettings
 	// retrying holds the events with retry budgets in replicate.db.
 	retrying map[uint64]bool
 }
@@ -327,7 +329,7 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, log *slog.Logge
 	}
 	r := &Replicator{cfg: cfg, store: store, events: events, log: log, state: state,
 		remote: map[string]*s3.Client{}, remoteSlots: make(chan struct{}, cfg.RemoteWorkers),
-		hasRepl: map[string]cachedBool{}, retrying: map[uint64]bool{}}
+		hasRepl: map[string]cachedBool{}, parsed: map[string]parsedSettings{}, retrying: map[uint64]bool{}}
 	if err := r.loadRetryState(); err != nil {
 		state.close()
 		return nil, fmt.Errorf("replicate: read records: %w", err)
