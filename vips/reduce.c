@@ -411,11 +411,17 @@ static inline void hpass3_avx2_n(const plan *pl, const uint8_t *row,
 		sum = _mm256_packs_epi32(sum, sum);
 		sum = _mm256_packus_epi16(sum, sum);
 		uint32_t pa = (uint32_t) _mm256_cvtsi256_si32(sum);
-		memcpy(q, &pa, 3);
-		if (o + 1 < end) {
-			uint32_t pb = (uint32_t) _mm_cvtsi128_si32(
-				_mm256_extracti128_si256(sum, 1));
-			memcpy(q + 3, &pb, 3);
+		uint32_t pb = (uint32_t) _mm_cvtsi128_si32(
+			_mm256_extracti128_si256(sum, 1));
+		if (o + 2 < end) {
+			// Four-byte stores: each spare byte is the next pixel's
+			// first, written again right after.
+			memcpy(q, &pa, 4);
+			memcpy(q + 3, &pb, 4);
+		} else {
+			memcpy(q, &pa, 3);
+			if (o + 1 < end)
+				memcpy(q + 3, &pb, 3);
 		}
 		q += 6;
 	}
