@@ -384,6 +384,11 @@ func (r *Replicator) resolve(ctx context.Context, t Target) (resolved, error) {
 	if c, ok := r.remote[t.Region]; ok && t.Region != "" {
 		return resolved{id: t.Region + "/" + t.Bucket, client: c}, nil
 	}
+	if t.Region == "" {
+		// Nothing to check before the write, which fails with
+		// NoSuchBucket when the target is missing.
+		return resolved{id: "local/" + t.Bucket}, nil
+	}
 	b, err := r.store.Bucket(ctx, t.Bucket)
 	if err != nil {
 		return resolved{}, fmt.Errorf("target bucket %s: %w", t.Bucket, err)
