@@ -221,6 +221,9 @@ static int axis_plan_up(VipsObject *owner, axis *ax, int in_len, double scale,
 	int i, k, phase;
 
 	ax->in_len = in_len;
+	// Past libvips' coordinate limit vips_affine refuses, and so do we.
+	if (len > VIPS_MAX_COORD)
+		return 1;
 	ax->len = (int) (len > 0 ? len + 0.5 : len - 0.5);
 	if (ax->len <= 0)
 		return 1;
