@@ -90,9 +90,10 @@ func createRecordBuckets(b buckets) error {
 	return nil
 }
 
-// importFile copies the records of the replicate.db at path into st in one
-// transaction, then renames the file so that it is imported only once. A
-// crash before the rename imports the same records again.
+// importFile copies the records of the replicate.db at path that st does
+// not hold into st in one transaction, then renames the file so that it is
+// imported only once. A crash before the rename imports the same records
+// again, which changes nothing.
 func importFile(st stateDB, path string) error {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -126,6 +127,10 @@ func importFile(st stateDB, path string) error {
 		for name, kvs := range records {
 			dst := b.Bucket([]byte(name))
 			for _, e := range kvs {
+				// What the store holds was written since: it wins.
+				if dst.Get(e.k) != nil {
+					continue
+				}
 				if err := dst.Put(e.k, e.v); err != nil {
 					return err
 				}
