@@ -355,6 +355,31 @@ static int watch(sl_job *job, VipsImage *im)
 	return cancelled;
 }
 
+// thumbnail_loaded makes the thumbnail of a loaded JPEG or PNG (neither
+// shrinks on load inside vips_thumbnail beyond what the loader was told):
+// with our own reduction when it applies (8-bit sRGB or grey without
+// alpha, a plain reduction or enlargement), cropping a cover box as it
+// goes; with libvips' thumbnail otherwise.
+static int thumbnail_loaded(VipsImage *in, const sl_params *p, VipsImage **out)
+{
+	int r = 1;
+	if (!p->no_fast && p->crop == VIPS_INTERESTING_NONE) {
+		sl_box box = {0, 0};
+		if (p->cover) {
+			box.width = p->box_w;
+			box.height = p->box_h;
+		}
+		r = sl_fast_thumbnail(in, p->width, p->height, p->size, box, out);
+	}
+	if (r > 0)
+		r = vips_thumbnail_image(in, out, p->width,
+			"height", p->height,
+			"size", p->size,
+			"crop", p->crop,
+			NULL);
+	return r ? -1 : 0;
+}
+
 int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 	void **out, size_t *out_len, sl_header *h)
 {
@@ -374,33 +399,23 @@ int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 	const char *opts = p->animated ? "fail_on=error,n=-1" : "fail_on=error";
 	// thumbnail shrinks while decoding (JPEG DCT scaling, WebP and HEIF
 	// scaled decode), applies the EXIF orientation and moves to sRGB.
-	if (format == SL_FMT_JPEG) {
+	if (format == SL_FMT_JPEG || (format == SL_FMT_PNG && !p->no_fast)) {
 		VipsImage *in;
-		if (vips_jpegload_buffer((void *) buf, len, &in,
-			"shrink", VIPS_MAX(1, p->jpeg_shrink),
-			"fail_on", VIPS_FAIL_ON_ERROR,
-			"access", VIPS_ACCESS_SEQUENTIAL,
-			NULL))
-			goto done;
-		// Our own reduction when it applies (8-bit sRGB or grey, a
-		// plain shrink), cropping a cover box as it goes; libvips'
-		// thumbnail otherwise.
-		int r = 1;
-		if (!p->no_fast && p->crop == VIPS_INTERESTING_NONE) {
-			sl_box box = {0, 0};
-			if (p->cover) {
-				box.width = p->box_w;
-				box.height = p->box_h;
-			}
-			r = sl_fast_thumbnail(in, p->width, p->height, p->size,
-				box, &t[0]);
-		}
-		if (r > 0)
-			r = vips_thumbnail_image(in, &t[0], p->width,
-				"height", p->height,
-				"size", p->size,
-				"crop", p->crop,
+		int r;
+		if (format == SL_FMT_JPEG)
+			r = vips_jpegload_buffer((void *) buf, len, &in,
+				"shrink", VIPS_MAX(1, p->jpeg_shrink),
+				"fail_on", VIPS_FAIL_ON_ERROR,
+				"access", VIPS_ACCESS_SEQUENTIAL,
 				NULL);
+		else
+			r = vips_pngload_buffer((void *) buf, len, &in,
+				"fail_on", VIPS_FAIL_ON_ERROR,
+				"access", VIPS_ACCESS_SEQUENTIAL,
+				NULL);
+		if (r)
+			goto done;
+		r = thumbnail_loaded(in, p, &t[0]);
 		g_object_unref(in);
 		if (r)
 			goto done;

@@ -194,13 +194,14 @@ func uncompressedTIFF(w, h int) []byte {
 }
 
 // encodeVariant writes the less common pixel layouts decoders meet:
-// greyscale, 16-bit with alpha and palette with a transparent entry.
+// greyscale (JPEG, or PNG for "gray png"), 16-bit with alpha and palette
+// with a transparent entry.
 func encodeVariant(t testing.TB, kind string, w, h int) []byte {
 	t.Helper()
 	src := photo(w, h)
 	var img image.Image
 	switch kind {
-	case "gray":
+	case "gray", "gray png":
 		g := image.NewGray(src.Bounds())
 		for y := range h {
 			for x := range w {

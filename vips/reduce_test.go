@@ -174,6 +174,11 @@ func reduceCases(t *testing.T) []reduceCase {
 	for _, o := range []uint16{3, 6, 7} {
 		add(fmt.Sprintf("orientation %d enlarge", o), withOrientation(t, rgb, o), Params{Width: 420, Height: 390})
 	}
+	// PNG sources: opaque 8-bit ones take our path, alpha stays libvips'.
+	add("png cover", encodePNG(t, 333, 251, false), Params{Width: 120, Height: 77})
+	add("png enlarge", encodePNG(t, 120, 90, false), Params{Width: 301, Height: 200, Fit: FitInside})
+	add("gray png", encodeVariant(t, "gray png", 200, 150), Params{Width: 77})
+	cases = append(cases, reduceCase{name: "png with alpha", src: encodePNG(t, 333, 251, true), prm: Params{Width: 120, Height: 77, Format: FormatPNG}, libvips: true})
 	add("thin source enlarge cover", noisyJPEG(t, 400, 3, false), Params{Width: 300, Height: 300})
 	// Random sizes and fits, reducing and enlarging, both axes.
 	rnd := rand.New(rand.NewPCG(1, 2))
