@@ -3,9 +3,9 @@
 // WebP, AVIF and GIF. It is the only cgo package in Sluice; the C half lives
 // beside it in bridge.c, which frees every libvips object before returning
 // to Go, and reduce.c, our own AVX2 resampling for the common case (an 8-bit
-// sRGB or grey JPEG without alpha): the same pixels as libvips 8.14's
-// vips_thumbnail, computed several times faster and only where a crop keeps
-// them.
+// sRGB or grey JPEG, or PNG without alpha, reduced or enlarged): the same
+// pixels as libvips 8.14's vips_thumbnail, computed several times faster
+// and only where a crop keeps them.
 //
 // Concurrency: a Processor is safe for concurrent use. libvips is initialised
 // once per process with its operation cache off and one libvips thread per
