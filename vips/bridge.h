@@ -74,6 +74,7 @@ int sl_encode_hevc(const void *buf, size_t len, void **out, size_t *out_len);
 void sl_set_vector(int on);
 int sl_set_simd(int on);
 int sl_fast_uses(void);
+int sl_fast_live(void);
 size_t sl_tracked_mem(void);
 int sl_tracked_allocs(void);
 int sl_live_objects(void);

@@ -65,10 +65,22 @@ typedef struct {
 
 static int use_avx2;
 static gint fast_uses;
+// Plans and sequences alive, for tests: both must go with their images.
+static gint live;
 
 int sl_fast_uses(void)
 {
 	return g_atomic_int_get(&fast_uses);
+}
+
+int sl_fast_live(void)
+{
+	return g_atomic_int_get(&live);
+}
+
+static void plan_closed(VipsImage *im, void *user)
+{
+	g_atomic_int_add(&live, -1);
 }
 
 int sl_reduce_set_simd(int on)
@@ -579,6 +591,7 @@ static void *reduce_start(VipsImage *out, void *a, void *b)
 {
 	seq *s = g_new0(seq, 1);
 	s->ir = vips_region_new((VipsImage *) a);
+	g_atomic_int_inc(&live);
 	return s;
 }
 
@@ -590,6 +603,7 @@ static int reduce_stop(void *vseq, void *a, void *b)
 	for (int i = 0; i < 4; i++)
 		g_free(s->hrows[i]);
 	g_free(s);
+	g_atomic_int_add(&live, -1);
 	return 0;
 }
 
@@ -789,6 +803,9 @@ int sl_fast_thumbnail(VipsImage *in, int width, int height, int size,
 		return 1;
 
 	VipsImage *im = vips_image_new();
+	// The plan and its tables are freed with im.
+	g_atomic_int_inc(&live);
+	g_signal_connect(im, "postclose", G_CALLBACK(plan_closed), NULL);
 	plan *pl = vips_malloc(VIPS_OBJECT(im), sizeof(plan));
 	int rc;
 	if (!pl) {

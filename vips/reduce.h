@@ -26,6 +26,8 @@ int sl_fast_thumbnail(VipsImage *in, int width, int height, int size,
 
 // sl_fast_uses counts the images sl_fast_thumbnail has made; for tests.
 int sl_fast_uses(void);
+// sl_fast_live counts the plans and per-thread sequences alive; for tests.
+int sl_fast_live(void);
 
 // Selects the kernels: 1 for the AVX2 ones when the CPU has AVX2, 0 for
 // the portable C ones. Both give identical pixels. Returns the previous

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 )
 
 // Our reduction (reduce.c) against libvips' own: both paths resize the same
@@ -293,4 +294,56 @@ func TestFastReducePhotos(t *testing.T) {
 		}
 	}
 	t.Logf("worst mean absolute difference per sample: %.4f", worst)
+}
+
+// TestFastReduceNoLeaks: every plan (freed with its image) and every
+// per-thread sequence (row buffers) of our path is freed once Resize
+// returns, on success, on a decode failure and on cancellation.
+// TestNoLeaks covers libvips' own objects and memory.
+func TestFastReduceNoLeaks(t *testing.T) {
+	p := newProcessor(t, Config{Workers: 2, QueueDepth: 8, MaxPixels: 50e6, MaxOutputPixels: 50e6, MaxOutputBytes: 32 << 20})
+	src := noisyJPEG(t, 640, 480, false)
+	srcs := [][]byte{
+		src,
+		withOrientation(t, noisyJPEG(t, 320, 240, false), 6),
+		noisyJPEG(t, 300, 200, true),
+		encodePNG(t, 200, 150, false),
+		src[:len(src)/2], // fails while decoding, after our image is made
+	}
+	uses := fastUses()
+	for i := range 100 {
+		prm := Params{Width: 50 + i*3, Height: 40 + (i*7)%300, Fit: []string{FitCover, FitInside, FitFill}[i%3]}
+		_, _, err := p.Resize(context.Background(), srcs[i%len(srcs)], prm)
+		if (err != nil) != (i%len(srcs) == len(srcs)-1) {
+			t.Fatalf("resize %d: %v", i, err)
+		}
+	}
+	// Cancelled as it starts: a big enlargement, stopped at once.
+	started := make(chan struct{}, 1)
+	p.beforeRun = func() { started <- struct{}{} }
+	for range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := p.Resize(ctx, src, Params{Width: 6000, Height: 4500, Format: FormatPNG})
+			done <- err
+		}()
+		<-started
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Fatalf("cancelled resize: %v, want context.Canceled", err)
+		}
+	}
+	if used := fastUses() - uses; used < 60 {
+		t.Fatalf("only %d resizes took our path", used)
+	}
+	// libvips' threads may free their last sequences just after a call
+	// returns, and a cancelled job's worker may still be finishing.
+	deadline := time.Now().Add(10 * time.Second)
+	for fastLive() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d plans and sequences of our reduction still alive", fastLive())
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

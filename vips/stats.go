@@ -26,6 +26,12 @@ func setReduceSIMD(on bool) bool {
 	return C.sl_set_simd(cbool(on)) != 0
 }
 
+// fastLive counts the plans and libvips-thread sequences of our reduction
+// still alive: 0 once every image it made is freed.
+func fastLive() int {
+	return int(C.sl_fast_live())
+}
+
 // fastUses counts the images our reduction has made in this process.
 func fastUses() int {
 	return int(C.sl_fast_uses())
