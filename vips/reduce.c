@@ -21,7 +21,11 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+// SL_PORTABLE builds the portable kernels only.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(SL_PORTABLE)
+#define SL_X86 1
 #include <immintrin.h>
+#endif
 #include <vips/vips.h>
 
 #include "reduce.h"
@@ -86,8 +90,12 @@ static void plan_closed(VipsImage *im, void *user)
 int sl_reduce_set_simd(int on)
 {
 	int was = use_avx2;
+#ifdef SL_X86
 	__builtin_cpu_init();
 	use_avx2 = on && __builtin_cpu_supports("avx2");
+#else
+	use_avx2 = 0;
+#endif
 	return was;
 }
 
@@ -303,6 +311,7 @@ static void vpass_c(const uint8_t *const *rows, const int16_t *c, int n,
 	}
 }
 
+#ifdef SL_X86
 __attribute__((target("avx2")))
 static void vpass_avx2(const uint8_t *const *rows, const int16_t *c,
 	const int32_t *pairs, int n, uint8_t *out, int len)
@@ -352,6 +361,8 @@ static void vpass_avx2(const uint8_t *const *rows, const int16_t *c,
 	}
 }
 
+#endif
+
 // The horizontal pass makes output pixels x0 to x0 + w - 1 of a row from
 // row, the vertically filtered source row whose first byte is source pixel
 // first, with edge pixels repeated as far as any tap reaches.
@@ -376,6 +387,7 @@ static void hpass_c(const plan *pl, const uint8_t *row, int first,
 	}
 }
 
+#ifdef SL_X86
 // hpass3_avx2 takes four taps of an RGB pixel per step: the 12 bytes are
 // spread into 16-bit [r0 r1 g0 g1 b0 b1 0 0 | r2 r3 g2 g3 b2 b3 0 0] and
 // multiply-added with [c0 c1 c0 c1 c0 c1 0 0 | c2 c3 c2 c3 c2 c3 0 0].
@@ -476,6 +488,8 @@ static void hpass3_avx2(const plan *pl, const uint8_t *row, int first,
 	}
 }
 
+#endif
+
 // The enlargement's kernels. The horizontal pass keeps 16-bit sums,
 // rounded but not clipped; the vertical one combines four such rows.
 
@@ -499,6 +513,7 @@ static void hpass16_c(const plan *pl, const uint8_t *row, int first,
 	}
 }
 
+#ifdef SL_X86
 __attribute__((target("avx2")))
 static void hpass16_3_avx2(const plan *pl, const uint8_t *row, int first,
 	int x0, int w, int16_t *q)
@@ -534,6 +549,8 @@ static void hpass16_3_avx2(const plan *pl, const uint8_t *row, int first,
 	}
 }
 
+#endif
+
 static void vpass16_c(const int16_t *const *rows, const int16_t *c,
 	uint8_t *out, int len)
 {
@@ -543,6 +560,7 @@ static void vpass16_c(const int16_t *const *rows, const int16_t *c,
 			c[2] * rows[2][i] + c[3] * rows[3][i]);
 }
 
+#ifdef SL_X86
 __attribute__((target("avx2")))
 static void vpass16_avx2(const int16_t *const *rows, const int16_t *c,
 	const int32_t *pairs, uint8_t *out, int len)
@@ -575,6 +593,16 @@ static void vpass16_avx2(const int16_t *const *rows, const int16_t *c,
 		vpass16_c(tail, c, out + i, len - i);
 	}
 }
+
+#endif
+
+#ifndef SL_X86
+// Elsewhere only the portable kernels exist, and use_avx2 stays 0.
+#define vpass_avx2(rows, c, pairs, n, out, len) vpass_c(rows, c, n, out, len)
+#define hpass3_avx2 hpass_c
+#define hpass16_3_avx2 hpass16_c
+#define vpass16_avx2(rows, c, pairs, out, len) vpass16_c(rows, c, out, len)
+#endif
 
 typedef struct {
 	VipsRegion *ir;
