@@ -312,55 +312,62 @@ static void vpass_c(const uint8_t *const *rows, const int16_t *c, int n,
 }
 
 #ifdef SL_X86
+// vpass16_at filters the 16 bytes at i of every row: two taps at a time,
+// two rows' pixels interleaved as 16-bit pairs and multiply-added with
+// the pair of coefficients.
+__attribute__((target("avx2"), always_inline))
+static inline void vpass16_at(const uint8_t *const *rows,
+	const int32_t *pairs, int n, uint8_t *out, int i)
+{
+	const __m256i zero = _mm256_setzero_si256();
+	__m256i lo = _mm256_set1_epi32(ROUND_BY), hi = lo;
+	int k;
+	for (k = 0; k + 1 < n; k += 2) {
+		__m256i a = _mm256_cvtepu8_epi16(
+			_mm_loadu_si128((const __m128i *) (rows[k] + i)));
+		__m256i b = _mm256_cvtepu8_epi16(
+			_mm_loadu_si128((const __m128i *) (rows[k + 1] + i)));
+		__m256i cc = _mm256_set1_epi32(pairs[k / 2]);
+		lo = _mm256_add_epi32(lo,
+			_mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), cc));
+		hi = _mm256_add_epi32(hi,
+			_mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), cc));
+	}
+	if (k < n) {
+		__m256i a = _mm256_cvtepu8_epi16(
+			_mm_loadu_si128((const __m128i *) (rows[k] + i)));
+		__m256i cc = _mm256_set1_epi32(pairs[k / 2]);
+		lo = _mm256_add_epi32(lo,
+			_mm256_madd_epi16(_mm256_unpacklo_epi16(a, zero), cc));
+		hi = _mm256_add_epi32(hi,
+			_mm256_madd_epi16(_mm256_unpackhi_epi16(a, zero), cc));
+	}
+	lo = _mm256_srai_epi32(lo, COEF_SHIFT);
+	hi = _mm256_srai_epi32(hi, COEF_SHIFT);
+	// The unpacks split each 128-bit lane into pixels 0-3 and 4-7;
+	// packing lo with hi puts them back in order.
+	__m256i w = _mm256_packs_epi32(lo, hi);
+	__m128i b8 = _mm_packus_epi16(_mm256_castsi256_si128(w),
+		_mm256_extracti128_si256(w, 1));
+	_mm_storeu_si128((__m128i *) (out + i), b8);
+}
+
 __attribute__((target("avx2")))
 static void vpass_avx2(const uint8_t *const *rows, const int16_t *c,
 	const int32_t *pairs, int n, uint8_t *out, int len)
 {
-	const __m256i round = _mm256_set1_epi32(ROUND_BY);
-	const __m256i zero = _mm256_setzero_si256();
-	int i, k;
-
-	for (i = 0; i + 16 <= len; i += 16) {
-		// Two taps at a time: interleave two rows' pixels as 16-bit
-		// pairs and multiply-add them with the pair of coefficients.
-		__m256i lo = round, hi = round;
-		for (k = 0; k + 1 < n; k += 2) {
-			__m256i a = _mm256_cvtepu8_epi16(
-				_mm_loadu_si128((const __m128i *) (rows[k] + i)));
-			__m256i b = _mm256_cvtepu8_epi16(
-				_mm_loadu_si128((const __m128i *) (rows[k + 1] + i)));
-			__m256i cc = _mm256_set1_epi32(pairs[k / 2]);
-			lo = _mm256_add_epi32(lo,
-				_mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), cc));
-			hi = _mm256_add_epi32(hi,
-				_mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), cc));
-		}
-		if (k < n) {
-			__m256i a = _mm256_cvtepu8_epi16(
-				_mm_loadu_si128((const __m128i *) (rows[k] + i)));
-			__m256i cc = _mm256_set1_epi32(pairs[k / 2]);
-			lo = _mm256_add_epi32(lo,
-				_mm256_madd_epi16(_mm256_unpacklo_epi16(a, zero), cc));
-			hi = _mm256_add_epi32(hi,
-				_mm256_madd_epi16(_mm256_unpackhi_epi16(a, zero), cc));
-		}
-		lo = _mm256_srai_epi32(lo, COEF_SHIFT);
-		hi = _mm256_srai_epi32(hi, COEF_SHIFT);
-		// The unpacks split each 128-bit lane into pixels 0-3 and 4-7;
-		// packing lo with hi puts them back in order.
-		__m256i w = _mm256_packs_epi32(lo, hi);
-		__m128i b8 = _mm_packus_epi16(_mm256_castsi256_si128(w),
-			_mm256_extracti128_si256(w, 1));
-		_mm_storeu_si128((__m128i *) (out + i), b8);
+	int i;
+	if (len < 16) {
+		vpass_c(rows, c, n, out, len);
+		return;
 	}
-	if (i < len) {
-		const uint8_t *tail[MAX_TAPS];
-		for (k = 0; k < n; k++)
-			tail[k] = rows[k] + i;
-		vpass_c(tail, c, n, out + i, len - i);
-	}
+	for (i = 0; i + 16 <= len; i += 16)
+		vpass16_at(rows, pairs, n, out, i);
+	// The tail: the last 16 bytes again, overlapping bytes get the
+	// same values.
+	if (i < len)
+		vpass16_at(rows, pairs, n, out, len - 16);
 }
-
 #endif
 
 // The horizontal pass makes output pixels x0 to x0 + w - 1 of a row from
@@ -410,26 +417,22 @@ static inline __m256i hsum3_avx2(const uint8_t *p, const int16_t *c,
 
 __attribute__((target("avx2"), always_inline))
 static inline void hpass3_avx2_n(const plan *pl, const uint8_t *row,
-	int first, int x0, int w, uint8_t *q, const int groups)
+	const int32_t *idx, int w, uint8_t *q, const int groups)
 {
-	const axis *h = &pl->h;
-	const size_t stride = (size_t) groups * 16;
 	const __m256i spread = _mm256_setr_epi8(
 		0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
 		6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
 	const __m256i round = _mm256_set1_epi32(ROUND_BY);
-	const int end = x0 + w;
 	int o;
 
-	for (o = x0; o < end; o += 2) {
-		const int ua = clampi(o - h->off, 0, h->len - 1);
+	for (o = 0; o < w; o += 2) {
 		// An odd last pixel pairs with itself; only one is stored.
-		const int ub = o + 1 < end ?
-			clampi(o + 1 - h->off, 0, h->len - 1) : ua;
-		__m256i a = hsum3_avx2(row + (size_t) (h->start[ua] - first) * 3,
-			pl->quads + h->phase[ua] * stride, groups, spread);
-		__m256i b = hsum3_avx2(row + (size_t) (h->start[ub] - first) * 3,
-			pl->quads + h->phase[ub] * stride, groups, spread);
+		const int32_t *ia = idx + 2 * o;
+		const int32_t *ib = o + 1 < w ? ia + 2 : ia;
+		__m256i a = hsum3_avx2(row + ia[0], pl->quads + ia[1], groups,
+			spread);
+		__m256i b = hsum3_avx2(row + ib[0], pl->quads + ib[1], groups,
+			spread);
 		// [a.lo + a.hi | b.lo + b.hi]: r g b 0 of each pixel.
 		__m256i sum = _mm256_add_epi32(
 			_mm256_permute2x128_si256(a, b, 0x20),
@@ -440,14 +443,14 @@ static inline void hpass3_avx2_n(const plan *pl, const uint8_t *row,
 		uint32_t pa = (uint32_t) _mm256_cvtsi256_si32(sum);
 		uint32_t pb = (uint32_t) _mm_cvtsi128_si32(
 			_mm256_extracti128_si256(sum, 1));
-		if (o + 2 < end) {
+		if (o + 2 < w) {
 			// Four-byte stores: each spare byte is the next pixel's
 			// first, written again right after.
 			memcpy(q, &pa, 4);
 			memcpy(q + 3, &pb, 4);
 		} else {
 			memcpy(q, &pa, 3);
-			if (o + 1 < end)
+			if (o + 1 < w)
 				memcpy(q + 3, &pb, 3);
 		}
 		q += 6;
@@ -456,38 +459,39 @@ static inline void hpass3_avx2_n(const plan *pl, const uint8_t *row,
 
 // The tap counts a shrink below 4 gives, each compiled with its loop
 // unrolled.
+// idx holds, per output pixel, the byte offset of its first tap in row and
+// the offset of its coefficients in quads.
 __attribute__((target("avx2")))
 static void hpass3_avx2(const plan *pl, const uint8_t *row, int first,
-	int x0, int w, uint8_t *q)
+	int x0, int w, uint8_t *q, const int32_t *idx)
 {
 	switch (pl->h.n4 / 4) {
 	case 1:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 1);
+		hpass3_avx2_n(pl, row, idx, w, q, 1);
 		break;
 	case 2:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 2);
+		hpass3_avx2_n(pl, row, idx, w, q, 2);
 		break;
 	case 3:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 3);
+		hpass3_avx2_n(pl, row, idx, w, q, 3);
 		break;
 	case 4:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 4);
+		hpass3_avx2_n(pl, row, idx, w, q, 4);
 		break;
 	case 5:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 5);
+		hpass3_avx2_n(pl, row, idx, w, q, 5);
 		break;
 	case 6:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 6);
+		hpass3_avx2_n(pl, row, idx, w, q, 6);
 		break;
 	case 7:
-		hpass3_avx2_n(pl, row, first, x0, w, q, 7);
+		hpass3_avx2_n(pl, row, idx, w, q, 7);
 		break;
 	default:
-		hpass3_avx2_n(pl, row, first, x0, w, q, pl->h.n4 / 4);
+		hpass3_avx2_n(pl, row, idx, w, q, pl->h.n4 / 4);
 		break;
 	}
 }
-
 #endif
 
 // The enlargement's kernels. The horizontal pass keeps 16-bit sums,
@@ -599,7 +603,8 @@ static void vpass16_avx2(const int16_t *const *rows, const int16_t *c,
 #ifndef SL_X86
 // Elsewhere only the portable kernels exist, and use_avx2 stays 0.
 #define vpass_avx2(rows, c, pairs, n, out, len) vpass_c(rows, c, n, out, len)
-#define hpass3_avx2 hpass_c
+#define hpass3_avx2(pl, row, first, x0, w, q, idx) \
+	hpass_c(pl, row, first, x0, w, q)
 #define hpass16_3_avx2 hpass16_c
 #define vpass16_avx2(rows, c, pairs, out, len) vpass16_c(rows, c, out, len)
 #endif
@@ -613,6 +618,10 @@ typedef struct {
 	int16_t *hrows[4];
 	int tag[4];
 	size_t hcap;
+	// Reducing RGB with AVX2: per output pixel of the region, its first
+	// tap's byte offset in row and its coefficients' offset in quads.
+	int32_t *idx;
+	size_t idxcap;
 } seq;
 
 static void *reduce_start(VipsImage *out, void *a, void *b)
@@ -630,6 +639,7 @@ static int reduce_stop(void *vseq, void *a, void *b)
 	g_free(s->row);
 	for (int i = 0; i < 4; i++)
 		g_free(s->hrows[i]);
+	g_free(s->idx);
 	g_free(s);
 	g_atomic_int_add(&live, -1);
 	return 0;
@@ -739,6 +749,22 @@ static int reduce_gen(VipsRegion *out_region, void *vseq, void *a, void *b,
 		return enlarge_rows(s, pl, r, out_region, first, last, xlo,
 			xhi);
 
+	const int hsimd = avx2 && bands == 3;
+	if (hsimd) {
+		const size_t isize = sizeof(int32_t) * 2 * r->width;
+		const size_t stride = (size_t) h->n4 / 4 * 16;
+		if (isize > s->idxcap) {
+			g_free(s->idx);
+			s->idx = g_malloc(isize);
+			s->idxcap = isize;
+		}
+		for (x = 0; x < r->width; x++) {
+			const int ux = clampi(r->left + x - h->off, 0, h->len - 1);
+			s->idx[2 * x] = (h->start[ux] - first) * 3;
+			s->idx[2 * x + 1] = h->phase[ux] * stride;
+		}
+	}
+
 	for (y = 0; y < r->height; y++) {
 		const int uy = clampi(r->top + y - v->off, 0, v->len - 1);
 		const int y0 = v->start[uy];
@@ -758,8 +784,9 @@ static int reduce_gen(VipsRegion *out_region, void *vseq, void *a, void *b,
 				mid + span - bands, bands);
 
 		VipsPel *q = VIPS_REGION_ADDR(out_region, r->left, r->top + y);
-		if (avx2 && bands == 3)
-			hpass3_avx2(pl, s->row, first, r->left, r->width, q);
+		if (hsimd)
+			hpass3_avx2(pl, s->row, first, r->left, r->width, q,
+				s->idx);
 		else
 			hpass_c(pl, s->row, first, r->left, r->width, q);
 	}
