@@ -31,7 +31,7 @@ func edgeSettings() []*setting {
 		{name: "image-max-pixels", env: "SLUICE_IMAGE_MAX_PIXELS", def: "50000000", usage: "largest source image sluice-image-resize decodes, in pixels (width × height), checked from the header before decoding"},
 		{name: "image-allowed-sizes", env: "SLUICE_IMAGE_ALLOWED_SIZES", def: "", usage: "comma-separated sizes sluice-image-resize accepts, e.g. 100x100,200x,x50 (empty: any size up to 8192x8192)"},
 		{name: "image-signing-key", env: "SLUICE_IMAGE_SIGNING_KEY", def: "", usage: "when set, image requests with a transform need sig=HMAC-SHA256(key, path and canonical query), base64url (see docs/edge.md)"},
-		{name: "image-workers", env: "SLUICE_IMAGE_WORKERS", def: "0", usage: "images resized at once (0: one per CPU); up to 4 per worker wait, beyond that requests get 503 SlowDown"},
+		{name: "image-workers", env: "SLUICE_IMAGE_WORKERS", def: "0", usage: "images resized at once (0: two per CPU); up to 4 per worker wait, beyond that requests get 503 SlowDown"},
 	}
 }
 
@@ -52,7 +52,7 @@ func newCDN(set *settings, data string, fsync bool, store *fsstore.Store, functi
 	}
 	workers, err := strconv.Atoi(set.get("image-workers"))
 	if err != nil || workers < 0 {
-		return nil, usageError{fmt.Sprintf("--image-workers %q: must be 0 (one per CPU) or a positive number", set.get("image-workers"))}
+		return nil, usageError{fmt.Sprintf("--image-workers %q: must be 0 (two per CPU) or a positive number", set.get("image-workers"))}
 	}
 	if workers > 0 {
 		vcfg.Workers, vcfg.QueueDepth = workers, 4*workers
