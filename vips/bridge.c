@@ -146,15 +146,35 @@ static void fill_header(VipsImage *im, int format, sl_header *h)
 	}
 }
 
+// open_header opens buf with the loader of format, which parses the header
+// only: pixels are decoded when something asks for them. JPEG and PNG, the
+// common case, go straight to their loader instead of asking every loader
+// again whether it recognises the bytes.
+static VipsImage *open_header(const void *buf, size_t len, int format)
+{
+	VipsImage *im = NULL;
+	switch (format) {
+	case SL_FMT_JPEG:
+		if (vips_jpegload_buffer((void *) buf, len, &im,
+			"access", VIPS_ACCESS_SEQUENTIAL, NULL))
+			return NULL;
+		return im;
+	case SL_FMT_PNG:
+		if (vips_pngload_buffer((void *) buf, len, &im,
+			"access", VIPS_ACCESS_SEQUENTIAL, NULL))
+			return NULL;
+		return im;
+	}
+	return vips_image_new_from_buffer(buf, len, "",
+		"access", VIPS_ACCESS_SEQUENTIAL, NULL);
+}
+
 int sl_probe(const void *buf, size_t len, sl_header *h)
 {
 	int format = source_format(buf, len);
 	if (format == SL_FMT_UNKNOWN)
 		return SL_ERR_UNSUPPORTED;
-	// A new image from a buffer only parses the header; pixels are decoded
-	// when something asks for them, and nothing does here.
-	VipsImage *im = vips_image_new_from_buffer(buf, len, "",
-		"access", VIPS_ACCESS_SEQUENTIAL, NULL);
+	VipsImage *im = open_header(buf, len, format);
 	if (!im)
 		return SL_ERR_INVALID;
 	fill_header(im, format, h);
@@ -390,7 +410,12 @@ int sl_resize(const void *buf, size_t len, const sl_params *p, sl_job *job,
 
 	*out = NULL;
 	*out_len = 0;
-	int format = source_format(buf, len);
+	// A JPEG or PNG the caller has probed goes to its own loader below,
+	// which reads nothing else; every other source is checked again, as
+	// thumbnail picks its loader from the bytes.
+	int format = p->src_format;
+	if (format != SL_FMT_JPEG && !(format == SL_FMT_PNG && !p->no_fast))
+		format = source_format(buf, len);
 	if (format == SL_FMT_UNKNOWN)
 		return SL_ERR_UNSUPPORTED;
 

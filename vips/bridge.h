@@ -58,6 +58,9 @@ typedef struct {
 	int jpeg_shrink;
 	// no_fast turns off our own reduction (reduce.c) for libvips'.
 	int no_fast;
+	// src_format is the source's SL_FMT_* as sl_probe found it in the same
+	// bytes, or SL_FMT_UNKNOWN to find it again.
+	int src_format;
 } sl_params;
 
 int sl_init(void);

@@ -106,6 +106,15 @@ var formatNames = map[C.int]string{
 	C.SL_FMT_TIFF: FormatTIFF,
 }
 
+// formatCodes maps every format name back to its code.
+var formatCodes = func() map[string]C.int {
+	m := make(map[string]C.int, len(formatNames))
+	for c, n := range formatNames {
+		m[n] = c
+	}
+	return m
+}()
+
 var outputFormats = map[string]C.int{
 	FormatJPEG: C.SL_FMT_JPEG,
 	FormatPNG:  C.SL_FMT_PNG,
@@ -548,6 +557,7 @@ func (p *Processor) plan(hdr Header, prm Params) (C.sl_params, error) {
 	if p.libvipsReduce {
 		cp.no_fast = 1
 	}
+	cp.src_format = formatCodes[hdr.Format]
 	cp.format = fcode
 	cp.quality = C.int(quality)
 	cp.avif_effort = avifEffort
