@@ -573,8 +573,3 @@ func (c *Configuration) Marshal() ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
-
-// EmptyDocument is the answer for a bucket without notifications.
-func EmptyDocument() []byte {
-	return []byte(xml.Header + `<NotificationConfiguration xmlns="` + s3NS + `"></NotificationConfiguration>`)
-}
