@@ -439,14 +439,44 @@ func (c *Cache) Get(k Key) (*Entry, bool) {
 // sending it from its file (see BodyRef). The BodyRef is the zero one for a
 // memory-only cache.
 func (c *Cache) Lookup(k Key) (*Entry, BodyRef, bool) {
+	e, ref, f := c.Peek(k)
+	c.CountPeek(f)
+	return e, ref, f != NotFound
+}
+
+// Found says where Peek found an entry.
+type Found uint8
+
+const (
+	NotFound Found = iota
+	FoundInMemory
+	FoundOnDisk
+)
+
+// CountPeek counts the result of a Peek in the cache's statistics, as
+// Lookup does. A caller that peeks and then leaves the request to code
+// that looks the key up again counts nothing, so a lookup counts once.
+func (c *Cache) CountPeek(f Found) {
+	switch f {
+	case NotFound:
+		c.misses.Add(1)
+	case FoundInMemory:
+		c.hits.Add(1)
+	case FoundOnDisk:
+		c.hits.Add(1)
+		c.diskHits.Add(1)
+	}
+}
+
+// Peek is Lookup without counting the result in the statistics (see
+// CountPeek).
+func (c *Cache) Peek(k Key) (*Entry, BodyRef, Found) {
 	if it, ok := c.mem.GetIfPresent(k); ok {
 		it.r.touch()
-		c.hits.Add(1)
-		return it.e, BodyRef{c: c, r: it.r}, true
+		return it.e, BodyRef{c: c, r: it.r}, FoundInMemory
 	}
 	if c.disk == nil {
-		c.misses.Add(1)
-		return nil, BodyRef{}, false
+		return nil, BodyRef{}, NotFound
 	}
 	var r *rec
 	var e *Entry
@@ -458,8 +488,7 @@ func (c *Cache) Lookup(k Key) (*Entry, BodyRef, bool) {
 		closed := c.closed
 		c.mu.Unlock()
 		if r == nil || closed {
-			c.misses.Add(1)
-			return nil, BodyRef{}, false
+			return nil, BodyRef{}, NotFound
 		}
 		var fk Key
 		var err error
@@ -471,8 +500,7 @@ func (c *Cache) Lookup(k Key) (*Entry, BodyRef, bool) {
 			break
 		}
 		if c.dropBroken(r, err) || attempt == 1 {
-			c.misses.Add(1)
-			return nil, BodyRef{}, false
+			return nil, BodyRef{}, NotFound
 		}
 	}
 	r.touch()
@@ -485,9 +513,7 @@ func (c *Cache) Lookup(k Key) (*Entry, BodyRef, bool) {
 		}
 		c.mu.Unlock()
 	}
-	c.hits.Add(1)
-	c.diskHits.Add(1)
-	return e, BodyRef{c: c, r: r}, true
+	return e, BodyRef{c: c, r: r}, FoundOnDisk
 }
 
 // dropBroken removes r after its file failed to read, and reports whether

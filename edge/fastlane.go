@@ -221,6 +221,9 @@ func (l *FastLane) acceptLoop() {
 		}
 		delay = 0
 		c := &laneConn{l: l, nc: nc}
+		// Nothing of a request is read yet: idle, so that a Close now
+		// closes it rather than waiting for a request that may never come.
+		c.state.Store(stateIdle)
 		c.tcp, _ = nc.(*net.TCPConn)
 		l.mu.Lock()
 		if l.closing.Load() {

@@ -345,9 +345,12 @@ func TestFastLaneShutdown(t *testing.T) {
 	busy, busyBR := rawConn(t, addrOf(srv))
 	io.WriteString(busy, "GET /small.txt HTTP/1.1\r\n")
 	deadline := time.Now().Add(5 * time.Second)
-	for lane.activeConns() != 2 {
+	// The idle connection must be waiting and the half-read head read:
+	// until then that connection is idle too, and Close would rightly
+	// close it.
+	for laneConnState(lane, idle) != stateIdle || laneConnState(lane, busy) != stateActive {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections, want 2", lane.activeConns())
+			t.Fatalf("idle connection in state %d, busy one in %d", laneConnState(lane, idle), laneConnState(lane, busy))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -370,4 +373,40 @@ func TestFastLaneShutdown(t *testing.T) {
 	if err := lane.Wait(context.Background()); err != nil {
 		t.Fatalf("Wait after everything closed: %v", err)
 	}
+}
+
+// TestFastLaneCountsLookupsOnce checks the cache statistics: a request the
+// lane answers counts its lookup, one it hands off is counted by ServeHTTP
+// alone.
+func TestFastLaneCountsLookupsOnce(t *testing.T) {
+	f := newLaneFixture(t)
+	get := "GET /index.html?v=counted HTTP/1.1\r\nHost: " + f.host + "\r\n\r\n"
+	before := f.h.edge.cache.Stats()
+	if r := exchangeRaw(t, addrOf(f.h.srv), get, false); r.get("X-Cache") != "Miss from sluice" {
+		t.Fatalf("first request: X-Cache %q", r.get("X-Cache"))
+	}
+	mid := f.h.edge.cache.Stats()
+	if d := mid.Misses - before.Misses; d != 1 || mid.Hits != before.Hits {
+		t.Errorf("a handed-off miss counted %d misses and %d hits, want 1 and 0", d, mid.Hits-before.Hits)
+	}
+	if r := exchangeRaw(t, addrOf(f.h.srv), get, false); r.get("X-Cache") != "Hit from sluice" {
+		t.Fatalf("second request: X-Cache %q", r.get("X-Cache"))
+	}
+	after := f.h.edge.cache.Stats()
+	if after.Hits-mid.Hits != 1 || after.Misses != mid.Misses {
+		t.Errorf("a lane hit counted %d hits and %d misses, want 1 and 0", after.Hits-mid.Hits, after.Misses-mid.Misses)
+	}
+}
+
+// laneConnState is the state of the lane's connection from client c, or
+// -1 when the lane has none.
+func laneConnState(l *FastLane, c net.Conn) int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for lc := range l.conns {
+		if lc.nc.RemoteAddr().String() == c.LocalAddr().String() {
+			return lc.state.Load()
+		}
+	}
+	return -1
 }

@@ -195,6 +195,11 @@ type laneHit struct {
 	en       *cdncache.Entry
 	ref      cdncache.BodyRef
 	fmtKeyed bool
+	// found are the cache lookups made, counted in the cache's
+	// statistics only when the lane answers: after a hand-off, ServeHTTP
+	// looks the same keys up again and counts them.
+	found [2]cdncache.Found
+	peeks int
 }
 
 // lookupHit finds what ServeHTTP would answer rq with when that is a
@@ -239,13 +244,16 @@ func (e *Edge) lookupHit(rq *laneRequest, now time.Time) (h laneHit, ok bool) {
 	}
 	if enc != "" {
 		k := cdncache.Key{Scope: d.id, Path: path, Variant: variant + "|enc=" + enc}
-		if ce, ref, ok := e.cache.Lookup(k); ok && now.Before(ce.Expires) {
+		ce, ref, f := e.cache.Peek(k)
+		h.found[h.peeks], h.peeks = f, h.peeks+1
+		if f != cdncache.NotFound && now.Before(ce.Expires) {
 			h.en, h.ref = ce, ref
 			return h, laneServable(ce)
 		}
 	}
-	ie, ref, ok := e.cache.Lookup(cdncache.Key{Scope: d.id, Path: path, Variant: variant})
-	if !ok || !now.Before(ie.Expires) {
+	ie, ref, f := e.cache.Peek(cdncache.Key{Scope: d.id, Path: path, Variant: variant})
+	h.found[h.peeks], h.peeks = f, h.peeks+1
+	if f == cdncache.NotFound || !now.Before(ie.Expires) {
 		return h, false
 	}
 	if enc != "" {
@@ -298,6 +306,9 @@ func (c *laneConn) serveOne(head []byte) (served, keep bool) {
 	out := c.appendHead(c.out[:0], &rq, &h, start, keep)
 	c.out = out
 	c.l.served.Add(1) // before the answer, so that a client that has it sees the count
+	for _, f := range h.found[:h.peeks] {
+		e.cache.CountPeek(f)
+	}
 	var sent int64
 	var err error
 	if rq.head {

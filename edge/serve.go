@@ -581,7 +581,7 @@ func (x *exchange) fillIdentity(k cdncache.Key, stale *cdncache.Entry) (*cdncach
 		led = true
 		// A fill that ended between our lookup and this one's start has
 		// stored what we are about to fetch: serve that.
-		if ce, _, ok := x.e.cache.Lookup(k); ok && time.Now().Before(ce.Expires) {
+		if ce, _, f := x.e.cache.Peek(k); f != cdncache.NotFound && time.Now().Before(ce.Expires) {
 			filled = true
 			return ce, false, nil
 		}
