@@ -110,32 +110,13 @@ func validParamName(s string) bool {
 
 // shape is the route key with variable names erased: two routes with the
 // same shape could never be told apart, so API Gateway refuses the second.
-func (k routeKey) shape() string {
-	if k.def {
-		return awsevent.DefaultRoute
-	}
-	var b strings.Builder
-	b.WriteString(k.method)
-	b.WriteByte(' ')
-	if len(k.segs) == 0 {
-		b.WriteByte('/')
-	}
-	for _, s := range k.segs {
-		b.WriteByte('/')
-		switch s.kind {
-		case segLiteral:
-			b.WriteString(s.text)
-		case segParam:
-			b.WriteString("{}")
-		case segGreedy:
-			b.WriteString("{+}")
-		}
-	}
-	return b.String()
-}
+func (k routeKey) shape() string { return k.render(false) }
 
 // String renders the key in its canonical form.
-func (k routeKey) String() string {
+func (k routeKey) String() string { return k.render(true) }
+
+// render writes the key, with its variables' names or without.
+func (k routeKey) render(names bool) string {
 	if k.def {
 		return awsevent.DefaultRoute
 	}
@@ -147,13 +128,17 @@ func (k routeKey) String() string {
 	}
 	for _, s := range k.segs {
 		b.WriteByte('/')
+		name := ""
+		if names {
+			name = s.text
+		}
 		switch s.kind {
 		case segLiteral:
 			b.WriteString(s.text)
 		case segParam:
-			b.WriteString("{" + s.text + "}")
+			b.WriteString("{" + name + "}")
 		case segGreedy:
-			b.WriteString("{" + s.text + "+}")
+			b.WriteString("{" + name + "+}")
 		}
 	}
 	return b.String()

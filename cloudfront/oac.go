@@ -220,15 +220,7 @@ func (s *Service) listOACs(w http.ResponseWriter, r *http.Request) error {
 	}
 	marker := r.URL.Query().Get("Marker")
 	s.mu.Lock()
-	ids := make([]string, 0, len(s.oacs))
-	for id := range s.oacs {
-		if id > marker {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	more := len(ids) > max
-	ids = ids[:min(len(ids), max)]
+	ids, more := pageIDs(s.oacs, marker, max)
 	var items []*node
 	for _, id := range ids {
 		c := s.oacs[id].Config
@@ -242,6 +234,19 @@ func (s *Service) listOACs(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.mu.Unlock()
 	return writeDoc(w, http.StatusOK, pagedList("OriginAccessControlList", marker, ids, max, more, items))
+}
+
+// pageIDs returns, in order, the first max ids of m after marker, and
+// whether more follow.
+func pageIDs[V any](m map[string]V, marker string, max int) ([]string, bool) {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		if id > marker {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids[:min(len(ids), max)], len(ids) > max
 }
 
 // pagedList renders the API's Marker/NextMarker list envelope.
@@ -398,15 +403,7 @@ func (s *Service) listOAIs(w http.ResponseWriter, r *http.Request) error {
 	}
 	marker := r.URL.Query().Get("Marker")
 	s.mu.Lock()
-	ids := make([]string, 0, len(s.oais))
-	for id := range s.oais {
-		if id > marker {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	more := len(ids) > max
-	ids = ids[:min(len(ids), max)]
+	ids, more := pageIDs(s.oais, marker, max)
 	var items []*node
 	for _, id := range ids {
 		rec := s.oais[id]
