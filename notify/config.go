@@ -73,13 +73,22 @@ type TargetRule struct {
 
 // WebhookRule is the Sluice extension: records are POSTed to URL, signed
 // with an HMAC-SHA256 of the body under Secret when one is set.
+//
+// BatchSize (1 to MaxWebhookBatch, 0 meaning 1) lets one POST carry up to
+// that many records when several are waiting for the rule at once. The
+// default, one record per POST, is what S3 does, and what receivers that
+// read only Records[0] need.
 type WebhookRule struct {
-	ID     string   `xml:"Id,omitempty"`
-	URL    string   `xml:"Url"`
-	Secret string   `xml:"Secret,omitempty"`
-	Events []string `xml:"Event"`
-	Filter *Filter  `xml:"Filter,omitempty"`
+	ID        string   `xml:"Id,omitempty"`
+	URL       string   `xml:"Url"`
+	Secret    string   `xml:"Secret,omitempty"`
+	BatchSize int      `xml:"BatchSize,omitempty"`
+	Events    []string `xml:"Event"`
+	Filter    *Filter  `xml:"Filter,omitempty"`
 }
+
+// MaxWebhookBatch bounds a webhook rule's BatchSize.
+const MaxWebhookBatch = 100
 
 // Filter is a rule's key filter.
 type Filter struct {
@@ -99,6 +108,9 @@ type Rule struct {
 	Kind   string
 	Target string // function ARN or URL
 	Secret string
+	// Batch is the most records one delivery may carry (webhooks; 1 for
+	// every other kind).
+	Batch  int
 	Events []string // with the "s3:" prefix, possibly wildcards
 	Prefix string
 	Suffix string
@@ -409,6 +421,9 @@ func (c *Configuration) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalidArg("The webhook Url must be an absolute http or https URL.", "Url", w.URL)
 		}
+		if w.BatchSize < 0 || w.BatchSize > MaxWebhookBatch {
+			return invalidArg(fmt.Sprintf("The webhook BatchSize must be between 1 and %d.", MaxWebhookBatch), "BatchSize", fmt.Sprint(w.BatchSize))
+		}
 		if err := add(w.ID, "webhook", w.URL, w.Events, w.Filter); err != nil {
 			return err
 		}
@@ -521,13 +536,15 @@ func (c *Configuration) Rules() []Rule {
 		out = append(out, ruleOf(l.ID, "lambda", l.Function, "", l.Events, l.Filter))
 	}
 	for _, w := range c.Webhooks {
-		out = append(out, ruleOf(w.ID, "webhook", w.URL, w.Secret, w.Events, w.Filter))
+		r := ruleOf(w.ID, "webhook", w.URL, w.Secret, w.Events, w.Filter)
+		r.Batch = max(w.BatchSize, 1)
+		out = append(out, r)
 	}
 	return out
 }
 
 func ruleOf(id, kind, target, secret string, events []string, f *Filter) Rule {
-	r := Rule{ID: id, Kind: kind, Target: target, Secret: secret, Events: events}
+	r := Rule{ID: id, Kind: kind, Target: target, Secret: secret, Batch: 1, Events: events}
 	if f != nil {
 		for _, fr := range f.Rules {
 			switch strings.ToLower(fr.Name) {

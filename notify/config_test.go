@@ -38,13 +38,15 @@ func TestParseRules(t *testing.T) {
 	c, err := Parse([]byte(`<NotificationConfiguration>
 <LambdaFunctionConfiguration><Id>l</Id><LambdaFunctionArn>arn:aws:lambda:us-east-1:000000000000:function:f</LambdaFunctionArn><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>in/</Value></FilterRule></S3Key></Filter></LambdaFunctionConfiguration>
 <WebhookConfiguration><Id>w</Id><Url>http://127.0.0.1:1/x</Url><Secret>k</Secret><Event>s3:ObjectRemoved:*</Event><Filter><S3Key><FilterRule><Name>Suffix</Name><Value>.txt</Value></FilterRule></S3Key></Filter></WebhookConfiguration>
+<WebhookConfiguration><Id>b</Id><Url>http://127.0.0.1:1/b</Url><BatchSize>25</BatchSize><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>out/</Value></FilterRule></S3Key></Filter></WebhookConfiguration>
 </NotificationConfiguration>`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Rule{
-		{ID: "l", Kind: "lambda", Target: "arn:aws:lambda:us-east-1:000000000000:function:f", Events: []string{"s3:ObjectCreated:*"}, Prefix: "in/"},
-		{ID: "w", Kind: "webhook", Target: "http://127.0.0.1:1/x", Secret: "k", Events: []string{"s3:ObjectRemoved:*"}, Suffix: ".txt"},
+		{ID: "l", Kind: "lambda", Target: "arn:aws:lambda:us-east-1:000000000000:function:f", Batch: 1, Events: []string{"s3:ObjectCreated:*"}, Prefix: "in/"},
+		{ID: "w", Kind: "webhook", Target: "http://127.0.0.1:1/x", Secret: "k", Batch: 1, Events: []string{"s3:ObjectRemoved:*"}, Suffix: ".txt"},
+		{ID: "b", Kind: "webhook", Target: "http://127.0.0.1:1/b", Batch: 25, Events: []string{"s3:ObjectCreated:*"}, Prefix: "out/"},
 	}
 	if d := cmp.Diff(want, c.Rules()); d != "" {
 		t.Fatalf("rules (-want +got):\n%s", d)
@@ -185,5 +187,49 @@ func TestRedact(t *testing.T) {
 	plain := []byte(`<NotificationConfiguration></NotificationConfiguration>`)
 	if got, err := Redact(plain); err != nil || string(got) != string(plain) {
 		t.Fatalf("Redact of a document without secrets = %s, %v", got, err)
+	}
+}
+
+func TestWebhookBatchSize(t *testing.T) {
+	doc := func(n string) []byte {
+		return []byte(`<NotificationConfiguration><WebhookConfiguration><Id>w</Id><Url>http://127.0.0.1:1/w</Url><BatchSize>` + n +
+			`</BatchSize><Event>s3:ObjectCreated:*</Event></WebhookConfiguration></NotificationConfiguration>`)
+	}
+	tests := []struct {
+		name      string
+		size      string
+		wantBatch int
+		wantErr   bool
+	}{
+		{"one", "1", 1, false},
+		{"the most", "100", 100, false},
+		{"zero is one", "0", 1, false},
+		{"too many", "101", 0, true},
+		{"negative", "-1", 0, true},
+		{"not a number", "ten", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := Validator{}.ValidateNotification(t.Context(), "b", doc(tc.size))
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("stored %s, want an error", out)
+				}
+				if c := sluice.ErrorCode(err); c != sluice.ErrInvalidArgument && c != sluice.ErrMalformedXML {
+					t.Fatalf("error %v: code %q, want InvalidArgument or MalformedXML", err, c)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Parse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Rules()[0].Batch; got != tc.wantBatch {
+				t.Fatalf("batch %d, want %d", got, tc.wantBatch)
+			}
+		})
 	}
 }
