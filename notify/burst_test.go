@@ -31,6 +31,8 @@ type burst struct {
 	posts int
 	bad   int // bodies that did not decode or verify
 	fail  func(key string, nth int) bool
+	// batch is the rule's BatchSize; most is the most records a POST held.
+	batch, most int
 
 	n    *notify.Notifier
 	stop context.CancelFunc
@@ -39,7 +41,10 @@ type burst struct {
 
 const burstSecret = "burst-secret"
 
-func newBurst(tb testing.TB, fail func(key string, nth int) bool) *burst {
+// newBurst starts a burst whose webhook rule has BatchSize batch (0:
+// none) and whose receiver fails a POST when fail says so for any of its
+// keys.
+func newBurst(tb testing.TB, batch int, fail func(key string, nth int) bool) *burst {
 	tb.Helper()
 	dir := tb.TempDir()
 	scfg := fsstore.DefaultConfig()
@@ -49,7 +54,7 @@ func newBurst(tb testing.TB, fail func(key string, nth int) bool) *burst {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	b := &burst{tb: tb, store: st, seen: map[string]int{}, tries: map[string]int{}, fail: fail}
+	b := &burst{tb: tb, store: st, seen: map[string]int{}, tries: map[string]int{}, fail: fail, batch: batch}
 	rcv := httptest.NewServer(http.HandlerFunc(b.receive))
 	tb.Cleanup(rcv.Close)
 
@@ -57,7 +62,11 @@ func newBurst(tb testing.TB, fail func(key string, nth int) bool) *burst {
 	if err := st.CreateBucket(ctx, sluice.Bucket{Name: "burst", Region: sluice.DefaultRegion, Created: time.Now()}); err != nil {
 		tb.Fatal(err)
 	}
-	doc, err := notify.Validator{}.ValidateNotification(ctx, "burst", []byte(webhookConfig(rcv.URL, burstSecret, "", "")))
+	cfg := webhookConfig(rcv.URL, burstSecret, "", "")
+	if batch > 0 {
+		cfg = strings.Replace(cfg, "</Secret>", fmt.Sprintf("</Secret><BatchSize>%d</BatchSize>", batch), 1)
+	}
+	doc, err := notify.Validator{}.ValidateNotification(ctx, "burst", []byte(cfg))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,15 +83,17 @@ func newBurst(tb testing.TB, fail func(key string, nth int) bool) *burst {
 
 func (b *burst) receive(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	var key string
+	var keys []string
 	ok := r.Header.Get(notify.SignatureHeader) == notify.Sign(burstSecret, body)
 	if ok {
 		// A failing decode is counted as bad rather than fatal: this runs
-		// on the receiver's goroutine.
-		if rs, err := decodeBurst(body); err == nil && len(rs) == 1 {
-			key = rs[0].S3.Object.Key
-		} else {
-			ok = false
+		// on the receiver's goroutine. A POST holds one record per
+		// delivery id, and no more than the rule's BatchSize.
+		rs, err := decodeBurst(body)
+		ids := strings.Split(r.Header.Get("X-Sluice-Delivery"), ",")
+		ok = err == nil && len(rs) >= 1 && len(rs) <= max(b.batch, 1) && len(ids) == len(rs)
+		for _, rec := range rs {
+			keys = append(keys, rec.S3.Object.Key)
 		}
 	}
 	b.mu.Lock()
@@ -93,10 +104,16 @@ func (b *burst) receive(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	b.tries[key]++
-	failed := b.fail != nil && b.fail(key, b.tries[key])
+	b.most = max(b.most, len(keys))
+	failed := false
+	for _, key := range keys {
+		b.tries[key]++
+		failed = failed || b.fail != nil && b.fail(key, b.tries[key])
+	}
 	if !failed {
-		b.seen[key]++
+		for _, key := range keys {
+			b.seen[key]++
+		}
 	}
 	b.mu.Unlock()
 	if failed {
@@ -254,21 +271,45 @@ func TestBurstOf1000DeliversEveryEvent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBurst(t, tc.fail)
-			keys := b.put(0, 1000, 8)
-			b.settle(keys)
-			dl, err := b.n.DeadLetters(context.Background())
-			if err != nil || len(dl) != 0 {
-				t.Fatalf("dead letters %v, %v", dl, err)
+			for _, batch := range []int{0, 10} {
+				t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+					b := newBurst(t, batch, tc.fail)
+					keys := b.put(0, 1000, 8)
+					b.settle(keys)
+					dl, err := b.n.DeadLetters(context.Background())
+					if err != nil || len(dl) != 0 {
+						t.Fatalf("dead letters %v, %v", dl, err)
+					}
+				})
 			}
 		})
+	}
+}
+
+// TestBatchedPostsCarrySeveralRecords writes events faster than one POST
+// at a time can take them, so that records wait together: a rule with a
+// BatchSize then gets POSTs of several records.
+func TestBatchedPostsCarrySeveralRecords(t *testing.T) {
+	b := newBurst(t, 25, nil)
+	b.halt()
+	// Written while the notifier is stopped: all 200 are read at once.
+	keys := b.put(0, 200, 4)
+	b.start()
+	b.settle(keys)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.most < 2 || b.most > 25 {
+		t.Fatalf("largest POST held %d records, want 2..25", b.most)
+	}
+	if b.posts >= len(keys) {
+		t.Fatalf("%d POSTs for %d records: nothing was batched", b.posts, len(keys))
 	}
 }
 
 // TestBurstSurvivesRestarts stops and restarts the notifier while a
 // burst is in flight: every event still arrives (at least once).
 func TestBurstSurvivesRestarts(t *testing.T) {
-	b := newBurst(t, func(key string, nth int) bool { return strings.HasSuffix(key, "3") && nth == 1 })
+	b := newBurst(t, 0, func(key string, nth int) bool { return strings.HasSuffix(key, "3") && nth == 1 })
 	var keys []string
 	for round := range 4 {
 		keys = append(keys, b.put(round*250, 250, 4)...)
@@ -279,7 +320,7 @@ func TestBurstSurvivesRestarts(t *testing.T) {
 }
 
 func BenchmarkBurstOf1000(b *testing.B) {
-	bu := newBurst(b, nil)
+	bu := newBurst(b, 0, nil)
 	b.ResetTimer()
 	for i := range b.N {
 		keys := bu.put(i*1000, 1000, 8)

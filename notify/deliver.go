@@ -22,8 +22,9 @@ import (
 // Delivery runs as four kinds of goroutine while Serve runs:
 //
 //   - the reader (consume) reads outbox batches, matches rules and makes
-//     every first attempt straight from the event, on up to Workers
-//     goroutines shared with retries;
+//     every first attempt straight from the event, on the Workers
+//     goroutines (work) shared with retries; records of one webhook rule
+//     read together share a POST, up to the rule's BatchSize;
 //   - the retry loop (retryLoop) starts pending retries when their time
 //     comes, in next-attempt order from an in-memory heap (queue);
 //   - the writer (writeLoop) is the only goroutine writing notify.db after
@@ -267,6 +268,17 @@ func (n *Notifier) Serve(ctx context.Context) error {
 		defer close(ackDone)
 		n.ackLoop(ackStop, cursor)
 	}()
+	n.jobs = make(chan func())
+	var workers sync.WaitGroup
+	for range n.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for job := range n.jobs {
+				job()
+			}
+		}()
+	}
 	var loops sync.WaitGroup
 	loops.Add(2)
 	go func() {
@@ -278,12 +290,31 @@ func (n *Notifier) Serve(ctx context.Context) error {
 		n.consume(ctx, cursor)
 	}()
 	loops.Wait()
+	close(n.jobs)
+	workers.Wait()
 	// Every attempt has finished and handed its write to the writer.
 	close(n.ops)
 	<-writerDone
 	close(ackStop)
 	<-ackDone
 	return nil
+}
+
+// run hands job to a worker, waiting for a free one, and counts it in wg
+// until it returns. It reports false, not running job, when ctx ends
+// first.
+func (n *Notifier) run(ctx context.Context, wg *sync.WaitGroup, job func()) bool {
+	wg.Add(1)
+	select {
+	case n.jobs <- func() {
+		defer wg.Done()
+		job()
+	}:
+		return true
+	case <-ctx.Done():
+		wg.Done()
+		return false
+	}
 }
 
 func (n *Notifier) poke() {
@@ -330,6 +361,8 @@ func (n *Notifier) ackLoop(stop <-chan struct{}, acked uint64) {
 type firstAttempt struct {
 	ev *readEvent
 	d  *Delivery
+	// batch is the most records the rule lets one delivery carry.
+	batch int
 }
 
 // consume reads the outbox and makes first attempts until ctx ends, then
@@ -367,25 +400,93 @@ func (n *Notifier) consume(ctx context.Context, cursor uint64) {
 		if n.win.add(read) {
 			n.pokeAck()
 		}
-		for i, j := range jobs {
-			select {
-			case n.sem <- struct{}{}:
-			case <-ctx.Done():
+		groups := batches(jobs)
+		for i, g := range groups {
+			ok := n.run(ctx, &wg, func() {
+				err := n.sendGroup(ctx, g)
+				for _, j := range g {
+					n.settleFirst(j, err, err != nil && ctx.Err() != nil)
+				}
+			})
+			if !ok {
 				// Not attempted: record the rest as pending, untried.
-				for _, j := range jobs[i:] {
-					n.settleFirst(j, errNotAttempted, true)
+				for _, g := range groups[i:] {
+					for _, j := range g {
+						n.settleFirst(j, errNotAttempted, true)
+					}
 				}
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-n.sem }()
-				err := n.send(ctx, j.d)
-				n.settleFirst(j, err, err != nil && ctx.Err() != nil)
-			}()
 		}
 	}
+}
+
+// ruleOfBucket names one rule of one bucket's configuration.
+type ruleOfBucket struct{ bucket, id string }
+
+// batches groups first attempts, in order, into deliveries: records of
+// one webhook rule with a BatchSize above one share a POST, up to that
+// many; every other attempt goes alone.
+func batches(jobs []firstAttempt) [][]firstAttempt {
+	out := make([][]firstAttempt, 0, len(jobs))
+	open := map[ruleOfBucket]int{}
+	for _, j := range jobs {
+		if j.batch > 1 && j.d.Kind == "webhook" {
+			if _, ok := recordOf(j.d.Payload); ok {
+				k := ruleOfBucket{j.d.Bucket, j.d.RuleID}
+				if i, ok := open[k]; ok && len(out[i]) < j.batch {
+					out[i] = append(out[i], j)
+					continue
+				}
+				open[k] = len(out)
+			}
+		}
+		out = append(out, []firstAttempt{j})
+	}
+	return out
+}
+
+// sendGroup makes one attempt at a group of batches: one POST carrying
+// every record.
+func (n *Notifier) sendGroup(ctx context.Context, g []firstAttempt) error {
+	if len(g) == 1 {
+		return n.send(ctx, g[0].d)
+	}
+	body, ids := groupBody(g)
+	d := g[0].d
+	return n.postBody(ctx, d.Target, d.Secret, ids, body)
+}
+
+// groupBody returns the event message of a group's records and its
+// delivery ids, comma-separated.
+func groupBody(g []firstAttempt) ([]byte, string) {
+	body := append(make([]byte, 0, len(g)*(len(g[0].d.Payload)+8)), recordsOpen...)
+	ids := make([]byte, 0, len(g)*(len(g[0].d.ID)+1))
+	for i, j := range g {
+		rec, _ := recordOf(j.d.Payload)
+		if i > 0 {
+			body = append(body, ',')
+			ids = append(ids, ',')
+		}
+		body = append(body, rec...)
+		ids = append(ids, j.d.ID...)
+	}
+	return append(body, recordsClose...), string(ids)
+}
+
+// An S3 event message as awsevent renders it: {"Records":[...]}.
+var (
+	recordsOpen  = []byte(`{"Records":[`)
+	recordsClose = []byte(`]}`)
+)
+
+// recordOf returns the record of a one-record S3 event message.
+func recordOf(payload []byte) ([]byte, bool) {
+	rec, ok := bytes.CutPrefix(bytes.TrimSpace(payload), recordsOpen)
+	if !ok {
+		return nil, false
+	}
+	return bytes.CutSuffix(rec, recordsClose)
 }
 
 // match turns events into first attempts, one per matching rule, leaving
@@ -424,7 +525,7 @@ func (n *Notifier) match(ctx context.Context, evs []sluice.Event) ([]*readEvent,
 				return nil, nil, fmt.Errorf("encode record: %w", err)
 			}
 			re.left++
-			jobs = append(jobs, firstAttempt{ev: re, d: &Delivery{
+			jobs = append(jobs, firstAttempt{ev: re, batch: r.Batch, d: &Delivery{
 				ID: deliveryID(k), Seq: e.Seq, RuleID: r.ID, Kind: r.Kind, Target: r.Target, Secret: r.Secret,
 				Bucket: e.Bucket, Key: e.Key, EventName: e.Name, EventTime: e.Time, Payload: payload,
 			}})
@@ -524,9 +625,7 @@ func (n *Notifier) retryLoop(ctx context.Context) {
 		}
 		n.mu.Unlock()
 		for i, it := range due {
-			select {
-			case n.sem <- struct{}{}:
-			case <-ctx.Done():
+			if !n.run(ctx, &wg, func() { n.retry(ctx, it) }) {
 				n.mu.Lock()
 				for _, it := range due[i:] {
 					heap.Push(&n.queue, it)
@@ -534,12 +633,6 @@ func (n *Notifier) retryLoop(ctx context.Context) {
 				n.mu.Unlock()
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-n.sem }()
-				n.retry(ctx, it)
-			}()
 		}
 		if len(due) > 0 {
 			// More may be due than one pass took.

@@ -134,8 +134,9 @@ type Notifier struct {
 	m       metrics
 
 	transport *http.Transport
-	// sem bounds deliveries in flight, first attempts and retries alike.
-	sem chan struct{}
+	// jobs feeds the Workers goroutines that make every delivery attempt,
+	// first attempts and retries alike; it exists only while Serve runs.
+	jobs chan func()
 	// ops carries notify.db writes to the one goroutine that batches them;
 	// it exists only while Serve runs.
 	ops chan dbOp
@@ -198,7 +199,6 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, invoker sluice.
 		transport: tr,
 		valid:     Validator{Functions: fc},
 		m:         newMetrics(cfg.Registerer),
-		sem:       make(chan struct{}, cfg.Workers),
 		rules:     map[string]cachedRules{},
 		pending:   map[string]*retryItem{},
 		wake:      make(chan struct{}, 1),
@@ -260,15 +260,23 @@ func (n *Notifier) send(ctx context.Context, d *Delivery) error {
 }
 
 func (n *Notifier) post(ctx context.Context, d *Delivery) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Target, bytes.NewReader(d.Payload))
+	return n.postBody(ctx, d.Target, d.Secret, d.ID, d.Payload)
+}
+
+// postBody POSTs an event message to a webhook; ids are the deliveries it
+// carries, comma-separated.
+func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "sluice-notify")
-	req.Header.Set("X-Sluice-Delivery", d.ID)
-	if d.Secret != "" {
-		req.Header.Set(SignatureHeader, Sign(d.Secret, d.Payload))
+	req.Header = http.Header{
+		"Content-Type":      {"application/json"},
+		"User-Agent":        {"sluice-notify"},
+		"X-Sluice-Delivery": {ids},
+	}
+	if secret != "" {
+		req.Header[SignatureHeader] = []string{Sign(secret, body)}
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 const eventsUsage = `Usage: sluice events dead-letters [flags]
        sluice events redrive [ID] [flags]
-       sluice events webhook --bucket B --url URL [--secret S] [--event E]... [--prefix P] [--suffix S] [--id ID]
+       sluice events webhook --bucket B --url URL [--secret S] [--event E]... [--prefix P] [--suffix S] [--id ID] [--batch-size N]
 
 dead-letters lists the S3 event deliveries that ran out of attempts, one per
 line: ID, attempts, target, bucket/key, event name and the last error.
@@ -24,7 +24,10 @@ fresh retry budget.
 webhook adds a Sluice webhook rule to bucket B's notification configuration
 (keeping its other rules): every matching event's AWS-shaped record is
 POSTed to URL, with X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>
-when --secret is set. --event defaults to s3:ObjectCreated:*.
+when --secret is set. --event defaults to s3:ObjectCreated:*. Each POST
+carries one record, as S3 sends them; --batch-size N (up to 100) lets one
+POST carry up to N records when several are waiting at once, for receivers
+that read every entry of "Records".
 
 Example:
   sluice events webhook --bucket photos --url http://127.0.0.1:9000/hook \
@@ -144,6 +147,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 type webhookFlags struct {
 	bucket, url, secret, id, prefix, suffix string
 	events                                  listFlag
+	batch                                   int
 }
 
 func (w *webhookFlags) register(fs *flag.FlagSet) {
@@ -154,6 +158,7 @@ func (w *webhookFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.prefix, "prefix", "", "webhook: only keys starting with this")
 	fs.StringVar(&w.suffix, "suffix", "", "webhook: only keys ending with this")
 	fs.Var(&w.events, "event", "webhook: an event type such as s3:ObjectCreated:* (repeatable; default s3:ObjectCreated:*)")
+	fs.IntVar(&w.batch, "batch-size", 1, fmt.Sprintf("webhook: the most records one POST may carry when several are waiting (1 to %d)", notify.MaxWebhookBatch))
 }
 
 // rule validates the flags and builds the rule; the server checks the rest.
@@ -164,7 +169,13 @@ func (w *webhookFlags) rule() (notify.WebhookRule, error) {
 	if u, err := url.Parse(w.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return notify.WebhookRule{}, usageError{fmt.Sprintf("events webhook: --url %q is not an http(s) URL", w.url)}
 	}
+	if w.batch < 1 || w.batch > notify.MaxWebhookBatch {
+		return notify.WebhookRule{}, usageError{fmt.Sprintf("events webhook: --batch-size %d is not between 1 and %d", w.batch, notify.MaxWebhookBatch)}
+	}
 	rule := notify.WebhookRule{ID: w.id, URL: w.url, Secret: w.secret, Events: w.events}
+	if w.batch > 1 {
+		rule.BatchSize = w.batch
+	}
 	if len(rule.Events) == 0 {
 		rule.Events = []string{"s3:ObjectCreated:*"}
 	}

@@ -171,7 +171,7 @@ func TestEventsWebhook(t *testing.T) {
 	t.Setenv("SLUICE_SECRET_KEY", "test")
 
 	var out, errOut bytes.Buffer
-	args := []string{"webhook", "--endpoint", api.URL, "--bucket", "b", "--url", "http://127.0.0.1:1/hook", "--secret", "k", "--suffix", ".jpg", "--id", "second"}
+	args := []string{"webhook", "--endpoint", api.URL, "--bucket", "b", "--url", "http://127.0.0.1:1/hook", "--secret", "k", "--suffix", ".jpg", "--id", "second", "--batch-size", "20"}
 	if err := runEvents(ctx, args, &out, &errOut); err != nil {
 		t.Fatalf("webhook: %v (%s)", err, errOut.String())
 	}
@@ -187,7 +187,7 @@ func TestEventsWebhook(t *testing.T) {
 		t.Fatalf("webhooks after adding one: %+v", cfg.Webhooks)
 	}
 	got := cfg.Webhooks[1]
-	if got.ID != "second" || got.URL != "http://127.0.0.1:1/hook" || got.Secret != "k" ||
+	if got.ID != "second" || got.URL != "http://127.0.0.1:1/hook" || got.Secret != "k" || got.BatchSize != 20 ||
 		len(got.Events) != 1 || got.Events[0] != "s3:ObjectCreated:*" ||
 		got.Filter == nil || len(got.Filter.Rules) != 1 || got.Filter.Rules[0].Value != ".jpg" {
 		t.Errorf("added webhook = %+v", got)
@@ -201,6 +201,7 @@ func TestEventsWebhook(t *testing.T) {
 		{"no bucket", []string{"webhook", "--url", "http://x/"}, "--bucket is required"},
 		{"bad url", []string{"webhook", "--bucket", "b", "--url", "ftp://x/"}, "is not an http(s) URL"},
 		{"missing bucket", []string{"webhook", "--bucket", "nope", "--url", "http://x/"}, "NoSuchBucket"},
+		{"batch too big", []string{"webhook", "--bucket", "b", "--url", "http://x/", "--batch-size", "101"}, "--batch-size 101 is not between 1 and 100"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := runEvents(ctx, append(tt.args, "--endpoint", api.URL), &out, &errOut)
