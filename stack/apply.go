@@ -24,6 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/sluicehq/sluice/notify"
 )
 
 // HTTPAPIs is the registry of HTTP APIs Apply puts stack APIs into (the
@@ -377,35 +381,23 @@ func (a *applier) bucket(ctx context.Context, b Bucket) error {
 // the functions they name exist.
 func (a *applier) bucketConfigs(ctx context.Context, b Bucket) error {
 	e := a.state.Resources[b.LogicalID]
-	if nh := hashOf(b.Notifications); len(b.Notifications) > 0 && nh != e.NotifyHash || len(b.Notifications) == 0 && e.NotifyHash != "" {
-		cfg := &s3types.NotificationConfiguration{}
-		for _, n := range b.Notifications {
-			arn, _ := a.resolve(n.FunctionARN)
-			lc := s3types.LambdaFunctionConfiguration{Id: aws.String(n.ID), LambdaFunctionArn: aws.String(arn)}
-			for _, ev := range n.Events {
-				lc.Events = append(lc.Events, s3types.Event(ev))
-			}
-			var rules []s3types.FilterRule
-			if n.Prefix != "" {
-				rules = append(rules, s3types.FilterRule{Name: s3types.FilterRuleNamePrefix, Value: aws.String(n.Prefix)})
-			}
-			if n.Suffix != "" {
-				rules = append(rules, s3types.FilterRule{Name: s3types.FilterRuleNameSuffix, Value: aws.String(n.Suffix)})
-			}
-			if len(rules) > 0 {
-				lc.Filter = &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{FilterRules: rules}}
-			}
-			cfg.LambdaFunctionConfigurations = append(cfg.LambdaFunctionConfigurations, lc)
+	rules := len(b.Notifications) + len(b.Webhooks)
+	if nh := notifyHash(b); rules > 0 && nh != e.NotifyHash || rules == 0 && e.NotifyHash != "" {
+		doc, err := a.notificationDocument(b)
+		if err != nil {
+			return err
 		}
+		// The SDK's NotificationConfiguration has no WebhookConfiguration,
+		// so the document is sent as it is, through the same client.
 		if _, err := a.t.S3.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-			Bucket: aws.String(b.Name), NotificationConfiguration: cfg}); err != nil {
+			Bucket: aws.String(b.Name), NotificationConfiguration: &s3types.NotificationConfiguration{}}, rawBody(doc)); err != nil {
 			return fmt.Errorf("put notification configuration of bucket %s: %w", b.Name, err)
 		}
 		e.NotifyHash = ""
-		if len(b.Notifications) > 0 {
+		if rules > 0 {
 			e.NotifyHash = nh
 		}
-		a.log.Info("bucket notifications put", "bucket", b.Name, "rules", len(b.Notifications))
+		a.log.Info("bucket notifications put", "bucket", b.Name, "lambdaRules", len(b.Notifications), "webhookRules", len(b.Webhooks))
 	}
 	rh := hashOf(b.Replication)
 	switch {
@@ -455,6 +447,96 @@ func (a *applier) bucketConfigs(ctx context.Context, b Bucket) error {
 		e.ReplHash = ""
 	}
 	return a.save()
+}
+
+// notifyHash is the state's hash of a bucket's notification rules.
+// Webhook secrets take part through a digest, so that a new secret is put
+// while the state file never holds one.
+func notifyHash(b Bucket) string {
+	if len(b.Webhooks) == 0 {
+		// What states written before webhooks existed hold: an unchanged
+		// template stays unchanged across the upgrade.
+		return hashOf(b.Notifications)
+	}
+	type hook struct {
+		Webhook
+		SecretHash string
+	}
+	hooks := make([]hook, len(b.Webhooks))
+	for i, w := range b.Webhooks {
+		hooks[i] = hook{Webhook: w}
+		if w.Secret != "" {
+			sum := sha256.Sum256([]byte("sluice webhook secret\n" + w.Secret))
+			hooks[i].SecretHash = hex.EncodeToString(sum[:])
+		}
+	}
+	return hashOf(struct {
+		Lambda   []Notification
+		Webhooks []hook
+	}{b.Notifications, hooks})
+}
+
+// notificationDocument renders a bucket's rules as the
+// PutBucketNotificationConfiguration document, webhooks included.
+func (a *applier) notificationDocument(b Bucket) ([]byte, error) {
+	cfg := &notify.Configuration{}
+	for _, n := range b.Notifications {
+		arn, _ := a.resolve(n.FunctionARN)
+		cfg.Lambdas = append(cfg.Lambdas, notify.LambdaRule{ID: n.ID, Function: arn, Events: n.Events,
+			Filter: keyFilter(n.Prefix, n.Suffix)})
+	}
+	for _, w := range b.Webhooks {
+		u, ok := a.resolve(w.URL)
+		if !ok {
+			return nil, fmt.Errorf("webhook rule %s of bucket %s refers to values not known yet: %s", w.ID, b.Name, strings.Join(deferredRE.FindAllString(u, -1), ", "))
+		}
+		cfg.Webhooks = append(cfg.Webhooks, notify.WebhookRule{ID: w.ID, URL: u, Secret: w.Secret, BatchSize: w.BatchSize,
+			Events: w.Events, Filter: keyFilter(w.Prefix, w.Suffix)})
+	}
+	doc, err := cfg.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("notification configuration of bucket %s: %w", b.Name, err)
+	}
+	return doc, nil
+}
+
+func keyFilter(prefix, suffix string) *notify.Filter {
+	var f notify.Filter
+	if prefix != "" {
+		f.Rules = append(f.Rules, notify.FilterRule{Name: "Prefix", Value: prefix})
+	}
+	if suffix != "" {
+		f.Rules = append(f.Rules, notify.FilterRule{Name: "Suffix", Value: suffix})
+	}
+	if len(f.Rules) == 0 {
+		return nil
+	}
+	return &f
+}
+
+// rawBody makes an S3 operation send doc in place of the body the SDK
+// serialized, keeping the client's endpoint, credentials, signing and
+// retries (the payload hash is computed later, over doc).
+func rawBody(doc []byte) func(*s3.Options) {
+	swap := middleware.SerializeMiddlewareFunc("SluiceRawBody", func(ctx context.Context, in middleware.SerializeInput, next middleware.SerializeHandler) (middleware.SerializeOutput, middleware.Metadata, error) {
+		req, ok := in.Request.(*smithyhttp.Request)
+		if !ok {
+			return middleware.SerializeOutput{}, middleware.Metadata{}, fmt.Errorf("raw request body: unexpected request type %T", in.Request)
+		}
+		r, err := req.SetStream(bytes.NewReader(doc))
+		if err != nil {
+			return middleware.SerializeOutput{}, middleware.Metadata{}, fmt.Errorf("raw request body: %w", err)
+		}
+		r.ContentLength = int64(len(doc))
+		r.Header.Set("Content-Type", "application/xml")
+		in.Request = r
+		return next.HandleSerialize(ctx, in)
+	})
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Serialize.Add(swap, middleware.After)
+		})
+	}
 }
 
 // bucketPolicy puts a policy once the values it names (a distribution's

@@ -42,7 +42,10 @@ type Bucket struct {
 	// Notifications are the bucket's Lambda notification rules: its own
 	// NotificationConfiguration and the S3 events of functions naming it.
 	Notifications []Notification
-	Replication   *Replication
+	// Webhooks are the bucket's WebhookConfigurations, the Sluice
+	// extension that POSTs the same records to an HTTP endpoint.
+	Webhooks    []Webhook
+	Replication *Replication
 }
 
 // Notification is one LambdaFunctionConfiguration of a bucket.
@@ -52,6 +55,21 @@ type Notification struct {
 	Events      []string
 	Prefix      string
 	Suffix      string
+}
+
+// Webhook is one WebhookConfiguration of a bucket. Events, Prefix and
+// Suffix mean what they mean in a Notification.
+type Webhook struct {
+	ID  string
+	URL string
+	// Secret is the HMAC-SHA256 key deliveries are signed with ("" for
+	// unsigned). It is left out of the model's JSON, which is what gets
+	// printed and compared; Apply hashes it into the bucket's state.
+	Secret    string `json:"-"`
+	BatchSize int    // 1 to notify.MaxWebhookBatch
+	Events    []string
+	Prefix    string
+	Suffix    string
 }
 
 // Replication is a bucket's ReplicationConfiguration.

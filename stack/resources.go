@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/notify"
 	"github.com/sluicehq/sluice/policy"
 )
 
@@ -99,11 +101,14 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 		o.errf("BucketName", "%q is not a valid bucket name: 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit", b.Name)
 	}
 	b.Tags = o.tagList("Tags")
-	nc := o.child("NotificationConfiguration", []string{"LambdaConfigurations"},
+	// Queue, topic and EventBridge targets are known keys so that the one
+	// error about them says what Sluice does instead.
+	unsupportedTargets := []string{"QueueConfigurations", "TopicConfigurations", "EventBridgeConfiguration"}
+	nc := o.child("NotificationConfiguration", append([]string{"LambdaConfigurations", "WebhookConfigurations"}, unsupportedTargets...),
 		nil)
-	for _, k := range []string{"QueueConfigurations", "TopicConfigurations", "EventBridgeConfiguration"} {
+	for _, k := range unsupportedTargets {
 		if nc.has(k) {
-			nc.errf(k, "not supported: Sluice delivers bucket notifications to Lambda functions (LambdaConfigurations) and webhooks")
+			nc.errf(k, "not supported: Sluice delivers bucket notifications to Lambda functions (LambdaConfigurations) and webhooks (WebhookConfigurations)")
 		}
 	}
 	for i, it := range nc.list("LambdaConfigurations") {
@@ -119,6 +124,10 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 		}
 		n.ID = fmt.Sprintf("%s-%d", r.id, i+1)
 		b.Notifications = append(b.Notifications, n)
+	}
+	for i, it := range nc.list("WebhookConfigurations") {
+		b.Webhooks = append(b.Webhooks, l.webhook(r.id, i, nc.item(i, it, "WebhookConfigurations",
+			[]string{"Url", "Secret", "Event", "Filter", "BatchSize"}, nil)))
 	}
 	if rc := o.child("ReplicationConfiguration", []string{"Role", "Rules"}, nil); rc.n != nil {
 		rc.require("Role", "Rules")
@@ -173,6 +182,37 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 		"WebsiteURL":          scalar("http://"+b.Name+".s3-website-"+l.opts.Region+".amazonaws.com", r.pos),
 	}
 	l.st.Buckets = append(l.st.Buckets, b)
+}
+
+// webhook reads the i-th WebhookConfigurations item of bucket id: the
+// checks notify applies when the configuration is put, made here so that a
+// mistake is reported with its position.
+func (l *loader) webhook(id string, i int, wc *obj) Webhook {
+	wc.require("Url", "Event")
+	w := Webhook{ID: fmt.Sprintf("%s-hook-%d", id, i+1), URL: wc.str("Url"), Secret: wc.str("Secret"),
+		BatchSize: 1, Events: []string{wc.str("Event")}}
+	if w.URL != "" && !Deferred(w.URL) {
+		// The value is not quoted back: a URL may carry credentials.
+		switch u, err := url.Parse(w.URL); {
+		case err != nil:
+			wc.errf("Url", "is not a URL: %v", errors.Unwrap(err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			wc.errf("Url", "must be an absolute http:// or https:// URL, got scheme %q", u.Scheme)
+		case u.Host == "":
+			wc.errf("Url", "must be an absolute http:// or https:// URL with a host")
+		}
+	}
+	if w.Secret == notify.RedactedSecret {
+		wc.errf("Secret", "%s is what reading the configuration back shows in place of a secret; it cannot be a secret itself", notify.RedactedSecret)
+	}
+	if ev := w.Events[0]; ev != "" && !slices.Contains(s3Events, ev) {
+		wc.errf("Event", "unknown S3 event %q", ev)
+	}
+	if v, ok := wc.intIn("BatchSize", 1, notify.MaxWebhookBatch); ok {
+		w.BatchSize = v
+	}
+	w.Prefix, w.Suffix = l.s3KeyFilter(wc.child("Filter", []string{"S3Key"}, nil))
+	return w
 }
 
 func (l *loader) buildBucketPolicy(r *resource, o *obj) {
@@ -799,18 +839,30 @@ func (l *loader) finish() {
 }
 
 // checkOverlap refuses two rules of one bucket whose events and filters
-// overlap, as S3 does when the configuration is put.
+// overlap, as S3 does when the configuration is put: Lambda and webhook
+// rules alike, since one event may go to one rule only.
 func (l *loader) checkOverlap(b *Bucket) {
-	for i := range b.Notifications {
-		for j := i + 1; j < len(b.Notifications); j++ {
-			x, y := b.Notifications[i], b.Notifications[j]
-			if !eventsOverlap(x.Events, y.Events) {
+	type rule struct {
+		id, prefix, suffix string
+		events             []string
+	}
+	var rules []rule
+	for _, n := range b.Notifications {
+		rules = append(rules, rule{n.ID, n.Prefix, n.Suffix, n.Events})
+	}
+	for _, w := range b.Webhooks {
+		rules = append(rules, rule{w.ID, w.Prefix, w.Suffix, w.Events})
+	}
+	for i := range rules {
+		for j := i + 1; j < len(rules); j++ {
+			x, y := rules[i], rules[j]
+			if !eventsOverlap(x.events, y.events) {
 				continue
 			}
-			if (strings.HasPrefix(x.Prefix, y.Prefix) || strings.HasPrefix(y.Prefix, x.Prefix)) &&
-				(strings.HasSuffix(x.Suffix, y.Suffix) || strings.HasSuffix(y.Suffix, x.Suffix)) {
+			if (strings.HasPrefix(x.prefix, y.prefix) || strings.HasPrefix(y.prefix, x.prefix)) &&
+				(strings.HasSuffix(x.suffix, y.suffix) || strings.HasSuffix(y.suffix, x.suffix)) {
 				r := l.res[b.LogicalID]
-				l.errf(r.pos, "Resources."+b.LogicalID, "notification rules %s and %s overlap (same events, overlapping prefix and suffix): S3 refuses that", x.ID, y.ID)
+				l.errf(r.pos, "Resources."+b.LogicalID, "notification rules %s and %s overlap (same events, overlapping prefix and suffix): S3 refuses that", x.id, y.id)
 			}
 		}
 	}
