@@ -26,6 +26,8 @@ func FuzzLoad(f *testing.F) {
 		`{"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "x"}, "Handler": "i.h", "Runtime": "python3.12", "Role": "arn:aws:iam::0:role/r"}}}}`,
 		"Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events: {E: {Type: HttpApi, Properties: {ApiId: !Ref F}}}\n",
 		chainTemplate(4),
+		webhookTemplate,
+		"Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      NotificationConfiguration:\n        WebhookConfigurations: [{Url: 'http://[::1', Event: s3:ObjectCreated:*, BatchSize: -1, Secret: REDACTED}, {Url: !Ref B, Event: s3:ObjectCreated:*}]\n",
 		"{", "", "- 1\n", "Resources:\n  !Ref x: 1\n", "Resources: !GetAtt\n",
 	} {
 		f.Add([]byte(s))

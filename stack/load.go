@@ -409,10 +409,21 @@ func (l *loader) checkParameter(name, typ, raw string, p *node, at pos, path str
 		values = []string{raw}
 	}
 	number := typ == "Number" || typ == "List<Number>"
+	// A NoEcho value (a webhook secret, a password) is not quoted back.
+	noEcho := false
+	if ne := p.get("NoEcho"); ne != nil {
+		noEcho, _ = asBool(ne)
+	}
+	show := func(v string) string {
+		if noEcho {
+			return "(NoEcho)"
+		}
+		return strconv.Quote(v)
+	}
 	for _, v := range values {
 		if number {
 			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				l.errf(at, path, "value %q is not a number", v)
+				l.errf(at, path, "value %s is not a number", show(v))
 				ok = false
 				continue
 			}
@@ -427,7 +438,7 @@ func (l *loader) checkParameter(name, typ, raw string, p *node, at pos, path str
 				allowed = append(allowed, it.str)
 			}
 			if !slices.Contains(allowed, v) {
-				l.errf(at, path, "value %q is not one of the AllowedValues: %s", v, strings.Join(allowed, ", "))
+				l.errf(at, path, "value %s is not one of the AllowedValues: %s", show(v), strings.Join(allowed, ", "))
 				ok = false
 			}
 		}
@@ -438,7 +449,7 @@ func (l *loader) checkParameter(name, typ, raw string, p *node, at pos, path str
 				return nil, false
 			}
 			if !re.MatchString(v) {
-				l.errf(at, path, "value %q does not match the AllowedPattern %s", v, ap.str)
+				l.errf(at, path, "value %s does not match the AllowedPattern %s", show(v), ap.str)
 				ok = false
 			}
 		}
@@ -460,7 +471,7 @@ func (l *loader) checkParameter(name, typ, raw string, p *node, at pos, path str
 				return nil, false
 			}
 			if f, err := strconv.ParseFloat(v, 64); err == nil && number && !b.cmp(f, lv) {
-				l.errf(at, path, "value %s is %s %s", v, b.msg, lim.str)
+				l.errf(at, path, "value %s is %s %s", strings.Trim(show(v), `"`), b.msg, lim.str)
 				ok = false
 			}
 		}
@@ -482,7 +493,7 @@ func (l *loader) checkParameter(name, typ, raw string, p *node, at pos, path str
 				return nil, false
 			}
 			if !b.good(len(v), lv) {
-				l.errf(at, path, "value %q is %s %d", v, b.msg, lv)
+				l.errf(at, path, "value %s is %s %d", show(v), b.msg, lv)
 				ok = false
 			}
 		}

@@ -242,3 +242,18 @@ func TestNotifyHash(t *testing.T) {
 		t.Errorf("hash %q", h)
 	}
 }
+
+// TestNoEchoValueNotQuoted: a NoEcho parameter (the usual source of a
+// webhook Secret) that fails a check is named, its value is not shown.
+func TestNoEchoValueNotQuoted(t *testing.T) {
+	tmpl := "Parameters:\n  HookSecret:\n    Type: String\n    NoEcho: true\n    AllowedPattern: '[a-z]{20,}'\n    MinLength: 20\n" +
+		"Resources:\n  B:\n    Type: AWS::S3::Bucket\n"
+	got := errorLines(t, tmpl, Options{Parameters: map[string]string{"HookSecret": "Sh0rt!"}})
+	want := []string{
+		"2:3: Parameters.HookSecret: value (NoEcho) does not match the AllowedPattern [a-z]{20,}",
+		"2:3: Parameters.HookSecret: value (NoEcho) is shorter than the MinLength 20",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
