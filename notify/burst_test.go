@@ -309,14 +309,18 @@ func TestBatchedPostsCarrySeveralRecords(t *testing.T) {
 // TestBurstSurvivesRestarts stops and restarts the notifier while a
 // burst is in flight: every event still arrives (at least once).
 func TestBurstSurvivesRestarts(t *testing.T) {
-	b := newBurst(t, 0, func(key string, nth int) bool { return strings.HasSuffix(key, "3") && nth == 1 })
-	var keys []string
-	for round := range 4 {
-		keys = append(keys, b.put(round*250, 250, 4)...)
-		b.halt()
-		b.start()
+	for _, batch := range []int{0, 10} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			b := newBurst(t, batch, func(key string, nth int) bool { return strings.HasSuffix(key, "3") && nth == 1 })
+			var keys []string
+			for round := range 4 {
+				keys = append(keys, b.put(round*250, 250, 4)...)
+				b.halt()
+				b.start()
+			}
+			b.settle(keys)
+		})
 	}
-	b.settle(keys)
 }
 
 func BenchmarkBurstOf1000(b *testing.B) {

@@ -369,7 +369,10 @@ type firstAttempt struct {
 // waits for those in flight.
 func (n *Notifier) consume(ctx context.Context, cursor uint64) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		n.settleQueued()
+	}()
 	for ctx.Err() == nil {
 		evs, err := n.events.ReadEvents(ctx, cursor, n.cfg.BatchSize)
 		if err != nil {
@@ -400,93 +403,30 @@ func (n *Notifier) consume(ctx context.Context, cursor uint64) {
 		if n.win.add(read) {
 			n.pokeAck()
 		}
-		groups := batches(jobs)
-		for i, g := range groups {
+		touched := map[ruleKey]bool{}
+		for i, j := range jobs {
+			if batchable(j) {
+				touched[n.enqueue(j)] = true
+				continue
+			}
 			ok := n.run(ctx, &wg, func() {
-				err := n.sendGroup(ctx, g)
-				for _, j := range g {
-					n.settleFirst(j, err, err != nil && ctx.Err() != nil)
-				}
+				err := n.send(ctx, j.d)
+				n.settleFirst(j, err, err != nil && ctx.Err() != nil)
 			})
 			if !ok {
 				// Not attempted: record the rest as pending, untried.
-				for _, g := range groups[i:] {
-					for _, j := range g {
-						n.settleFirst(j, errNotAttempted, true)
-					}
+				for _, j := range jobs[i:] {
+					n.settleFirst(j, errNotAttempted, true)
 				}
 				return
 			}
 		}
-	}
-}
-
-// ruleOfBucket names one rule of one bucket's configuration.
-type ruleOfBucket struct{ bucket, id string }
-
-// batches groups first attempts, in order, into deliveries: records of
-// one webhook rule with a BatchSize above one share a POST, up to that
-// many; every other attempt goes alone.
-func batches(jobs []firstAttempt) [][]firstAttempt {
-	out := make([][]firstAttempt, 0, len(jobs))
-	open := map[ruleOfBucket]int{}
-	for _, j := range jobs {
-		if j.batch > 1 && j.d.Kind == "webhook" {
-			if _, ok := recordOf(j.d.Payload); ok {
-				k := ruleOfBucket{j.d.Bucket, j.d.RuleID}
-				if i, ok := open[k]; ok && len(out[i]) < j.batch {
-					out[i] = append(out[i], j)
-					continue
-				}
-				open[k] = len(out)
+		for k := range touched {
+			if !n.startPosts(ctx, &wg, k) {
+				return
 			}
 		}
-		out = append(out, []firstAttempt{j})
 	}
-	return out
-}
-
-// sendGroup makes one attempt at a group of batches: one POST carrying
-// every record.
-func (n *Notifier) sendGroup(ctx context.Context, g []firstAttempt) error {
-	if len(g) == 1 {
-		return n.send(ctx, g[0].d)
-	}
-	body, ids := groupBody(g)
-	d := g[0].d
-	return n.postBody(ctx, d.Target, d.Secret, ids, body)
-}
-
-// groupBody returns the event message of a group's records and its
-// delivery ids, comma-separated.
-func groupBody(g []firstAttempt) ([]byte, string) {
-	body := append(make([]byte, 0, len(g)*(len(g[0].d.Payload)+8)), recordsOpen...)
-	ids := make([]byte, 0, len(g)*(len(g[0].d.ID)+1))
-	for i, j := range g {
-		rec, _ := recordOf(j.d.Payload)
-		if i > 0 {
-			body = append(body, ',')
-			ids = append(ids, ',')
-		}
-		body = append(body, rec...)
-		ids = append(ids, j.d.ID...)
-	}
-	return append(body, recordsClose...), string(ids)
-}
-
-// An S3 event message as awsevent renders it: {"Records":[...]}.
-var (
-	recordsOpen  = []byte(`{"Records":[`)
-	recordsClose = []byte(`]}`)
-)
-
-// recordOf returns the record of a one-record S3 event message.
-func recordOf(payload []byte) ([]byte, bool) {
-	rec, ok := bytes.CutPrefix(bytes.TrimSpace(payload), recordsOpen)
-	if !ok {
-		return nil, false
-	}
-	return bytes.CutSuffix(rec, recordsClose)
 }
 
 // match turns events into first attempts, one per matching rule, leaving

@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"github.com/sluicehq/sluice/awsevent"
 )
 
-func TestBatches(t *testing.T) {
+func TestRuleQueues(t *testing.T) {
 	payload := func(key string) []byte {
 		b, err := awsevent.NewS3Event(sluice.Event{Bucket: "b", Key: key, Name: sluice.EventObjectCreatedPut, Time: time.Unix(0, 0)},
 			awsevent.S3Rule{ConfigurationID: "r"}).MarshalJSON()
@@ -23,41 +24,60 @@ func TestBatches(t *testing.T) {
 		return b
 	}
 	job := func(kind, bucket, rule string, batch int, key string) firstAttempt {
-		return firstAttempt{batch: batch, d: &Delivery{ID: key, Kind: kind, Bucket: bucket, RuleID: rule, Key: key, Payload: payload(key)}}
+		return firstAttempt{batch: batch, d: &Delivery{ID: key, Kind: kind, Bucket: bucket, RuleID: rule, Target: "http://h/" + rule, Key: key, Payload: payload(key)}}
 	}
 	tests := []struct {
-		name string
-		jobs []firstAttempt
-		want [][]string // delivery ids per group
+		name  string
+		jobs  []firstAttempt
+		alone []string   // ids sent on their own
+		posts [][]string // ids per POST of the queues, queues in order of first record
 	}{
 		{"one per POST by default",
 			[]firstAttempt{job("webhook", "b", "r", 1, "a"), job("webhook", "b", "r", 1, "b")},
-			[][]string{{"a"}, {"b"}}},
+			[]string{"a", "b"}, nil},
 		{"a batched rule shares POSTs up to its size",
 			[]firstAttempt{job("webhook", "b", "r", 2, "a"), job("webhook", "b", "r", 2, "b"), job("webhook", "b", "r", 2, "c")},
-			[][]string{{"a", "b"}, {"c"}}},
+			nil, [][]string{{"a", "b"}, {"c"}}},
 		{"rules and buckets do not mix",
 			[]firstAttempt{job("webhook", "b", "r", 5, "a"), job("webhook", "b", "s", 5, "b"), job("webhook", "c", "r", 5, "c"), job("webhook", "b", "r", 5, "d")},
-			[][]string{{"a", "d"}, {"b"}, {"c"}}},
+			nil, [][]string{{"a", "d"}, {"b"}, {"c"}}},
 		{"functions go alone",
 			[]firstAttempt{job("lambda", "b", "r", 5, "a"), job("lambda", "b", "r", 5, "b")},
-			[][]string{{"a"}, {"b"}}},
+			[]string{"a", "b"}, nil},
 		{"a payload of another shape goes alone",
-			[]firstAttempt{job("webhook", "b", "r", 5, "a"), {batch: 5, d: &Delivery{ID: "x", Kind: "webhook", Bucket: "b", RuleID: "r", Payload: []byte(`{"x":1}`)}}, job("webhook", "b", "r", 5, "b")},
-			[][]string{{"a", "b"}, {"x"}}},
+			[]firstAttempt{job("webhook", "b", "r", 5, "a"), {batch: 5, d: &Delivery{ID: "x", Kind: "webhook", Bucket: "b", RuleID: "r", Target: "http://h/r", Payload: []byte(`{"x":1}`)}}, job("webhook", "b", "r", 5, "b")},
+			[]string{"x"}, [][]string{{"a", "b"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var got [][]string
-			for _, g := range batches(tc.jobs) {
-				var ids []string
-				for _, j := range g {
-					ids = append(ids, j.d.ID)
+			n := &Notifier{}
+			var alone []string
+			var order []ruleKey
+			for _, j := range tc.jobs {
+				if !batchable(j) {
+					alone = append(alone, j.d.ID)
+					continue
 				}
-				got = append(got, ids)
+				if k := n.enqueue(j); !slices.Contains(order, k) {
+					order = append(order, k)
+				}
 			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Fatalf("groups (-want +got):\n%s", d)
+			var posts [][]string
+			for _, k := range order {
+				q := n.batches.queues[k]
+				for len(q.waiting) > 0 {
+					var ids []string
+					for _, j := range q.take() {
+						ids = append(ids, j.d.ID)
+					}
+					posts = append(posts, ids)
+				}
+			}
+			if d := cmp.Diff(tc.alone, alone); d != "" {
+				t.Errorf("sent alone (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.posts, posts); d != "" {
+				t.Errorf("batched POSTs (-want +got):\n%s", d)
 			}
 		})
 	}

@@ -137,6 +137,8 @@ type Notifier struct {
 	// jobs feeds the Workers goroutines that make every delivery attempt,
 	// first attempts and retries alike; it exists only while Serve runs.
 	jobs chan func()
+	// batches queues the first attempts of webhook rules with a BatchSize.
+	batches batchQueues
 	// ops carries notify.db writes to the one goroutine that batches them;
 	// it exists only while Serve runs.
 	ops chan dbOp
