@@ -58,6 +58,9 @@ type Config struct {
 	Target       string // the TargetBucket
 	Plain        string // bucket with no notification or tag
 	HookOnly     string // bucket with the webhook rule and no TargetBucket tag
+	// HookBatch is HookOnly with the rule's BatchSize set to Batch.
+	HookBatch string
+	Batch     int
 	// TputBuckets are the buckets of the throughput phase, in turn order:
 	// the first is the baseline the others' ratios are against.
 	TputBuckets []string
@@ -91,7 +94,9 @@ func DefaultConfig() Config {
 		Target:       "backup",
 		Plain:        "plain",
 		HookOnly:     "events-hook",
-		TputBuckets:  []string{"plain", "events-hook", "events-src"},
+		HookBatch:    "events-hook-batch",
+		Batch:        100,
+		TputBuckets:  []string{"plain", "events-hook", "events-hook-batch", "events-src"},
 		Secret:       "bench-secret",
 		Out:          "bench/results/events-latest.md",
 		ReadyWait:    30 * time.Second,
@@ -123,16 +128,17 @@ func (c Config) Validate() error {
 		return errors.New("-warmup: must not be negative")
 	case c.AccessKey == "" || c.SecretKey == "":
 		return errors.New("-access/-secret: must not be empty")
-	case c.Source == "" || c.Target == "" || c.Plain == "" || c.HookOnly == "" || c.Source == c.Target || c.Plain == c.Source || c.Plain == c.Target ||
-		c.HookOnly == c.Source || c.HookOnly == c.Target || c.HookOnly == c.Plain:
+	case c.Batch < 1 || c.Batch > 100:
+		return fmt.Errorf("-batch: %d out of range (1 .. 100)", c.Batch)
+	case !distinct(c.Source, c.Target, c.Plain, c.HookOnly, c.HookBatch):
 		return errors.New("bucket names must be set and distinct")
 	case c.TputDuration > 0 && len(c.TputBuckets) == 0:
 		return errors.New("-tput-buckets: at least one bucket")
 	}
 	seen := map[string]bool{}
 	for _, b := range c.TputBuckets {
-		if b != c.Plain && b != c.Source && b != c.HookOnly {
-			return fmt.Errorf("-tput-buckets: %q is none of %s, %s, %s", b, c.Plain, c.Source, c.HookOnly)
+		if b != c.Plain && b != c.Source && b != c.HookOnly && b != c.HookBatch {
+			return fmt.Errorf("-tput-buckets: %q is none of %s, %s, %s, %s", b, c.Plain, c.Source, c.HookOnly, c.HookBatch)
 		}
 		if seen[b] {
 			return fmt.Errorf("-tput-buckets: %q given twice", b)
@@ -169,7 +175,8 @@ func parseFlags(args []string) (Config, error) {
 	tputSize := fs.String("tput-size", "1KiB", "object size of the throughput phase")
 	fs.DurationVar(&cfg.TputDuration, "tput-duration", cfg.TputDuration, "measured PUT window per bucket (0: skip the throughput phase)")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up before the first throughput slice")
-	tputBuckets := fs.String("tput-buckets", strings.Join(cfg.TputBuckets, ","), "buckets of the throughput phase, baseline first: plain (no configuration), events-src (webhook + TargetBucket), events-hook (webhook only)")
+	tputBuckets := fs.String("tput-buckets", strings.Join(cfg.TputBuckets, ","), "buckets of the throughput phase, baseline first: plain (no configuration), events-src (webhook + TargetBucket), events-hook (webhook only), events-hook-batch (webhook with -batch)")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "BatchSize of the webhook rule of events-hook-batch (1 .. 100)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "slices the throughput window is cut into; the buckets take turns")
 	fs.StringVar(&cfg.AccessKey, "access", cfg.AccessKey, "access key")
 	fs.StringVar(&cfg.SecretKey, "secret", cfg.SecretKey, "secret key")
@@ -207,11 +214,25 @@ func parseFlags(args []string) (Config, error) {
 }
 
 // notificationXML is the source bucket's configuration: every
-// ObjectCreated event to the bench's webhook, HMAC-signed.
-func notificationXML(url, secret string) string {
+// ObjectCreated event to the bench's webhook, HMAC-signed, up to batch
+// records per POST.
+func notificationXML(url, secret string, batch int) string {
 	return `<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
 		`<WebhookConfiguration><Id>eventsbench</Id><Url>` + url + `</Url><Secret>` + secret + `</Secret>` +
+		fmt.Sprintf("<BatchSize>%d</BatchSize>", batch) +
 		`<Event>s3:ObjectCreated:*</Event></WebhookConfiguration></NotificationConfiguration>`
+}
+
+// distinct reports whether every name is set and none repeats.
+func distinct(names ...string) bool {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if n == "" || seen[n] {
+			return false
+		}
+		seen[n] = true
+	}
+	return true
 }
 
 func taggingXML(target string) string {
@@ -276,6 +297,9 @@ func run(ctx context.Context, cfg Config) error {
 		if tput, err = b.runThroughput(ctx, randomBody(cfg.TputSize)); err != nil {
 			return err
 		}
+		for i := range tput {
+			tput[i].posts, tput[i].records, tput[i].most = hook.batching(tput[i].bucket)
+		}
 		for _, t := range tput {
 			p50, p99, _ := percentiles(t.lat)
 			benchkit.Logf("%-12s %8.1f PUT/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  lost %d", t.bucket, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), t.errors, t.lost)
@@ -301,13 +325,17 @@ func run(ctx context.Context, cfg Config) error {
 // setup creates the four buckets and configures the source bucket (the
 // webhook rule and the TargetBucket tag) and the webhook-only bucket.
 func (b *bench) setup(ctx context.Context) error {
-	for _, name := range []string{b.cfg.Target, b.cfg.Plain, b.cfg.Source, b.cfg.HookOnly} {
+	for _, name := range []string{b.cfg.Target, b.cfg.Plain, b.cfg.Source, b.cfg.HookOnly, b.cfg.HookBatch} {
 		if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+name, nil); err != nil {
 			return fmt.Errorf("create bucket: %w", err)
 		}
 	}
-	for _, name := range []string{b.cfg.Source, b.cfg.HookOnly} {
-		if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+name+"?notification=", []byte(notificationXML(b.hook.url(), b.cfg.Secret))); err != nil {
+	for _, name := range []string{b.cfg.Source, b.cfg.HookOnly, b.cfg.HookBatch} {
+		batch := 1
+		if name == b.cfg.HookBatch {
+			batch = b.cfg.Batch
+		}
+		if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+name+"?notification=", []byte(notificationXML(b.hook.url(), b.cfg.Secret, batch))); err != nil {
 			return fmt.Errorf("put notification configuration: %w", err)
 		}
 	}

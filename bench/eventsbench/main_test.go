@@ -41,7 +41,7 @@ func TestParseRecords(t *testing.T) {
 // TestReceiver posts deliveries signed as the notifier signs them and
 // checks what the receiver records, counts and refuses.
 func TestReceiver(t *testing.T) {
-	r := &receiver{secret: "s3cr3t", arrived: map[string]time.Time{}}
+	r := newReceiver("s3cr3t")
 	post := func(body, sig string) int {
 		req := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader([]byte(body)))
 		if sig != "" {
@@ -64,8 +64,16 @@ func TestReceiver(t *testing.T) {
 	if code := post("{}", notify.Sign("s3cr3t", []byte("{}"))); code != http.StatusBadRequest {
 		t.Fatalf("no records: HTTP %d, want 400", code)
 	}
+	two := `{"Records":[{"s3":{"bucket":{"name":"src"},"object":{"key":"k3"}}},{"s3":{"bucket":{"name":"src"},"object":{"key":"k4"}}}]}`
+	if code := post(two, notify.Sign("s3cr3t", []byte(two))); code != http.StatusNoContent {
+		t.Fatalf("two records: HTTP %d, want 204", code)
+	}
+	posts, recs, most := r.batching("src")
+	if diff := cmp.Diff([]int{3, 4, 2}, []int{posts, recs, most}); diff != "" {
+		t.Errorf("posts, records, most (-want +got):\n%s", diff)
+	}
 	records, dups, badSig, badBody := r.stats()
-	if diff := cmp.Diff([]int{2, 1, 1, 1}, []int{records, dups, badSig, badBody}); diff != "" {
+	if diff := cmp.Diff([]int{4, 1, 1, 1}, []int{records, dups, badSig, badBody}); diff != "" {
 		t.Errorf("records, dups, badSig, badBody (-want +got):\n%s", diff)
 	}
 	if got := r.missing([]string{"src/k1", "src/k2"}); got != 1 {

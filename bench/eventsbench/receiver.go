@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,9 @@ type receiver struct {
 	badSig   int
 	badBody  int
 	lastSeen time.Time
+	// posts and perBucket count, by bucket of the first record, the POSTs
+	// and the records they carried; most is the largest POST by records.
+	posts, perBucket, most map[string]int
 }
 
 // hookRecord is the part of an S3 event record the bench reads.
@@ -45,12 +49,18 @@ type hookRecord struct {
 	} `json:"s3"`
 }
 
+func newReceiver(secret string) *receiver {
+	return &receiver{secret: secret, arrived: map[string]time.Time{},
+		posts: map[string]int{}, perBucket: map[string]int{}, most: map[string]int{}}
+}
+
 func startReceiver(secret string) (*receiver, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("webhook receiver: %w", err)
 	}
-	r := &receiver{secret: secret, ln: ln, arrived: map[string]time.Time{}}
+	r := newReceiver(secret)
+	r.ln = ln
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -86,6 +96,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
+	if b, _, ok := strings.Cut(keys[0], "/"); ok {
+		r.posts[b]++
+		r.perBucket[b] += len(keys)
+		r.most[b] = max(r.most[b], len(keys))
+	}
 	for _, k := range keys {
 		r.records++
 		if _, ok := r.arrived[k]; ok {
@@ -164,6 +179,14 @@ func (r *receiver) missing(keys []string) int {
 		}
 	}
 	return n
+}
+
+// batching returns, for bucket, the POSTs received, the records they
+// carried and the most records one carried.
+func (r *receiver) batching(bucket string) (posts, records, most int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.posts[bucket], r.perBucket[bucket], r.most[bucket]
 }
 
 // stats returns the counters that must stay zero, and duplicates.

@@ -214,6 +214,9 @@ type tputResult struct {
 	errors   int
 	firstErr string
 	lost     int // events or copies of this bucket's PUTs that never arrived
+	// posts, records and most are the webhook POSTs of this bucket's
+	// events, the records they carried and the most one carried.
+	posts, records, most int
 }
 
 func (t tputResult) opsPerSec() float64 {
