@@ -195,6 +195,15 @@ type s3WireObject struct {
 
 // MarshalJSON renders the message as S3 does.
 func (e S3Event) MarshalJSON() ([]byte, error) {
+	if b, ok := appendS3Message(make([]byte, 0, 768*len(e.Records)), e.Records); ok {
+		return b, nil
+	}
+	return e.marshalReflect()
+}
+
+// marshalReflect is MarshalJSON through encoding/json and the wire types:
+// what appendS3Message must match byte for byte.
+func (e S3Event) marshalReflect() ([]byte, error) {
 	m := s3Message{Records: make([]s3WireRecord, len(e.Records))}
 	for i, r := range e.Records {
 		obj := s3WireObject{

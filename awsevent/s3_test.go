@@ -1,6 +1,7 @@
 package awsevent
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -180,6 +181,59 @@ func FuzzEncodeS3Key(f *testing.F) {
 		}
 		if utf8.ValidString(key) && !strings.Contains(key, "/") && strings.Contains(enc, "/") {
 			t.Fatalf("EncodeS3Key(%q) = %q invents a slash", key, enc)
+		}
+	})
+}
+
+// FuzzS3FastPath checks that MarshalJSON's reflection-free encoding gives
+// exactly the bytes of the encoding/json path, for every event name,
+// optional field and string it accepts, and that it declines the rest.
+func FuzzS3FastPath(f *testing.F) {
+	f.Add("ObjectCreated:Put", "photos/a b+c.jpg", "rule-1", "3858f62230ac3c915f300c664312c11f", "", "0055AED6DCD90281E5", int64(1024), int64(1700000000123456789), "AKIDEXAMPLE", "192.0.2.3")
+	f.Add("ObjectRemoved:Delete", "k", "", "", "v1", "", int64(0), int64(0), "", "")
+	f.Add("ObjectTagging:Put", "ü/ключ", "id with \"quotes\"", "e", "", "s", int64(7), int64(-1), "a", "::1")
+	f.Add("ObjectCreated:Copy", "k\n", "c\\d", "e\x00", "\u2028", "<&>", int64(1)<<40, int64(1)<<62, "\xff", "h")
+	f.Fuzz(func(t *testing.T, name, key, ruleID, etag, version, sequencer string, size, nanos int64, principal, ip string) {
+		e := sluice.Event{Bucket: "bucket", Key: key, Name: name, ETag: etag, VersionID: version, Sequencer: sequencer,
+			Size: size, Time: time.Unix(0, nanos), Region: "eu-west-1",
+			Request: sluice.RequestInfo{Principal: principal, SourceIP: ip, ID: "REQ" + principal, HostID: "host/" + ip}}
+		msg := NewS3Event(e, S3Rule{ConfigurationID: ruleID})
+		want, err := msg.marshalReflect()
+		if err != nil {
+			t.Skip()
+		}
+		got, err := msg.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fast path:\n%s\nencoding/json:\n%s", got, want)
+		}
+		fast, ok := appendS3Message(nil, msg.Records)
+		if ok && !bytes.Equal(fast, want) {
+			t.Fatalf("fast path accepted and differs:\n%s\n%s", fast, want)
+		}
+		// Two records, as a batched delivery concatenates them.
+		two := S3Event{Records: append(msg.Records, msg.Records...)}
+		want2, _ := two.marshalReflect()
+		if got2, _ := two.MarshalJSON(); !bytes.Equal(got2, want2) {
+			t.Fatalf("two records:\n%s\n%s", got2, want2)
+		}
+	})
+}
+
+func BenchmarkS3EventMarshal(b *testing.B) {
+	e := sluice.Event{Bucket: "photos", Key: "uploads/2026/a photo.jpg", Name: sluice.EventObjectCreatedPut, ETag: `"3858f62230ac3c915f300c664312c11f"`,
+		Sequencer: "0055AED6DCD90281E5", Size: 1024, Time: time.Now(), Request: sluice.RequestInfo{Principal: "test", SourceIP: "127.0.0.1", ID: "REQ", HostID: "HOST"}}
+	msg := NewS3Event(e, S3Rule{ConfigurationID: "rule-1"})
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = msg.MarshalJSON()
+		}
+	})
+	b.Run("reflect", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = msg.marshalReflect()
 		}
 	})
 }
