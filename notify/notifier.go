@@ -134,6 +134,11 @@ type Notifier struct {
 	m       metrics
 
 	transport *http.Transport
+	// hooks carries POSTs to plain-http webhooks; targets caches, by URL,
+	// whether a webhook can use it (and how).
+	hooks     *hookClient
+	targetsMu sync.Mutex
+	targets   map[string]hookTargetEntry
 	// jobs feeds the Workers goroutines that make every delivery attempt,
 	// first attempts and retries alike; it exists only while Serve runs.
 	jobs chan func()
@@ -197,7 +202,11 @@ func New(cfg Config, store sluice.Store, events sluice.EventLog, invoker sluice.
 	tr := newTransport(cfg)
 	n := &Notifier{
 		cfg: cfg, store: store, events: events, invoker: invoker, log: log, db: db,
-		client:    &http.Client{Timeout: cfg.WebhookTimeout, Transport: tr},
+		client: &http.Client{Timeout: cfg.WebhookTimeout, Transport: tr,
+			// A redirect is not the receiver taking the records: following
+			// one would turn the POST into a GET without them.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		hooks:     newHookClient(cfg.WebhookTimeout, cfg.Workers),
 		transport: tr,
 		valid:     Validator{Functions: fc},
 		m:         newMetrics(cfg.Registerer),
@@ -231,6 +240,7 @@ func (n *Notifier) RedactNotification(doc []byte) ([]byte, error) { return Redac
 // must have returned.
 func (n *Notifier) Close() error {
 	n.transport.CloseIdleConnections()
+	n.hooks.closeIdle()
 	return n.db.Close()
 }
 
@@ -268,6 +278,25 @@ func (n *Notifier) post(ctx context.Context, d *Delivery) error {
 // postBody POSTs an event message to a webhook; ids are the deliveries it
 // carries, comma-separated.
 func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body []byte) error {
+	if t, ok := n.hookTarget(url); ok {
+		h := make([]byte, 0, 160+len(ids))
+		h = append(h, "Content-Type: application/json\r\nUser-Agent: sluice-notify\r\nX-Sluice-Delivery: "...)
+		h = append(h, ids...)
+		h = append(h, "\r\n"...)
+		if secret != "" {
+			h = append(h, SignatureHeader+": "...)
+			h = append(h, Sign(secret, body)...)
+			h = append(h, "\r\n"...)
+		}
+		status, err := n.hooks.post(ctx, t, h, body)
+		if err != nil {
+			return err
+		}
+		if status/100 != 2 {
+			return fmt.Errorf("webhook answered %d %s", status, http.StatusText(status))
+		}
+		return nil
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -290,6 +319,31 @@ func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body [
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
 	return nil
+}
+
+// maxTargets bounds the cache of webhook targets.
+const maxTargets = 1024
+
+// hookTargetEntry is a cached hookTargetOf result.
+type hookTargetEntry struct {
+	t  hookTarget
+	ok bool
+}
+
+// hookTarget returns how hookClient reaches url, or false when the POST
+// must go through net/http.
+func (n *Notifier) hookTarget(url string) (hookTarget, bool) {
+	n.targetsMu.Lock()
+	defer n.targetsMu.Unlock()
+	if e, ok := n.targets[url]; ok {
+		return e.t, e.ok
+	}
+	if n.targets == nil || len(n.targets) >= maxTargets {
+		n.targets = map[string]hookTargetEntry{}
+	}
+	t, ok := hookTargetOf(url)
+	n.targets[url] = hookTargetEntry{t, ok}
+	return t, ok
 }
 
 // Sign returns the X-Sluice-Signature value for body under secret.

@@ -1,0 +1,435 @@
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// hookClient POSTs webhook deliveries to plain-http receivers that no
+// proxy stands in front of, over kept-alive connections, without
+// net/http's per-request machinery (a request value, a writer and a
+// reader goroutine per connection and the hand-offs between them), which
+// cost more CPU than the event itself. Everything else (https, proxies)
+// goes through net/http.
+//
+// It speaks the small part of HTTP/1.1 a delivery needs: one request with
+// a Content-Length body; a response whose status decides the outcome and
+// whose body (Content-Length, chunked or up to the close) is read and
+// dropped, 1xx responses skipped. Redirects are not followed, as the
+// net/http path does not follow them either: a 3xx is a failed attempt.
+//
+// A connection that was reused and failed before any byte of a response
+// came back is retried once on a new one: the receiver closed it while
+// idle. The delivery may then arrive twice, which at-least-once allows.
+//
+// Concurrency: safe for concurrent use; a connection serves one request
+// at a time.
+type hookClient struct {
+	timeout time.Duration
+	dialer  net.Dialer
+	maxIdle int
+
+	mu   sync.Mutex
+	idle map[string][]*hookConn // by host:port, most recent last
+}
+
+type hookConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+// maxDrain bounds the response body read to keep a connection: a longer
+// body closes the connection instead.
+const maxDrain = 64 << 10
+
+func newHookClient(timeout time.Duration, maxIdle int) *hookClient {
+	return &hookClient{
+		timeout: timeout,
+		dialer:  net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second},
+		maxIdle: maxIdle,
+		idle:    map[string][]*hookConn{},
+	}
+}
+
+// hookTarget is a webhook URL prepared for hookClient.
+type hookTarget struct {
+	hostPort string // dial address
+	head     []byte // request line and Host header
+}
+
+// hookTargetOf prepares rawURL for hookClient, or reports false when it
+// must go through net/http: not plain http, or a proxy is configured
+// for it.
+func hookTargetOf(rawURL string) (hookTarget, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil {
+		return hookTarget{}, false
+	}
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+		return hookTarget{}, false
+	}
+	hostPort := u.Host
+	if u.Port() == "" {
+		hostPort = net.JoinHostPort(u.Hostname(), "80")
+	}
+	path := u.RequestURI()
+	var head []byte
+	head = append(head, "POST "...)
+	head = append(head, path...)
+	head = append(head, " HTTP/1.1\r\nHost: "...)
+	head = append(head, u.Host...)
+	head = append(head, "\r\n"...)
+	return hookTarget{hostPort: hostPort, head: head}, true
+}
+
+// post sends body to t with the given header lines ("Name: value\r\n"
+// each) and returns the response status code.
+func (h *hookClient) post(ctx context.Context, t hookTarget, headers, body []byte) (int, error) {
+	req := make([]byte, 0, len(t.head)+len(headers)+64+len(body))
+	req = append(req, t.head...)
+	req = append(req, headers...)
+	req = append(req, "Content-Length: "...)
+	req = strconv.AppendInt(req, int64(len(body)), 10)
+	req = append(req, "\r\n\r\n"...)
+	req = append(req, body...)
+
+	c, reused := h.get(t.hostPort)
+	for {
+		if c == nil {
+			var err error
+			if c, err = h.dial(ctx, t.hostPort); err != nil {
+				return 0, err
+			}
+		}
+		status, keep, began, err := h.roundTrip(ctx, c, req)
+		if err == nil {
+			if keep {
+				h.put(t.hostPort, c)
+			} else {
+				c.Close()
+			}
+			return status, nil
+		}
+		c.Close()
+		if !reused || began || ctx.Err() != nil {
+			return 0, err
+		}
+		c, reused = nil, false
+	}
+}
+
+// roundTrip writes req on c and reads the response. began reports whether
+// any byte of a response arrived; keep whether c may serve another
+// request.
+func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, req []byte) (status int, keep, began bool, err error) {
+	deadline := time.Now().Add(h.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := c.SetDeadline(deadline); err != nil {
+		return 0, false, false, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := c.Write(req); err != nil {
+		return 0, false, false, ctxErr(ctx, err)
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return 0, false, false, ctxErr(ctx, err)
+	}
+	status, keep, err = readResponse(c.br)
+	return status, keep, true, ctxErr(ctx, err)
+}
+
+// ctxErr prefers the context's error to the deadline error it caused.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (h *hookClient) dial(ctx context.Context, hostPort string) (*hookConn, error) {
+	c, err := h.dialer.DialContext(ctx, "tcp", hostPort)
+	if err != nil {
+		return nil, err
+	}
+	return &hookConn{Conn: c, br: bufio.NewReaderSize(c, 4096)}, nil
+}
+
+func (h *hookClient) get(hostPort string) (*hookConn, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cs := h.idle[hostPort]
+	if len(cs) == 0 {
+		return nil, false
+	}
+	c := cs[len(cs)-1]
+	cs[len(cs)-1] = nil
+	h.idle[hostPort] = cs[:len(cs)-1]
+	return c, true
+}
+
+func (h *hookClient) put(hostPort string, c *hookConn) {
+	h.mu.Lock()
+	if len(h.idle[hostPort]) < h.maxIdle {
+		h.idle[hostPort] = append(h.idle[hostPort], c)
+		c = nil
+	}
+	h.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// closeIdle closes every idle connection.
+func (h *hookClient) closeIdle() {
+	h.mu.Lock()
+	idle := h.idle
+	h.idle = map[string][]*hookConn{}
+	h.mu.Unlock()
+	for _, cs := range idle {
+		for _, c := range cs {
+			c.Close()
+		}
+	}
+}
+
+var (
+	errResponse = errors.New("malformed HTTP response")
+	errTooLong  = errors.New("HTTP response head too long")
+)
+
+// maxHeadBytes bounds a response's status line and headers.
+const maxHeadBytes = 64 << 10
+
+// readResponse reads one final response from br, skipping 1xx ones, and
+// drops its body. keep reports whether the connection can carry another
+// request: HTTP/1.1, no "Connection: close", a body read to its end.
+func readResponse(br *bufio.Reader) (status int, keep bool, err error) {
+	for {
+		var h responseHead
+		if h, err = readResponseHead(br); err != nil {
+			return 0, false, err
+		}
+		if h.status >= 100 && h.status < 200 && h.status != http.StatusSwitchingProtocols {
+			continue
+		}
+		keep = h.keepAlive
+		switch {
+		case h.status == http.StatusSwitchingProtocols:
+			keep = false
+		case h.status == http.StatusNoContent || h.status == http.StatusNotModified:
+		case h.chunked:
+			ok, err := drainChunked(br)
+			if err != nil {
+				return 0, false, err
+			}
+			keep = keep && ok
+		case h.length >= 0:
+			if h.length > maxDrain {
+				keep = false
+			} else if _, err := br.Discard(int(h.length)); err != nil {
+				return 0, false, fmt.Errorf("read response body: %w", err)
+			}
+		default:
+			// Delimited by the close: the status is all that matters.
+			keep = false
+		}
+		return h.status, keep, nil
+	}
+}
+
+type responseHead struct {
+	status    int
+	keepAlive bool
+	chunked   bool
+	length    int64 // -1: none given
+}
+
+// readResponseHead parses a status line and header block.
+func readResponseHead(br *bufio.Reader) (responseHead, error) {
+	h := responseHead{length: -1}
+	line, err := readLine(br, maxHeadBytes)
+	if err != nil {
+		return h, err
+	}
+	total := len(line)
+	proto, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ') {
+		return h, errResponse
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+		h.keepAlive = true
+	case "HTTP/1.0":
+	default:
+		return h, errResponse
+	}
+	code := rest[:3]
+	for _, c := range code {
+		if c < '0' || c > '9' {
+			return h, errResponse
+		}
+	}
+	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	if h.status < 100 {
+		return h, errResponse
+	}
+	for {
+		line, err := readLine(br, maxHeadBytes-total)
+		if err != nil {
+			return h, err
+		}
+		total += len(line) + 2
+		if len(line) == 0 {
+			return h, nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !validHeader(name, value) {
+			return h, errResponse
+		}
+		value = bytes.Trim(value, " \t")
+		switch {
+		case asciiEqualFold(name, "Content-Length"):
+			n, err := strconv.ParseUint(string(value), 10, 63)
+			if err != nil || (h.length >= 0 && int64(n) != h.length) {
+				return h, errResponse
+			}
+			h.length = int64(n)
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			if !asciiEqualFold(value, "chunked") {
+				return h, errResponse
+			}
+			h.chunked = true
+		case asciiEqualFold(name, "Connection"):
+			for _, tok := range bytes.Split(value, []byte(",")) {
+				tok = bytes.Trim(tok, " \t")
+				if asciiEqualFold(tok, "close") {
+					h.keepAlive = false
+				}
+				if asciiEqualFold(tok, "keep-alive") && !h.keepAlive && bytes.Equal(proto, []byte("HTTP/1.0")) {
+					h.keepAlive = true
+				}
+			}
+		}
+	}
+}
+
+// drainChunked reads a chunked body to its end, or up to maxDrain bytes;
+// ok reports whether it reached the end.
+func drainChunked(br *bufio.Reader) (ok bool, err error) {
+	read := 0
+	for {
+		line, err := readLine(br, 4096)
+		if err != nil {
+			return false, err
+		}
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i]
+		}
+		n, err := strconv.ParseUint(string(bytes.Trim(line, " \t")), 16, 32)
+		if err != nil {
+			return false, errResponse
+		}
+		if n == 0 {
+			// Trailers, up to the empty line.
+			for {
+				line, err := readLine(br, 4096)
+				if err != nil {
+					return false, err
+				}
+				if len(line) == 0 {
+					return true, nil
+				}
+			}
+		}
+		read += int(n)
+		if read > maxDrain {
+			return false, nil
+		}
+		if _, err := br.Discard(int(n)); err != nil {
+			return false, err
+		}
+		if crlf, err := readLine(br, 2); err != nil || len(crlf) != 0 {
+			return false, errResponse
+		}
+	}
+}
+
+// readLine returns the next line without its CRLF (or bare LF), at most
+// limit bytes long. The line is valid until the next read from br.
+func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// Longer than the buffer: gather it.
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull && len(long) <= limit+2 {
+			line, err = br.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if len(line) > limit+2 {
+		return nil, errTooLong
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// validHeader applies net/http's rules: a name of token characters, a
+// value without control characters other than tab.
+func validHeader(name, value []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
+			return false
+		}
+	}
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

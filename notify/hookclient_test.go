@@ -1,0 +1,254 @@
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// FuzzReadResponse checks readResponse against net/http's parser: a
+// response it accepts has the status net/http reads, and when it keeps
+// the connection it has consumed exactly the response, as net/http does.
+func FuzzReadResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloNEXT",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\nNEXT",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nbody until close",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nokNEXT",
+		"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbusy",
+		"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200\r\nContent-Length: +5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/2 200\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReader(bytes.NewReader(data))
+		status, keep, err := readResponse(br)
+		if err != nil {
+			return
+		}
+		theirs := bufio.NewReader(bytes.NewReader(data))
+		var resp *http.Response
+		for {
+			var rerr error
+			resp, rerr = http.ReadResponse(theirs, nil)
+			if rerr != nil {
+				if keep {
+					t.Fatalf("kept a connection net/http refuses: %v", rerr)
+				}
+				return
+			}
+			if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+				break
+			}
+		}
+		_, berr := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Fatalf("status %d, net/http reads %d", status, resp.StatusCode)
+		}
+		if !keep {
+			return
+		}
+		if berr != nil || resp.Close {
+			t.Fatalf("kept a connection net/http would not: body error %v, close %v", berr, resp.Close)
+		}
+		rest, _ := io.ReadAll(br)
+		theirRest, _ := io.ReadAll(theirs)
+		if !bytes.Equal(rest, theirRest) {
+			t.Fatalf("left %q, net/http left %q", rest, theirRest)
+		}
+	})
+}
+
+// cannedServer answers every request on a connection with the next of
+// replies, then closes it; conns counts connections.
+func cannedServer(t *testing.T, replies ...string) (addr string, conns *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for _, reply := range replies {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					if _, err := io.WriteString(c, reply); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+func TestHookClientResponses(t *testing.T) {
+	tests := []struct {
+		name    string
+		replies []string
+		want    []int // status of each of len(want) POSTs
+		conns   int32 // connections they took
+	}{
+		{"keep-alive reuses one connection",
+			[]string{"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
+			[]int{204, 200, 200}, 1},
+		{"1xx responses are skipped",
+			[]string{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"},
+			[]int{202}, 1},
+		{"Connection: close takes a new connection",
+			[]string{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"},
+			[]int{200, 200}, 2},
+		{"a body up to the close takes a new connection",
+			[]string{"HTTP/1.0 200 OK\r\n\r\nall of it"},
+			[]int{200, 200}, 2},
+		{"a redirect is an answer, not followed",
+			[]string{"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n"},
+			[]int{307}, 1},
+		// The server closes after one reply without saying so: the
+		// second POST finds the connection dead and retries on a new one.
+		{"an idle connection the receiver closed is retried",
+			[]string{"HTTP/1.1 204 No Content\r\n\r\n"},
+			[]int{204, 204}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, conns := cannedServer(t, tc.replies...)
+			h := newHookClient(5*time.Second, 4)
+			defer h.closeIdle()
+			target, ok := hookTargetOf("http://" + addr + "/hook?x=1")
+			if !ok {
+				t.Fatal("plain http target refused")
+			}
+			for i, want := range tc.want {
+				if i > 0 && strings.Contains(tc.name, "closed") {
+					// Let the server's close reach the idle connection.
+					time.Sleep(20 * time.Millisecond)
+				}
+				got, err := h.post(t.Context(), target, []byte("X-Test: 1\r\n"), []byte(`{"Records":[]}`))
+				if err != nil {
+					t.Fatalf("POST %d: %v", i, err)
+				}
+				if got != want {
+					t.Fatalf("POST %d: status %d, want %d", i, got, want)
+				}
+			}
+			if got := conns.Load(); got != tc.conns {
+				t.Fatalf("%d connections, want %d", got, tc.conns)
+			}
+		})
+	}
+}
+
+// TestHookClientRequest checks what a receiver built on net/http reads:
+// method, path and query, Host, every header and the body.
+func TestHookClientRequest(t *testing.T) {
+	var mu sync.Mutex
+	var got *http.Request
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, body = r, b
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	h := newHookClient(5*time.Second, 4)
+	defer h.closeIdle()
+	target, ok := hookTargetOf(srv.URL + "/in/hook?token=a%20b")
+	if !ok {
+		t.Fatal("plain http target refused")
+	}
+	status, err := h.post(t.Context(), target, []byte("Content-Type: application/json\r\nX-Sluice-Delivery: 01,02\r\n"), []byte(`{"Records":[1,2]}`))
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("POST: %d, %v", status, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got.Method != http.MethodPost || got.URL.Path != "/in/hook" || got.URL.Query().Get("token") != "a b" ||
+		got.Host != strings.TrimPrefix(srv.URL, "http://") || got.ContentLength != int64(len(body)) ||
+		got.Header.Get("Content-Type") != "application/json" || got.Header.Get("X-Sluice-Delivery") != "01,02" ||
+		string(body) != `{"Records":[1,2]}` {
+		t.Fatalf("receiver read %s %s host %q headers %v body %q", got.Method, got.URL, got.Host, got.Header, body)
+	}
+}
+
+func TestHookClientTimeoutAndCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // never answers
+		}
+	}()
+	target, _ := hookTargetOf("http://" + ln.Addr().String() + "/")
+	h := newHookClient(100*time.Millisecond, 4)
+	if _, err := h.post(t.Context(), target, nil, []byte("x")); err == nil {
+		t.Fatal("a receiver that never answers: no error")
+	}
+	h = newHookClient(time.Minute, 4)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := h.post(ctx, target, nil, []byte("x")); err != context.Canceled {
+		t.Fatalf("canceled POST: %v, want context.Canceled", err)
+	}
+}
+
+func TestHookTargetOf(t *testing.T) {
+	t.Setenv("HTTP_PROXY", "")
+	t.Setenv("NO_PROXY", "")
+	for _, tc := range []struct {
+		url  string
+		ok   bool
+		dial string
+		head string
+	}{
+		{"http://127.0.0.1:9000/hook", true, "127.0.0.1:9000", "POST /hook HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n"},
+		{"http://example.com", true, "example.com:80", "POST / HTTP/1.1\r\nHost: example.com\r\n"},
+		{"http://[::1]:8080/a%2Fb?q=1", true, "[::1]:8080", "POST /a%2Fb?q=1 HTTP/1.1\r\nHost: [::1]:8080\r\n"},
+		{"https://example.com/hook", false, "", ""},
+		{"http://user:pw@example.com/hook", false, "", ""},
+	} {
+		got, ok := hookTargetOf(tc.url)
+		if ok != tc.ok || ok && (got.hostPort != tc.dial || string(got.head) != tc.head) {
+			t.Errorf("%s: %v %q %q, want %v %q %q", tc.url, ok, got.hostPort, got.head, tc.ok, tc.dial, tc.head)
+		}
+	}
+}
