@@ -46,7 +46,13 @@ type hookClient struct {
 type hookConn struct {
 	net.Conn
 	br *bufio.Reader
+	// idleSince is when the connection was last put back.
+	idleSince time.Time
 }
+
+// maxIdleTime is how long an idle connection may wait for its next
+// request, as net/http's IdleConnTimeout in the other path.
+const maxIdleTime = 90 * time.Second
 
 // maxDrain bounds the response body read to keep a connection: a longer
 // body closes the connection instead.
@@ -167,7 +173,15 @@ func (h *hookClient) dial(ctx context.Context, hostPort string) (*hookConn, erro
 	return &hookConn{Conn: c, br: bufio.NewReaderSize(c, 4096)}, nil
 }
 
+// get returns the most recently used idle connection to hostPort, closing
+// those idle too long.
 func (h *hookClient) get(hostPort string) (*hookConn, bool) {
+	var stale []*hookConn
+	defer func() {
+		for _, c := range stale {
+			c.Close()
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	cs := h.idle[hostPort]
@@ -175,12 +189,19 @@ func (h *hookClient) get(hostPort string) (*hookConn, bool) {
 		return nil, false
 	}
 	c := cs[len(cs)-1]
+	if time.Since(c.idleSince) > maxIdleTime {
+		// The others went idle earlier still.
+		stale = cs
+		delete(h.idle, hostPort)
+		return nil, false
+	}
 	cs[len(cs)-1] = nil
 	h.idle[hostPort] = cs[:len(cs)-1]
 	return c, true
 }
 
 func (h *hookClient) put(hostPort string, c *hookConn) {
+	c.idleSince = time.Now()
 	h.mu.Lock()
 	if len(h.idle[hostPort]) < h.maxIdle {
 		h.idle[hostPort] = append(h.idle[hostPort], c)

@@ -252,3 +252,26 @@ func TestHookTargetOf(t *testing.T) {
 		}
 	}
 }
+
+// TestHookClientDropsStaleConnections: a connection idle longer than
+// maxIdleTime is closed, not reused.
+func TestHookClientDropsStaleConnections(t *testing.T) {
+	addr, conns := cannedServer(t, "HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n")
+	h := newHookClient(5*time.Second, 4)
+	defer h.closeIdle()
+	target, _ := hookTargetOf("http://" + addr + "/")
+	if _, err := h.post(t.Context(), target, nil, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	for _, c := range h.idle[target.hostPort] {
+		c.idleSince = time.Now().Add(-2 * maxIdleTime)
+	}
+	h.mu.Unlock()
+	if _, err := h.post(t.Context(), target, nil, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if got := conns.Load(); got != 2 {
+		t.Fatalf("%d connections, want 2 (the stale one dropped)", got)
+	}
+}
