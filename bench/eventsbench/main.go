@@ -71,9 +71,10 @@ type Config struct {
 
 // DefaultConfig measures the grid: bursts of 1,000 1 KiB objects and
 // of 100 8 MiB objects (1,000 would be 8 GiB of writes and copies), and 1 KiB
-// PUT throughput with 8 clients, 6 s per bucket, on a bucket without
-// configuration, one with the webhook rule only and the source bucket, so
-// that what the copy costs shows apart from what the webhook costs.
+// PUT throughput with 8 clients, 12 s per bucket in 6 slices, on a bucket
+// without configuration, one with the webhook rule only, one with the rule
+// batching records, and the source bucket, so that what the copy costs
+// shows apart from what the webhook costs.
 func DefaultConfig() Config {
 	return Config{
 		SluiceBin:    ".bench/bin/sluice",
@@ -84,9 +85,9 @@ func DefaultConfig() Config {
 		DrainTimeout: 60 * time.Second,
 		TputClients:  8,
 		TputSize:     1 << 10,
-		TputDuration: 6 * time.Second,
+		TputDuration: 12 * time.Second,
 		Warmup:       time.Second,
-		Rounds:       3,
+		Rounds:       6,
 		AccessKey:    "test",
 		SecretKey:    "test",
 		Region:       "us-east-1",

@@ -217,6 +217,21 @@ type tputResult struct {
 	// posts, records and most are the webhook POSTs of this bucket's
 	// events, the records they carried and the most one carried.
 	posts, records, most int
+	// rates are the PUT/s of each round's slice, in round order.
+	rates []float64
+}
+
+// roundRatios returns, for each round, t's slice rate over base's: two
+// slices run back to back, so a slow spell of the disk or the host
+// mostly hits both.
+func (t tputResult) roundRatios(base tputResult) []float64 {
+	var out []float64
+	for i := range min(len(t.rates), len(base.rates)) {
+		if base.rates[i] > 0 {
+			out = append(out, t.rates[i]/base.rates[i])
+		}
+	}
+	return out
 }
 
 func (t tputResult) opsPerSec() float64 {
@@ -256,6 +271,7 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 				return nil, err
 			}
 			t := &res[i]
+			t.rates = append(t.rates, rate(s.ops, s.elapsed))
 			t.ops += s.ops
 			t.elapsed += s.elapsed
 			t.lat = append(t.lat, s.lat...)
