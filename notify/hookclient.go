@@ -146,14 +146,20 @@ func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, req []byte) (st
 		return 0, false, false, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if _, err := c.Write(req); err != nil {
+		stop()
 		return 0, false, false, ctxErr(ctx, err)
 	}
 	if _, err := c.br.Peek(1); err != nil {
+		stop()
 		return 0, false, false, ctxErr(ctx, err)
 	}
 	status, keep, err = readResponse(c.br)
+	if !stop() {
+		// The cancellation may still be setting a past deadline: the
+		// connection cannot be trusted with another request.
+		keep = false
+	}
 	return status, keep, true, ctxErr(ctx, err)
 }
 
