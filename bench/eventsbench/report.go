@@ -124,10 +124,17 @@ func (r report) render() string {
 		w("%d clients, %s PUTs of new keys, %s per bucket in %d slices the buckets take in turns (A B, B A, A B; `sync` before each), after a %s warm-up. "+
 			"After every slice of a bucket with deliveries the bench waits until all its events (and copies) have arrived before the next slice starts (the drain), so no slice runs with another's delivery backlog; "+
 			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest. "+
-			"The ratio is against the first bucket: the median, over the rounds, of this bucket's slice rate over the first bucket's slice of the same round (run just before or after it), so that a slow spell of the shared disk, which hits a whole slice, does not decide it; the per-round ratios follow it.\n\n",
+			"The ratio is against the first bucket: the median, over the rounds, of this bucket's slice rate over the first bucket's slice of the same round (run just before or after it), so that a slow spell of the shared disk, which hits a whole slice, does not decide it; the per-round ratios follow it. "+
+			"**CPU ratio** is the first bucket's CPU/PUT incl. drain over this bucket's: the PUT/s ratio the two would have where the server's CPU is the limit, and the steadier measure of what delivery costs when the disk's pace varies from slice to slice.\n\n",
 			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup)
-		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | webhook records per POST (most) | PUT/s ratio | goal < 10%% slower |\n")
-		w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | webhook records per POST (most) | CPU ratio | PUT/s ratio | goal < 10%% slower |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		cpuPer := func(t tputResult) float64 {
+			if !t.cpuKnown || t.ops == 0 {
+				return 0
+			}
+			return float64((t.cpu + t.drainCPU).Microseconds()) / float64(t.ops)
+		}
 		for i, t := range r.tput {
 			p50, p99, _ := percentiles(t.lat)
 			conf := "none"
@@ -165,11 +172,15 @@ func (r report) render() string {
 					ok = fmt.Sprintf("**missed** (%.0f%% slower)", 100*(1-q))
 				}
 			}
+			cpuRatio := "—"
+			if b, c := cpuPer(r.tput[0]), cpuPer(t); i > 0 && b > 0 && c > 0 {
+				cpuRatio = fmt.Sprintf("%.2f×", b/c)
+			}
 			perPost := "—"
 			if t.posts > 0 {
 				perPost = fmt.Sprintf("%.2f (%d)", float64(t.records)/float64(t.posts), t.most)
 			}
-			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s | %s |\n", t.bucket, conf, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), cpu, cpuAll, drain, t.lost, perPost, ratio, ok)
+			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s | %s | %s |\n", t.bucket, conf, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), cpu, cpuAll, drain, t.lost, perPost, cpuRatio, ratio, ok)
 		}
 		w("\n")
 	}
