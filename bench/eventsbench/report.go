@@ -121,7 +121,7 @@ func (r report) render() string {
 
 	if len(r.tput) > 0 {
 		w("## PUT throughput: bucket without vs with delivery\n\n")
-		w("%d clients, %s PUTs of new keys, %s per bucket in %d slices the buckets take in turns (A B, B A, A B; `sync` before each), after a %s warm-up. "+
+		w("%d clients, %s PUTs of new keys, %s per bucket in %d slices the buckets take in turns (A B C, C B A, A B C, ...; `sync` before each), after a %s warm-up. "+
 			"After every slice of a bucket with deliveries the bench waits until all its events (and copies) have arrived before the next slice starts (the drain), so no slice runs with another's delivery backlog; "+
 			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest. "+
 			"The ratio is against the first bucket: the median, over the rounds, of this bucket's slice rate over the first bucket's slice of the same round (run just before or after it), so that a slow spell of the shared disk, which hits a whole slice, does not decide it; the per-round ratios follow it. "+

@@ -244,7 +244,7 @@ func (t tputResult) opsPerSec() float64 {
 // runThroughput measures PUT throughput on cfg.TputBuckets (by default the
 // plain bucket and the source bucket, webhook rule and TargetBucket tag)
 // with cfg.TputClients clients. The window is cut into cfg.Rounds slices the
-// buckets take in turns (A B, B A, A B). After a slice of a bucket with
+// buckets take in turns (A B C, C B A, ...). After a slice of a bucket with
 // deliveries the bench waits until its events (and copies) have all
 // arrived, so no slice runs with delivery work left over from another; that
 // wait is reported, and its server CPU is charged to that bucket.
