@@ -19,6 +19,8 @@ type eventBatch struct {
 	req     sluice.RequestInfo
 	n       int
 	regions *regionCache
+	// last is the seq of the event added last.
+	last uint64
 }
 
 // regionCache remembers the region of each bucket record it decoded, by
@@ -93,6 +95,7 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 		Request:   b.req,
 	}
 	b.n++
+	b.last = seq
 	return events.Put(seqKey(seq), encodeEvent(&ev))
 }
 

@@ -159,6 +159,8 @@ type Store struct {
 	committer committer
 	configs   configCache
 	regions   regionCache
+	// fanout is the Fanout client writes run in their transaction.
+	fanout fanoutHook
 
 	gcCancel context.CancelFunc
 	gcDone   chan struct{}

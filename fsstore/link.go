@@ -100,6 +100,7 @@ func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *slui
 		name = sluice.EventObjectCreatedCopy
 	}
 	meta := normalizeMeta(dst.Meta)
+	g := guardOf(ctx)
 	var (
 		rec *objectRecord
 		old []string
@@ -144,6 +145,9 @@ func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *slui
 		if err := checkConditions(dst.Conditions, dst.Key, dcur); err != nil {
 			return refuse(err)
 		}
+		if err := checkGuard(tx, g); err != nil {
+			return err
+		}
 		r := &objectRecord{
 			Size:     cur.Size,
 			ETag:     cur.ETag,
@@ -162,7 +166,7 @@ func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *slui
 			return err
 		}
 		rec = r
-		return nil
+		return recordGuard(tx, g, unquote(r.ETag))
 	})
 	if err != nil {
 		return sluice.ObjectInfo{}, err

@@ -247,9 +247,10 @@ func (s *Store) CompleteUpload(ctx context.Context, in *sluice.CompleteUploadInp
 	var (
 		rec     *objectRecord
 		garbage []string
+		fan     *FanoutTx
 	)
 	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
-		garbage = nil
+		garbage, fan = nil, nil
 		data, err := bucketData(tx, in.Bucket)
 		if err != nil {
 			return refuse(err)
@@ -288,12 +289,17 @@ func (s *Store) CompleteUpload(ctx context.Context, in *sluice.CompleteUploadInp
 		}
 		old, err := replaceObject(tx, ev, data, in.Bucket, in.Key, rec, nil, cur, sluice.EventObjectCreatedComplete)
 		garbage = append(garbage, old...)
+		if err != nil {
+			return err
+		}
+		fan, err = s.fanOut(tx, ev, in.Bucket, in.Key, rec, nil)
 		return err
 	})
 	if err != nil {
 		return sluice.ObjectInfo{}, err
 	}
 	s.removeFiles(garbage)
+	s.removeFiles(fan.done())
 	return rec.info(in.Bucket, in.Key), nil
 }
 

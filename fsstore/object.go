@@ -99,14 +99,31 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 		name = sluice.EventObjectCreatedPut
 	}
 	body := r.body()
-	var old []string
+	g := guardOf(ctx)
+	var (
+		old []string
+		fan *FanoutTx
+	)
 	err = s.commit(&commitReq{
 		fn: func(tx *bolt.Tx, ev *eventBatch) error {
+			old, fan = nil, nil
 			data, err := bucketData(tx, in.Bucket)
 			if err != nil {
 				return refuse(err)
 			}
-			old, err = commitObject(tx, ev, data, in.Bucket, in.Key, rec, body, in.Conditions, name)
+			if err := checkGuard(tx, g); err != nil {
+				return err
+			}
+			if old, err = commitObject(tx, ev, data, in.Bucket, in.Key, rec, body, in.Conditions, name); err != nil {
+				return err
+			}
+			if err := recordGuard(tx, g, unquote(rec.ETag)); err != nil {
+				return err
+			}
+			if g == nil {
+				// A guarded write is a consumer's, never a client's.
+				fan, err = s.fanOut(tx, ev, in.Bucket, in.Key, rec, body)
+			}
 			return err
 		},
 		ev:   s.events(ctx),
@@ -120,6 +137,7 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 	}
 	s.done(&r)
 	s.removeFiles(old)
+	s.removeFiles(fan.done())
 	return rec.info(in.Bucket, in.Key), nil
 }
 
@@ -331,16 +349,27 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 		return err
 	}
 	var old []string
+	g := guardOf(ctx)
 	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
 		old = nil
 		data, err := bucketData(tx, bucket)
 		if err != nil {
 			return refuse(err)
 		}
+		if err := checkGuard(tx, g); err != nil {
+			return err
+		}
 		objs := data.Bucket(subObjects)
 		cur, err := currentObject(objs, key)
-		if cur == nil || err != nil {
+		if err != nil {
 			return refuse(err)
+		}
+		if cur == nil {
+			if g == nil {
+				return nil
+			}
+			// Nothing to delete, but the guard's record still moves on.
+			return recordGuard(tx, g, "")
 		}
 		if err := objs.Delete([]byte(key)); err != nil {
 			return err
@@ -353,7 +382,10 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 		if old, err = releaseFiles(tx, cur.Files); err != nil {
 			return err
 		}
-		return ev.add(tx, sluice.EventObjectRemovedDelete, bucket, key, &objectRecord{})
+		if err := ev.add(tx, sluice.EventObjectRemovedDelete, bucket, key, &objectRecord{}); err != nil {
+			return err
+		}
+		return recordGuard(tx, g, "")
 	})
 	if err != nil {
 		return err
