@@ -72,6 +72,10 @@ func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, er
 	if set.none() {
 		return stateWrite{}, nil
 	}
+	if created && r.doneInline(ev, set) {
+		// Copied in the source's own transaction (inline.go), status too.
+		return stateWrite{}, nil
+	}
 	superseded := func(tags []sluice.Tag, removed bool) {
 		for _, p := range set.plans(ev.Key, tags, removed) {
 			r.m.observe(resultSuperseded, r.targetKind(p.Target), time.Time{}, 0)
@@ -262,7 +266,7 @@ func (r *Replicator) settings(ctx context.Context, bucket string) (settings, err
 	if ok && bytes.Equal(c.tagDoc, tagDoc) && bytes.Equal(c.replDoc, replDoc) {
 		return c.set, nil
 	}
-	set, err := r.parseSettings(ctx, bucket)
+	set, err := r.settingsOf(bucket, tagDoc, replDoc)
 	if err != nil {
 		return settings{}, err
 	}
@@ -284,11 +288,15 @@ type parsedSettings struct {
 // maxParsedSettings bounds the cache of parsed settings.
 const maxParsedSettings = 10000
 
-func (r *Replicator) parseSettings(ctx context.Context, bucket string) (settings, error) {
+// settingsOf parses what bucket replicates to from its tagging (JSON tag
+// set) and replication (XML) documents, either nil.
+func (r *Replicator) settingsOf(bucket string, tagDoc, replDoc []byte) (settings, error) {
 	set := settings{bucket: bucket}
-	btags, err := s3api.BucketTags(ctx, r.store, bucket)
-	if err != nil {
-		return settings{}, err
+	var btags []sluice.Tag
+	if tagDoc != nil {
+		if err := json.Unmarshal(tagDoc, &btags); err != nil {
+			return settings{}, fmt.Errorf("decode tag set of bucket %q: %w", bucket, err)
+		}
 	}
 	for _, t := range btags {
 		if t.Key != TagName {
@@ -301,15 +309,12 @@ func (r *Replicator) parseSettings(ctx context.Context, bucket string) (settings
 		}
 		set.tagTargets = append(set.tagTargets, targets...)
 	}
-	cfg, err := s3api.BucketReplication(ctx, r.store, bucket)
-	if err != nil {
-		if sluice.ErrorCode(err) != "" && !sluice.IsCode(err, sluice.ErrNoSuchBucket) {
-			r.log.Warn("replicate: ignoring invalid replication configuration", "bucket", bucket, "err", err)
-			return set, nil
-		}
-		return settings{}, err
+	if replDoc == nil {
+		return set, nil
 	}
-	if cfg == nil {
+	cfg, err := s3api.ParseReplicationConfiguration(replDoc)
+	if err != nil {
+		r.log.Warn("replicate: ignoring invalid replication configuration", "bucket", bucket, "err", err)
 		return set, nil
 	}
 	for _, rule := range cfg.Rules {
@@ -438,7 +443,15 @@ func (r *Replicator) copyTo(ctx context.Context, ev sluice.Event, obj sluice.Obj
 	}
 	var etag string
 	if res.client == nil {
-		etag, err = r.copyLocal(ctx, p.Bucket, ev.Key, obj, meta)
+		gctx, recorded := r.guarded(ctx, res.id, ev.Key, ev, applied{Sequencer: ev.Sequencer, ETag: ev.ETag, Digest: digest})
+		etag, err = r.copyLocal(gctx, p.Bucket, ev.Key, obj, meta)
+		switch {
+		case errors.Is(err, errNotNewer):
+			return nil, resultSuperseded, nil
+		case err == nil && recorded:
+			// The write's own transaction recorded it.
+			return nil, resultCopied, nil
+		}
 	} else {
 		var body io.ReadCloser
 		if body, err = obj.Reader(0, -1); err != nil {
@@ -632,8 +645,14 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*ap
 		}
 	}
 	if res.client == nil {
-		err = r.store.DeleteObject(r.localCtx(ctx), p.Bucket, ev.Key)
-		if err != nil {
+		gctx, recorded := r.guarded(ctx, res.id, ev.Key, ev, applied{Sequencer: ev.Sequencer, Deleted: true})
+		err = r.store.DeleteObject(r.localCtx(gctx), p.Bucket, ev.Key)
+		switch {
+		case errors.Is(err, errNotNewer):
+			return nil, resultSuperseded, nil
+		case err == nil && recorded:
+			return nil, resultDeleted, nil
+		case err != nil:
 			err = fmt.Errorf("delete %s/%s: %w", p.Bucket, ev.Key, err)
 		}
 	} else {

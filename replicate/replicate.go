@@ -44,7 +44,11 @@
 // transaction after the copy, group-committed with the other workers'; in
 // the store, that transaction and a local copy's own commit join the group
 // commits of the writes they follow (fsstore's JoinCommits), so copying
-// every write adds no fsync of its own.
+// every write adds no fsync of its own. A local copy's or delete's applied
+// record is checked and written in the write's own transaction instead
+// (fsstore's WithGuard), and the TargetBucket copies of a bucket without
+// rules are made in the source's transaction by Inline (inline.go), which
+// the store calls from its writes and so must not block.
 // Status and HandleS3Event are safe for concurrent use.
 package replicate
 

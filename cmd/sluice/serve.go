@@ -241,6 +241,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer replicator.Close()
+	// TargetBucket copies to buckets of this store commit with their
+	// source (replicate/inline.go).
+	store.SetFanout(func(tx *fsstore.FanoutTx, obj sluice.ObjectInfo, seq string) error {
+		return replicator.Inline(tx, obj, seq)
+	})
+	defer store.SetFanout(nil)
 	// The same copier, as a function a notification configuration can
 	// name, exactly as the Lambda-based TargetBucket recipe attaches its own.
 	if err := functions.RegisterBuiltin("sluice-s3-copy",

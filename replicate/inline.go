@@ -1,0 +1,237 @@
+package replicate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Copies in the source's own transaction.
+//
+// A copy to a bucket of this store made after the source's commit costs a
+// second commit: under a burst of large uploads, one more fsync queued
+// behind theirs, and the object record, event and records of a second
+// transaction participant. When the store offers it (fsstore's Fanout),
+// Inline makes the TargetBucket copies of a bucket without replication
+// rules in the transaction that commits the source instead: the copy
+// shares the source's files, is durable and visible with it, and its
+// applied record and the source's COMPLETED status are written there too.
+// The event then reaches the pipeline with nothing left to do, which
+// apply sees from those records before it opens the object.
+//
+// Order. Every write the replicator makes to a bucket of this store (an
+// inline copy, and the pipeline's links, streamed copies and mirrored
+// deletes, which run under the store's WithGuard) checks and advances the
+// target's applied record in its own transaction. A change is applied
+// only if its sequencer is above the recorded one, so an older event's
+// copy or delete still in flight can never land after a newer inline copy:
+// its transaction finds the newer record and is refused, which counts as
+// superseded.
+
+// InlineTx is the part of a write transaction Inline uses
+// (*fsstore.FanoutTx).
+type InlineTx interface {
+	BucketConfig(bucket, kind string) []byte
+	BucketRegion(bucket string) (string, bool)
+	State(consumer string) (*bolt.Bucket, error)
+	Link(bucket string, meta sluice.ObjectMeta) (etag string, ok bool, err error)
+	After(fn func())
+}
+
+// Inline copies obj, a client write inside tx with event sequencer seq,
+// to the TargetBucket targets of its bucket that this store holds, when
+// the bucket has no replication rules. It returns an error only when tx
+// failed; a target it cannot copy (a missing bucket, a remote region) is
+// left to the pipeline, which also makes every copy of a bucket with
+// rules.
+func (r *Replicator) Inline(tx InlineTx, obj sluice.ObjectInfo, seq string) error {
+	if r.state.fileDB() != nil {
+		// The records live in replicate.db, out of tx's reach.
+		return nil
+	}
+	tagDoc := tx.BucketConfig(obj.Bucket, sluice.ConfigTagging)
+	if tagDoc == nil || tx.BucketConfig(obj.Bucket, sluice.ConfigReplication) != nil {
+		return nil
+	}
+	set, ok := r.inlineSettings(obj.Bucket, tagDoc)
+	if !ok {
+		return nil
+	}
+	plans := set.plans(obj.Key, obj.Meta.Tags, false)
+	if len(plans) == 0 {
+		return nil
+	}
+	state, err := tx.State(Consumer)
+	if err != nil {
+		return err
+	}
+	if state.Bucket(bktApplied) == nil {
+		return nil
+	}
+	digest := metaDigest(obj.Meta)
+	linked := 0
+	for _, p := range plans {
+		id, local := r.inlineTarget(tx, p.Target)
+		if !local {
+			continue
+		}
+		if err := checkApplied(state, id, obj.Key, seq); err != nil {
+			continue
+		}
+		etag, ok, err := tx.Link(p.Bucket, obj.Meta)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		a := applied{Sequencer: seq, ETag: unquote(obj.ETag), Digest: digest, TargetETag: etag}
+		if err := putApplied(state, id, obj.Key, a); err != nil {
+			return err
+		}
+		linked++
+	}
+	if linked == len(plans) {
+		rec := statusRecord{ETag: unquote(obj.ETag), Status: StatusCompleted, Sequencer: seq}
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := putOne(state, kv{bucket: bktStatus, k: indexKey(obj.Bucket, obj.Key), v: v, seq: seq}); err != nil {
+			return err
+		}
+	}
+	if linked > 0 {
+		size := obj.Size
+		tx.After(func() {
+			// The copy committed with its source: no delay to observe.
+			for range linked {
+				r.m.observe(resultCopied, kindLocal, time.Time{}, size)
+			}
+		})
+	}
+	return nil
+}
+
+// inlineSettings returns the settings of bucket for its tagging document
+// doc (valid only in the transaction), from the cache when doc is the one
+// cached; false when they have no TargetBucket target.
+func (r *Replicator) inlineSettings(bucket string, doc []byte) (settings, bool) {
+	r.mu.Lock()
+	c, ok := r.parsed[bucket]
+	r.mu.Unlock()
+	if !ok || !bytes.Equal(c.tagDoc, doc) || c.replDoc != nil {
+		set, err := r.settingsOf(bucket, doc, nil)
+		if err != nil {
+			return settings{}, false
+		}
+		c = parsedSettings{tagDoc: bytes.Clone(doc), set: set}
+		r.mu.Lock()
+		if len(r.parsed) >= maxParsedSettings {
+			clear(r.parsed)
+		}
+		r.parsed[bucket] = c
+		r.mu.Unlock()
+	}
+	return c.set, len(c.set.tagTargets) > 0
+}
+
+// inlineTarget returns the applied-record id of a target this store holds
+// (as resolve does), and false for one on another endpoint or whose bucket
+// is missing or in another region.
+func (r *Replicator) inlineTarget(tx InlineTx, t Target) (string, bool) {
+	if _, remote := r.remote[t.Region]; remote && t.Region != "" {
+		return "", false
+	}
+	region, ok := tx.BucketRegion(t.Bucket)
+	if !ok || t.Region != "" && region != t.Region {
+		return "", false
+	}
+	return "local/" + t.Bucket, true
+}
+
+// errNotNewer refuses a write whose change is not newer than the one its
+// target last applied.
+var errNotNewer = errors.New("a newer change was applied to the target")
+
+// checkApplied fails with errNotNewer when target id's key already
+// applied a change at or after seq.
+func checkApplied(state *bolt.Bucket, id, key, seq string) error {
+	b := state.Bucket(bktApplied)
+	if b == nil {
+		return nil
+	}
+	v := b.Get(indexKey(id, key))
+	if v == nil {
+		return nil
+	}
+	var prev struct {
+		Sequencer string `json:"seq"`
+	}
+	if json.Unmarshal(v, &prev) == nil && cmpSequencer(seq, prev.Sequencer) <= 0 {
+		return errNotNewer
+	}
+	return nil
+}
+
+func putApplied(state *bolt.Bucket, id, key string, a applied) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return putOne(state, kv{bucket: bktApplied, k: indexKey(id, key), v: v, seq: a.Sequencer})
+}
+
+// guarder is a store whose writes can check and record the replicator's
+// applied record in their own transaction (fsstore's WithGuard).
+type guarder interface {
+	WithGuard(ctx context.Context, consumer string, check func(state *bolt.Bucket) error, record func(state *bolt.Bucket, etag string) error) context.Context
+}
+
+// guarded returns ctx under which a write of this store to target id's
+// key for ev applies only if ev is newer than what the target last
+// applied, and records a as applied (with the write's ETag as TargetETag)
+// in the same transaction. ok is false when the store cannot.
+func (r *Replicator) guarded(ctx context.Context, id, key string, ev sluice.Event, a applied) (context.Context, bool) {
+	g, ok := r.store.(guarder)
+	if !ok || ev.Seq == 0 || r.state.fileDB() != nil {
+		// Records in replicate.db, or an invocation without an outbox
+		// event (HandleS3Event): the pipeline's own ordering holds.
+		return ctx, false
+	}
+	return g.WithGuard(ctx, Consumer,
+		func(state *bolt.Bucket) error { return checkApplied(state, id, key, ev.Sequencer) },
+		func(state *bolt.Bucket, etag string) error {
+			a.TargetETag = etag
+			return putApplied(state, id, key, a)
+		}), true
+}
+
+// doneInline reports whether every target of an ObjectCreated event was
+// copied in its source's transaction: each applied record holds its
+// sequencer.
+func (r *Replicator) doneInline(ev sluice.Event, set settings) bool {
+	if len(set.rules) > 0 || r.state.fileDB() != nil {
+		return false
+	}
+	plans := set.plans(ev.Key, nil, false)
+	if len(plans) == 0 {
+		return false
+	}
+	for _, p := range plans {
+		if _, remote := r.remote[p.Target.Region]; remote && p.Target.Region != "" {
+			return false
+		}
+		prev, found, err := r.lookup("local/"+p.Bucket, ev.Key)
+		if err != nil || !found || prev.Sequencer != ev.Sequencer {
+			return false
+		}
+	}
+	return true
+}
