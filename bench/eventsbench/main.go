@@ -308,6 +308,7 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	records, dups, badSig, badBody := hook.stats()
 	e.LoadEnd = benchkit.LoadAvg()
+	e.steal = e.StealSince()
 	rep := report{cfg: cfg, env: e, bursts: bursts, tput: tput, records: records, dups: dups, badSig: badSig, badBody: badBody}
 	text := rep.render()
 	fmt.Print(text)

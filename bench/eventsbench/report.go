@@ -15,6 +15,8 @@ import (
 type env struct {
 	benchkit.Machine
 	sluiceVer string
+	// steal is the CPU share the hypervisor took during the run.
+	steal string
 }
 
 func describeEnv(ctx context.Context, cfg Config, workDir string) env {
@@ -79,6 +81,9 @@ func (r report) render() string {
 	w("- run: %s, sluice %s, %s\n", e.When.Format(time.RFC3339), e.sluiceVer, e.GoVersion)
 	w("- machine: %s, %d CPUs, Linux %s, data on %s\n", e.CPU, e.CPUs, e.Kernel, e.FSType)
 	w("- load average at start: %s; at end: %s%s\n", e.LoadStart, e.LoadEnd, loadWarning(e.LoadStart, e.CPUs))
+	if e.steal != "" {
+		w("- CPU steal during the run (time the hypervisor gave other guests while this one wanted the CPU): %s; above a few percent, CPU times and rates here are inflated and vary from slice to slice\n", e.steal)
+	}
 	w("- server: `sluice serve --log-level warn` with its default durability (every write fsynced before it is acknowledged; the outbox entry commits in the same transaction)\n")
 	w("- source bucket `%s`: a WebhookConfiguration rule (all `s3:ObjectCreated:*`, HMAC secret, checked by the receiver) to a receiver inside the bench on 127.0.0.1, and the tag `TargetBucket=%s`\n", r.cfg.Source, r.cfg.Target)
 	w("- webhook-only bucket `%s`: the same rule, no tag, so that the throughput table shows the webhook's cost apart from the copy's\n", r.cfg.HookOnly)

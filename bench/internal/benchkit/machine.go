@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -133,11 +134,46 @@ type Machine struct {
 	GoVersion string // the bench's, which is the client's
 	LoadStart string
 	LoadEnd   string // set by the bench when it is done
+
+	// steal and total are /proc/stat's CPU ticks at the start.
+	steal, total uint64
+}
+
+// cpuTicks returns the ticks the hypervisor gave other guests while this
+// one wanted the CPU (steal), and all ticks, from /proc/stat.
+func cpuTicks() (steal, total uint64, ok bool) {
+	line, _, _ := strings.Cut(ReadTrim("/proc/stat"), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, s := range f[1:] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total, true
+}
+
+// StealSince is the share of CPU time the hypervisor took from this
+// machine since DescribeMachine ("" when unknown): on a shared host, the
+// time a bench's processes were runnable and did not run.
+func (m Machine) StealSince() string {
+	steal, total, ok := cpuTicks()
+	if !ok || total <= m.total {
+		return ""
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(steal-m.steal)/float64(total-m.total))
 }
 
 // DescribeMachine reads the machine's description at the start of a run.
 func DescribeMachine() Machine {
-	return Machine{
+	m := Machine{
 		When:      time.Now().UTC(),
 		CPU:       CPUModel(),
 		CPUs:      runtime.NumCPU(),
@@ -145,4 +181,6 @@ func DescribeMachine() Machine {
 		GoVersion: runtime.Version(),
 		LoadStart: LoadAvg(),
 	}
+	m.steal, m.total, _ = cpuTicks()
+	return m
 }

@@ -114,4 +114,10 @@ func TestDescribeMachine(t *testing.T) {
 	if got := FSType(t.TempDir()); got == "" || got == "unknown" {
 		t.Errorf("FSType(temp dir) = %q", got)
 	}
+	// Burn some CPU so that ticks pass: the share is a percentage.
+	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	if got := m.StealSince(); !strings.HasSuffix(got, "%") {
+		t.Errorf("StealSince() = %q, want a percentage", got)
+	}
 }
