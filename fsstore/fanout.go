@@ -162,22 +162,11 @@ func (f *FanoutTx) Link(bucket string, meta sluice.ObjectMeta) (string, bool, er
 	if err != nil {
 		return "", false, nil
 	}
-	r := &objectRecord{
-		Size:     f.rec.Size,
-		ETag:     f.rec.ETag,
-		Meta:     normalizeMeta(meta),
-		Checksum: f.rec.Checksum,
-		Files:    f.rec.Files,
-		Parts:    f.rec.Parts,
-	}
-	if err := shareFiles(f.tx, r.Files); err != nil {
-		return "", false, err
-	}
 	// The copy's event names no caller, as the replicator's own copies'
 	// events do: the client wrote the source, not the copy.
 	req := f.ev.req
 	f.ev.req = sluice.RequestInfo{}
-	old, err := replaceObject(f.tx, f.ev, data, bucket, f.key, r, f.body, cur, sluice.EventObjectCreatedPut)
+	r, old, err := linkInto(f.tx, f.ev, data, bucket, f.key, f.rec, normalizeMeta(meta), f.body, cur, sluice.EventObjectCreatedPut)
 	f.ev.req = req
 	if err != nil {
 		return "", false, err

@@ -72,6 +72,30 @@ func linkCount(links *bolt.Bucket, id string) uint64 {
 	return n
 }
 
+// linkInto records under key in data (bucket's) a copy of src with meta
+// that shares src's files (and body, its inline bytes), in place of cur,
+// with its event; it returns the copy and the files cur no longer holds.
+func linkInto(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string, src *objectRecord, meta sluice.ObjectMeta, body []byte, cur *objectRecord, eventName string) (*objectRecord, []string, error) {
+	r := &objectRecord{
+		Size:     src.Size,
+		ETag:     src.ETag,
+		Meta:     meta,
+		Checksum: src.Checksum,
+		Files:    src.Files,
+		Parts:    src.Parts,
+	}
+	// Share before replacing: when the copy replaces src itself, replacing
+	// releases the reference shared here and the files stay.
+	if err := shareFiles(tx, r.Files); err != nil {
+		return nil, nil, err
+	}
+	old, err := replaceObject(tx, ev, data, bucket, key, r, body, cur, eventName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, old, nil
+}
+
 // LinkObject makes dst.Bucket/dst.Key a copy of the object src names
 // (src.Bucket, src.Key) without copying its bytes: the new record refers to
 // the same files, which stay on disk until no record refers to them. An
@@ -148,24 +172,11 @@ func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *slui
 		if err := checkGuard(tx, g); err != nil {
 			return err
 		}
-		r := &objectRecord{
-			Size:     cur.Size,
-			ETag:     cur.ETag,
-			Meta:     meta,
-			Checksum: cur.Checksum,
-			Files:    cur.Files,
-			Parts:    cur.Parts,
-		}
-		// Share before replacing: when dst is src itself, replacing
-		// releases the reference shared here and the files stay.
-		if err := shareFiles(tx, r.Files); err != nil {
-			return err
-		}
-		old, err = replaceObject(tx, ev, ddata, dst.Bucket, dst.Key, r, body, dcur, name)
+		r, o, err := linkInto(tx, ev, ddata, dst.Bucket, dst.Key, cur, meta, body, dcur, name)
 		if err != nil {
 			return err
 		}
-		rec = r
+		rec, old = r, o
 		return recordGuard(tx, g, unquote(r.ETag))
 	})
 	if err != nil {

@@ -216,17 +216,26 @@ func putOne(tx buckets, p kv) error {
 		return nil
 	}
 	if p.seq != "" {
-		if old := b.Get(p.k); old != nil {
-			// Both applied and statusRecord keep their sequencer as "seq".
-			var prev struct {
-				Sequencer string `json:"seq"`
-			}
-			if json.Unmarshal(old, &prev) == nil && cmpSequencer(prev.Sequencer, p.seq) > 0 {
-				return nil
-			}
+		if prev, ok := recordSeq(b.Get(p.k)); ok && cmpSequencer(prev, p.seq) > 0 {
+			return nil
 		}
 	}
 	return b.Put(p.k, p.v)
+}
+
+// recordSeq returns the sequencer of an applied or status record (both
+// keep it as "seq"), and false when v is no such record.
+func recordSeq(v []byte) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	var prev struct {
+		Sequencer string `json:"seq"`
+	}
+	if json.Unmarshal(v, &prev) != nil {
+		return "", false
+	}
+	return prev.Sequencer, true
 }
 
 // DeadLetter is a copy or delete the replicator gave up on.

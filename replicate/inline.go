@@ -167,14 +167,7 @@ func checkApplied(state *bolt.Bucket, id, key, seq string) error {
 	if b == nil {
 		return nil
 	}
-	v := b.Get(indexKey(id, key))
-	if v == nil {
-		return nil
-	}
-	var prev struct {
-		Sequencer string `json:"seq"`
-	}
-	if json.Unmarshal(v, &prev) == nil && cmpSequencer(seq, prev.Sequencer) <= 0 {
+	if prev, ok := recordSeq(b.Get(indexKey(id, key))); ok && cmpSequencer(seq, prev) <= 0 {
 		return errNotNewer
 	}
 	return nil
