@@ -23,8 +23,8 @@ import (
 //
 //   - the reader (consume) reads outbox batches, matches rules and makes
 //     every first attempt straight from the event, on the Workers
-//     goroutines (work) shared with retries; records of one webhook rule
-//     read together share a POST, up to the rule's BatchSize;
+//     goroutines Serve starts (run hands them jobs), shared with retries;
+//     records of a rule with a BatchSize may share a POST (batch.go);
 //   - the retry loop (retryLoop) starts pending retries when their time
 //     comes, in next-attempt order from an in-memory heap (queue);
 //   - the writer (writeLoop) is the only goroutine writing notify.db after
