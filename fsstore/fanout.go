@@ -64,8 +64,8 @@ func checkGuard(tx *bolt.Tx, g *guard) error {
 	if st := tx.Bucket(rootState).Bucket([]byte(g.consumer)); st != nil {
 		return refuse(g.check(st))
 	}
-	// No state yet: check against an empty bucket without creating it,
-	// which would be a change before a possible refusal.
+	// No state yet, so nothing recorded to check against; creating the
+	// bucket here would change tx before a possible refusal.
 	return nil
 }
 
@@ -103,8 +103,10 @@ type fanoutHook = atomic.Pointer[Fanout]
 
 // FanoutTx is a client write's transaction as a Fanout sees it.
 type FanoutTx struct {
-	tx     *bolt.Tx
-	ev     *eventBatch
+	tx *bolt.Tx
+	ev *eventBatch
+	// data is the written bucket's, already open in tx.
+	data   *bolt.Bucket
 	bucket string
 	key    string
 	rec    *objectRecord
@@ -119,9 +121,12 @@ type FanoutTx struct {
 // when there is none or no such bucket. It is valid until the
 // transaction ends.
 func (f *FanoutTx) BucketConfig(bucket, kind string) []byte {
-	data, err := bucketData(f.tx, bucket)
-	if err != nil {
-		return nil
+	data := f.data
+	if bucket != f.bucket {
+		var err error
+		if data, err = bucketData(f.tx, bucket); err != nil {
+			return nil
+		}
 	}
 	if c := data.Bucket(subConfigs); c != nil {
 		return c.Get([]byte(kind))
@@ -178,15 +183,15 @@ func (f *FanoutTx) Link(bucket string, meta sluice.ObjectMeta) (string, bool, er
 // After runs fn once the write is durable.
 func (f *FanoutTx) After(fn func()) { f.after = append(f.after, fn) }
 
-// fanOut runs the installed Fanout on a write just recorded in tx, with
-// body the write's inline bytes; nil when there is none or events are not
+// fanOut runs the installed Fanout on a write just recorded in tx, in
+// bucket (whose data bucket is data), with body the write's inline bytes; nil when there is none or events are not
 // recorded (a Fanout follows events: its sequencer names one).
-func (s *Store) fanOut(tx *bolt.Tx, ev *eventBatch, bucket, key string, rec *objectRecord, body []byte) (*FanoutTx, error) {
+func (s *Store) fanOut(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string, rec *objectRecord, body []byte) (*FanoutTx, error) {
 	f := s.fanout.Load()
 	if f == nil || !ev.record {
 		return nil, nil
 	}
-	ftx := &FanoutTx{tx: tx, ev: ev, bucket: bucket, key: key, rec: rec, body: body}
+	ftx := &FanoutTx{tx: tx, ev: ev, data: data, bucket: bucket, key: key, rec: rec, body: body}
 	if err := (*f)(ftx, rec.info(bucket, key), sequencer(ev.last)); err != nil {
 		return nil, err
 	}

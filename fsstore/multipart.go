@@ -292,7 +292,7 @@ func (s *Store) CompleteUpload(ctx context.Context, in *sluice.CompleteUploadInp
 		if err != nil {
 			return err
 		}
-		fan, err = s.fanOut(tx, ev, in.Bucket, in.Key, rec, nil)
+		fan, err = s.fanOut(tx, ev, data, in.Bucket, in.Key, rec, nil)
 		return err
 	})
 	if err != nil {

@@ -122,7 +122,7 @@ func (s *Store) PutObject(ctx context.Context, in *sluice.PutObjectInput) (sluic
 			}
 			if g == nil {
 				// A guarded write is a consumer's, never a client's.
-				fan, err = s.fanOut(tx, ev, in.Bucket, in.Key, rec, body)
+				fan, err = s.fanOut(tx, ev, data, in.Bucket, in.Key, rec, body)
 			}
 			return err
 		},

@@ -51,7 +51,7 @@ type InlineTx interface {
 // left to the pipeline, which also makes every copy of a bucket with
 // rules.
 func (r *Replicator) Inline(tx InlineTx, obj sluice.ObjectInfo, seq string) error {
-	if r.state.fileDB() != nil {
+	if !r.recordsInStore() {
 		// The records live in replicate.db, out of tx's reach.
 		return nil
 	}
@@ -146,7 +146,7 @@ func (r *Replicator) inlineSettings(bucket string, doc []byte) (settings, bool) 
 // (as resolve does), and false for one on another endpoint or whose bucket
 // is missing or in another region.
 func (r *Replicator) inlineTarget(tx InlineTx, t Target) (string, bool) {
-	if _, remote := r.remote[t.Region]; remote && t.Region != "" {
+	if r.targetKind(t) == kindRemote {
 		return "", false
 	}
 	region, ok := tx.BucketRegion(t.Bucket)
@@ -155,6 +155,10 @@ func (r *Replicator) inlineTarget(tx InlineTx, t Target) (string, bool) {
 	}
 	return "local/" + t.Bucket, true
 }
+
+// recordsInStore reports whether the replicator's records live in the
+// store's own database, where a write's transaction can reach them.
+func (r *Replicator) recordsInStore() bool { return r.state.fileDB() == nil }
 
 // errNotNewer refuses a write whose change is not newer than the one its
 // target last applied.
@@ -193,7 +197,7 @@ type guarder interface {
 // in the same transaction. ok is false when the store cannot.
 func (r *Replicator) guarded(ctx context.Context, id, key string, ev sluice.Event, a applied) (context.Context, bool) {
 	g, ok := r.store.(guarder)
-	if !ok || ev.Seq == 0 || r.state.fileDB() != nil {
+	if !ok || ev.Seq == 0 || !r.recordsInStore() {
 		// Records in replicate.db, or an invocation without an outbox
 		// event (HandleS3Event): the pipeline's own ordering holds.
 		return ctx, false
@@ -210,7 +214,7 @@ func (r *Replicator) guarded(ctx context.Context, id, key string, ev sluice.Even
 // copied in its source's transaction: each applied record holds its
 // sequencer.
 func (r *Replicator) doneInline(ev sluice.Event, set settings) bool {
-	if len(set.rules) > 0 || r.state.fileDB() != nil {
+	if len(set.rules) > 0 || !r.recordsInStore() {
 		return false
 	}
 	plans := set.plans(ev.Key, nil, false)
@@ -218,7 +222,7 @@ func (r *Replicator) doneInline(ev sluice.Event, set settings) bool {
 		return false
 	}
 	for _, p := range plans {
-		if _, remote := r.remote[p.Target.Region]; remote && p.Target.Region != "" {
+		if r.targetKind(p.Target) == kindRemote {
 			return false
 		}
 		prev, found, err := r.lookup("local/"+p.Bucket, ev.Key)
