@@ -39,6 +39,7 @@ const (
 
 	// Objects.
 	ErrNoSuchKey             Code = "NoSuchKey"
+	ErrNoSuchVersion         Code = "NoSuchVersion"
 	ErrKeyTooLong            Code = "KeyTooLongError"
 	ErrEntityTooLarge        Code = "EntityTooLarge"
 	ErrEntityTooSmall        Code = "EntityTooSmall"

@@ -87,8 +87,60 @@ type ObjectInfo struct {
 	// Parts lists the parts of an object completed from a multipart upload,
 	// in order; nil for a single PUT.
 	Parts []PartInfo
-	// VersionID is "" while versioning is not enabled on the bucket.
+	// VersionID is "" in a bucket whose versioning was never enabled, and
+	// NullVersionID for an object written while it was not (before it was
+	// first enabled, or while it is suspended).
 	VersionID string
+	// DeleteMarker marks a delete marker: a version with no bytes that
+	// hides the versions before it. Only version listings and the errors
+	// of HeadVersion / OpenVersion / DeleteVersion report markers.
+	DeleteMarker bool
+	// IsLatest is set by ListVersions on the newest version of each key.
+	IsLatest bool
+}
+
+// Versioning states of a bucket, as PutBucketVersioning names them. A
+// bucket that never had versioning enabled has the state "".
+const (
+	VersioningEnabled   = "Enabled"
+	VersioningSuspended = "Suspended"
+)
+
+// NullVersionID is the version id of an object written while versioning was
+// not enabled on its bucket.
+const NullVersionID = "null"
+
+// DeleteResult is what a DeleteVersion did.
+type DeleteResult struct {
+	// VersionID is the delete marker created or the version removed; ""
+	// in a bucket whose versioning was never enabled.
+	VersionID string
+	// DeleteMarker reports that a delete marker was created, or that the
+	// version removed was one.
+	DeleteMarker bool
+}
+
+// ListVersionsOptions select a page of ListObjectVersions.
+type ListVersionsOptions struct {
+	Prefix    string
+	Delimiter string
+	// KeyMarker and VersionIDMarker resume after the given version of a
+	// key; KeyMarker alone resumes after every version of that key.
+	KeyMarker       string
+	VersionIDMarker string
+	MaxKeys         int
+}
+
+// VersionsPage is one page of ListObjectVersions: keys in order, the
+// versions of each key newest first, delete markers among them
+// (DeleteMarker set). Versions and CommonPrefixes together hold at most
+// MaxKeys entries.
+type VersionsPage struct {
+	Versions            []ObjectInfo
+	CommonPrefixes      []string
+	IsTruncated         bool
+	NextKeyMarker       string
+	NextVersionIDMarker string
 }
 
 // Conditions are preconditions a write is checked against inside the
@@ -275,6 +327,36 @@ type Store interface {
 	// PutObjectTags replaces the object's tag set; nil removes every tag.
 	PutObjectTags(ctx context.Context, bucket, key string, tags []Tag) (ObjectInfo, error)
 	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListPage, error)
+
+	// SetVersioning sets the bucket's versioning state to
+	// VersioningEnabled or VersioningSuspended; a bucket never returns to
+	// "". While it is Enabled every write creates a new version and a
+	// delete without a version id creates a delete marker; while it is
+	// Suspended writes and such deletes replace the "null" version.
+	SetVersioning(ctx context.Context, bucket, state string) error
+	// Versioning returns the bucket's versioning state.
+	Versioning(ctx context.Context, bucket string) (string, error)
+	// HeadVersion returns one version's info; versionID "" means the
+	// current version, as HeadObject does. A version id the store never
+	// issued is InvalidArgument, one it does not hold NoSuchVersion. When
+	// the version asked for is a delete marker, the marker's info comes
+	// back together with the error: NoSuchKey when it is the key's latest
+	// version and versionID is "", MethodNotAllowed when versionID names it.
+	HeadVersion(ctx context.Context, bucket, key, versionID string) (ObjectInfo, error)
+	// OpenVersion opens one version, with the errors of HeadVersion (the
+	// info of a delete marker comes back through HeadVersion only).
+	OpenVersion(ctx context.Context, bucket, key, versionID string) (Object, error)
+	// DeleteVersion deletes as S3's DeleteObject does: versionID "" is
+	// DeleteObject in an unversioned bucket, creates a delete marker in an
+	// Enabled one, and replaces the null version with a null delete marker
+	// in a Suspended one; a versionID removes that version for good (the
+	// next newest becomes current) and records ObjectRemoved:Delete.
+	// Deleting a version that does not exist succeeds.
+	DeleteVersion(ctx context.Context, bucket, key, versionID string) (DeleteResult, error)
+	// PutVersionTags is PutObjectTags on one version ("" is the current).
+	PutVersionTags(ctx context.Context, bucket, key, versionID string, tags []Tag) (ObjectInfo, error)
+	// ListVersions lists every version and delete marker.
+	ListVersions(ctx context.Context, bucket string, opts ListVersionsOptions) (VersionsPage, error)
 
 	CreateUpload(ctx context.Context, in *CreateUploadInput) (Upload, error)
 	UploadPart(ctx context.Context, in *UploadPartInput) (PartInfo, error)
