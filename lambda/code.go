@@ -89,21 +89,30 @@ func (c *codeStore) fromS3(ctx context.Context, region, name, bucket, key, versi
 	if c.store == nil {
 		return codeInfo{}, invalidParam("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist")
 	}
-	obj, err := c.store.OpenObject(ctx, bucket, key)
+	// S3ObjectVersion names one version of a versioned bucket's object;
+	// without it the current version is used, as GetObject does.
+	obj, err := c.store.OpenVersion(ctx, bucket, key, version)
 	if err != nil {
 		code := sluice.ErrorCode(err)
-		msg := "The specified key does not exist."
-		if code == sluice.ErrNoSuchBucket {
+		var msg string
+		switch code {
+		case sluice.ErrNoSuchBucket:
 			msg = "The specified bucket does not exist"
-		} else if code != sluice.ErrNoSuchKey {
+		case sluice.ErrNoSuchKey:
+			msg = "The specified key does not exist."
+		case sluice.ErrNoSuchVersion:
+			msg = "The specified version does not exist."
+		case sluice.ErrInvalidArgument:
+			msg = "Invalid version id specified"
+		case sluice.ErrMethodNotAllowed:
+			// The version named is a delete marker.
+			msg = "The specified method is not allowed against this resource."
+		default:
 			return codeInfo{}, fmt.Errorf("open code object s3://%s/%s: %w", bucket, key, err)
 		}
 		return codeInfo{}, invalidParam("Error occurred while GetObject. S3 Error Code: %s. S3 Error Message: %s", code, msg)
 	}
 	defer obj.Close()
-	if version != "" && obj.Info().VersionID != version {
-		return codeInfo{}, invalidParam("Error occurred while GetObject. S3 Error Code: NoSuchVersion. S3 Error Message: The specified version does not exist.")
-	}
 	if obj.Info().Size > sluice.MaxUnzippedSize {
 		return codeInfo{}, invalidParam("Unzipped size must be smaller than %d bytes", sluice.MaxUnzippedSize)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/notify"
 )
 
@@ -372,6 +373,25 @@ func (a *applier) bucket(ctx context.Context, b Bucket) error {
 			action = ActionUpdate
 		}
 		e.TagsHash = th
+	}
+	if b.Versioning != e.Versioning {
+		// Put before the replication and notification configurations
+		// (bucketConfigs), since replication needs versioning enabled. A
+		// bucket never returns to unversioned: a status removed from the
+		// template suspends versioning, as CloudFormation does.
+		status := b.Versioning
+		if status == "" {
+			status = sluice.VersioningSuspended
+		}
+		if _, err := a.t.S3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(b.Name),
+			VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatus(status)}}); err != nil {
+			return fmt.Errorf("put versioning of bucket %s: %w", b.Name, err)
+		}
+		if action == ActionUnchanged {
+			action = ActionUpdate
+		}
+		e.Versioning = b.Versioning
+		a.log.Info("bucket versioning put", "bucket", b.Name, "status", status)
 	}
 	a.record(Change{Action: action, Kind: kindBucket, LogicalID: b.LogicalID, PhysicalID: b.Name})
 	return a.save()

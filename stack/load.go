@@ -158,7 +158,9 @@ type loader struct {
 	routes map[string][]Route
 	// S3 events of functions, by bucket logical id
 	bucketEvents map[string][]Notification
-	warned       map[string]bool
+	// replication rules' destinations, checked once every bucket is built
+	replDests []replDest
+	warned    map[string]bool
 	// expanded is the text intrinsics made so far (see spend).
 	expanded   int
 	overBudget bool

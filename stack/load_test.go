@@ -481,7 +481,7 @@ Resources:
     Type: AWS::S3::Bucket
     Properties:
       BucketName: !Sub "b-${AWS::Region}"
-      VersioningConfiguration: {Status: Enabled}
+      AccelerateConfiguration: {AccelerationStatus: Enabled}
 Outputs:
   Arn:
     Value: !GetAtt Table.Arn
@@ -491,7 +491,7 @@ Outputs:
 	}
 	want := []string{
 		`Resources.Table: resource type AWS::DynamoDB::Table is not supported by Sluice; it is not created (Ref gives "Table")`,
-		"Resources.B.Properties.VersioningConfiguration: ignored by Sluice",
+		"Resources.B.Properties.AccelerateConfiguration: ignored by Sluice",
 	}
 	if diff := cmp.Diff(want, st.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
@@ -515,7 +515,7 @@ func TestJSONTemplate(t *testing.T) {
 		t.Errorf("got %+v %+v", st.Buckets, st.Outputs)
 	}
 	got := errorLines(t, "{\n  \"Resources\": {\n    \"B\": {\"Type\": \"AWS::S3::Bucket\", \"Properties\": {\"Bogus\": 1}}\n  }\n}", Options{})
-	want := []string{`3:53: Resources.B.Properties.Bogus: unknown property (expected one of BucketName, Tags, NotificationConfiguration, ReplicationConfiguration)`}
+	want := []string{`3:53: Resources.B.Properties.Bogus: unknown property (expected one of BucketName, Tags, VersioningConfiguration, NotificationConfiguration, ReplicationConfiguration)`}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}

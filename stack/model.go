@@ -44,7 +44,10 @@ type Bucket struct {
 	Notifications []Notification
 	// Webhooks are the bucket's WebhookConfigurations, the Sluice
 	// extension that POSTs the same records to an HTTP endpoint.
-	Webhooks    []Webhook
+	Webhooks []Webhook
+	// Versioning is the VersioningConfiguration Status, "Enabled" or
+	// "Suspended"; "" when the template sets none.
+	Versioning  string `json:",omitempty"`
 	Replication *Replication
 }
 

@@ -86,8 +86,8 @@ func (l *loader) buildResource(r *resource) {
 
 // --- S3 ---
 
-var bucketProps = []string{"BucketName", "Tags", "NotificationConfiguration", "ReplicationConfiguration"}
-var bucketIgnored = []string{"VersioningConfiguration", "PublicAccessBlockConfiguration", "BucketEncryption",
+var bucketProps = []string{"BucketName", "Tags", "VersioningConfiguration", "NotificationConfiguration", "ReplicationConfiguration"}
+var bucketIgnored = []string{"PublicAccessBlockConfiguration", "BucketEncryption",
 	"LifecycleConfiguration", "CorsConfiguration", "OwnershipControls", "WebsiteConfiguration", "AccessControl",
 	"LoggingConfiguration", "ObjectLockEnabled", "ObjectLockConfiguration", "IntelligentTieringConfigurations",
 	"InventoryConfigurations", "MetricsConfigurations", "AnalyticsConfigurations", "AccelerateConfiguration",
@@ -101,6 +101,18 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 		o.errf("BucketName", "%q is not a valid bucket name: 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit", b.Name)
 	}
 	b.Tags = o.tagList("Tags")
+	versioningBad := o.failed("VersioningConfiguration")
+	if vc := o.child("VersioningConfiguration", []string{"Status"}, nil); vc.n != nil {
+		vc.require("Status")
+		switch b.Versioning = vc.str("Status"); b.Versioning {
+		case sluice.VersioningEnabled, sluice.VersioningSuspended:
+		case "":
+			versioningBad = true
+		default:
+			vc.errf("Status", "must be Enabled or Suspended, got %q", b.Versioning)
+			versioningBad = true
+		}
+	}
 	// Queue, topic and EventBridge targets are known keys so that the one
 	// error about them says what Sluice does instead.
 	unsupportedTargets := []string{"QueueConfigurations", "TopicConfigurations", "EventBridgeConfiguration"}
@@ -131,6 +143,11 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 	}
 	if rc := o.child("ReplicationConfiguration", []string{"Role", "Rules"}, nil); rc.n != nil {
 		rc.require("Role", "Rules")
+		if b.Versioning != sluice.VersioningEnabled && !versioningBad {
+			// S3 refuses PutBucketReplication (InvalidRequest) on a bucket
+			// whose versioning is not enabled, and so does CloudFormation.
+			o.errf("ReplicationConfiguration", "needs versioning: add VersioningConfiguration: {Status: Enabled} to the bucket, as S3 replicates only from a bucket with versioning enabled")
+		}
 		rep := &Replication{Role: rc.str("Role")}
 		for i, it := range rc.list("Rules") {
 			ro := rc.item(i, it, "Rules", []string{"Id", "Status", "Priority", "Prefix", "Filter", "Destination", "DeleteMarkerReplication"},
@@ -160,6 +177,8 @@ func (l *loader) buildBucket(r *resource, o *obj) {
 			rule.Destination, rule.StorageClass = d.str("Bucket"), d.str("StorageClass")
 			if rule.Destination != "" && !strings.HasPrefix(rule.Destination, "arn:aws:s3:") {
 				d.errf("Bucket", "must be a bucket ARN (arn:aws:s3:::name, or arn:aws:s3:REGION::name for another region), got %q", rule.Destination)
+			} else if rule.Destination != "" {
+				l.replDests = append(l.replDests, replDest{arn: rule.Destination, at: d.at("Bucket"), path: d.path + ".Bucket"})
 			}
 			if dm := ro.child("DeleteMarkerReplication", []string{"Status"}, nil); dm.n != nil {
 				rule.DeleteMarkerReplication = dm.str("Status")
@@ -822,6 +841,7 @@ func (l *loader) finish() {
 		b.Notifications = append(b.Notifications, l.bucketEvents[b.LogicalID]...)
 		l.checkOverlap(b)
 	}
+	l.checkReplicaVersioning()
 	for i := range l.st.HTTPAPIs {
 		a := &l.st.HTTPAPIs[i]
 		a.Routes = l.routes[a.LogicalID]
@@ -836,6 +856,42 @@ func (l *loader) finish() {
 		}
 		sort.SliceStable(a.Routes, func(i, j int) bool { return a.Routes[i].RouteKey() < a.Routes[j].RouteKey() })
 	}
+}
+
+// replDest is the destination of a replication rule, where it was given.
+type replDest struct {
+	arn  string
+	at   pos
+	path string
+}
+
+// checkReplicaVersioning refuses a replication rule whose destination is a
+// bucket of this template without versioning enabled, as S3 refuses it
+// ("Destination bucket must have versioning enabled"). A destination the
+// template does not declare (made by hand, or in another region) is
+// checked by the endpoint that holds it.
+func (l *loader) checkReplicaVersioning() {
+	for _, d := range l.replDests {
+		region, name := arnBucket(d.arn)
+		if name == "" || region != "" && region != l.opts.Region {
+			continue
+		}
+		for _, b := range l.st.Buckets {
+			if b.Name == name && b.Versioning != sluice.VersioningEnabled {
+				l.errf(d.at, d.path, "destination bucket %s (Resources.%s) needs VersioningConfiguration: {Status: Enabled}: S3 replicates only into a bucket with versioning enabled", name, b.LogicalID)
+			}
+		}
+	}
+}
+
+// arnBucket splits a bucket ARN, arn:aws:s3:[REGION]::NAME, into its
+// region ("" when it names none) and bucket name ("" when it is not one).
+func arnBucket(arn string) (region, name string) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "s3" || parts[4] != "" || strings.Contains(parts[5], "/") {
+		return "", ""
+	}
+	return parts[3], parts[5]
 }
 
 // checkOverlap refuses two rules of one bucket whose events and filters

@@ -44,6 +44,9 @@ type stateEntry struct {
 	NotifyHash string `json:"notifyHash,omitempty"`
 	ReplHash   string `json:"replHash,omitempty"`
 	TagsHash   string `json:"tagsHash,omitempty"`
+	// Versioning is the bucket's versioning status last put from the
+	// template ("" = none).
+	Versioning string `json:"versioning,omitempty"`
 	// CanonicalUser is an origin access identity's S3CanonicalUserId.
 	CanonicalUser string `json:"canonicalUser,omitempty"`
 }
