@@ -21,6 +21,10 @@ func TestRuleMatches(t *testing.T) {
 		{"wildcard other family", Rule{Events: []string{"s3:ObjectCreated:*"}}, "ObjectRemoved:Delete", "a", false},
 		{"exact", Rule{Events: []string{"s3:ObjectRemoved:Delete"}}, "ObjectRemoved:Delete", "a", true},
 		{"exact mismatch", Rule{Events: []string{"s3:ObjectRemoved:Delete"}}, "ObjectRemoved:DeleteMarkerCreated", "a", false},
+		{"removed wildcard covers markers", Rule{Events: []string{"s3:ObjectRemoved:*"}}, "ObjectRemoved:DeleteMarkerCreated", "a", true},
+		{"exact marker", Rule{Events: []string{"s3:ObjectRemoved:DeleteMarkerCreated"}}, "ObjectRemoved:DeleteMarkerCreated", "a", true},
+		{"marker rule skips deletes", Rule{Events: []string{"s3:ObjectRemoved:DeleteMarkerCreated"}}, "ObjectRemoved:Delete", "a", false},
+		{"lifecycle marker is not a client's", Rule{Events: []string{"s3:LifecycleExpiration:DeleteMarkerCreated"}}, "ObjectRemoved:DeleteMarkerCreated", "a", false},
 		{"prefix and suffix", Rule{Events: []string{"s3:ObjectCreated:*"}, Prefix: "img/", Suffix: ".jpg"}, "ObjectCreated:Put", "img/a b.jpg", true},
 		{"prefix miss", Rule{Events: []string{"s3:ObjectCreated:*"}, Prefix: "img/"}, "ObjectCreated:Put", "doc/a.jpg", false},
 		{"suffix miss", Rule{Events: []string{"s3:ObjectCreated:*"}, Suffix: ".jpg"}, "ObjectCreated:Put", "img/a.png", false},
@@ -229,6 +233,47 @@ func TestWebhookBatchSize(t *testing.T) {
 			}
 			if got := c.Rules()[0].Batch; got != tc.wantBatch {
 				t.Fatalf("batch %d, want %d", got, tc.wantBatch)
+			}
+		})
+	}
+}
+
+// TestDeleteMarkerRules: a configuration may name delete markers on their
+// own, beside plain deletes, but not beside ObjectRemoved:* on overlapping
+// keys, which already covers them.
+func TestDeleteMarkerRules(t *testing.T) {
+	rule := func(id, event, prefix string) string {
+		return `<WebhookConfiguration><Id>` + id + `</Id><Url>http://127.0.0.1:1/` + id + `</Url><Event>` + event +
+			`</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>` + prefix + `</Value></FilterRule></S3Key></Filter></WebhookConfiguration>`
+	}
+	tests := []struct {
+		name    string
+		rules   string
+		wantErr bool
+	}{
+		{"markers alone", rule("m", "s3:ObjectRemoved:DeleteMarkerCreated", ""), false},
+		{"markers and deletes apart", rule("m", "s3:ObjectRemoved:DeleteMarkerCreated", "a/") + rule("d", "s3:ObjectRemoved:Delete", "a/"), false},
+		{"markers under a removed wildcard", rule("m", "s3:ObjectRemoved:DeleteMarkerCreated", "a/") + rule("all", "s3:ObjectRemoved:*", ""), true},
+		{"wildcard on other keys", rule("m", "s3:ObjectRemoved:DeleteMarkerCreated", "a/") + rule("all", "s3:ObjectRemoved:*", "b/"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := Validator{}.ValidateNotification(t.Context(), "b", []byte(`<NotificationConfiguration>`+tc.rules+`</NotificationConfiguration>`))
+			if tc.wantErr {
+				if sluice.ErrorCode(err) != sluice.ErrInvalidArgument {
+					t.Fatalf("stored %s, %v; want InvalidArgument", out, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Parse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.Rules()[0].Matches(sluice.EventObjectRemovedMarker, "a/x") {
+				t.Errorf("rule %+v does not match a delete marker on a/x", c.Rules()[0])
 			}
 		})
 	}
