@@ -129,6 +129,12 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 		if k, _ := data.Bucket(subUploads).Cursor().First(); k != nil {
 			return refuse(errBucketNotEmpty(name))
 		}
+		// Noncurrent versions and delete markers keep a bucket too.
+		if vers := data.Bucket(subVersions); vers != nil {
+			if k, _ := vers.Cursor().First(); k != nil {
+				return refuse(errBucketNotEmpty(name))
+			}
+		}
 		if err := tx.Bucket(rootBuckets).Delete([]byte(name)); err != nil {
 			return err
 		}

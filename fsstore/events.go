@@ -66,7 +66,8 @@ func (c *regionCache) region(tx *bolt.Tx, bucket string) (string, error) {
 }
 
 // add appends an event for a change to key, when the store records events.
-// rec supplies size and ETag (zero for deletions).
+// rec supplies size, ETag (zero for deletions) and version id, which is
+// left out for a null version, as S3 leaves it out.
 func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecord) error {
 	if !b.record {
 		return nil
@@ -91,6 +92,7 @@ func (b *eventBatch) add(tx *bolt.Tx, name, bucket, key string, rec *objectRecor
 		Key:       key,
 		Size:      rec.Size,
 		ETag:      unquote(rec.ETag),
+		VersionID: eventVersionID(rec.VersionID),
 		Sequencer: sequencer(seq),
 		Request:   b.req,
 	}

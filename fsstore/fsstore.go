@@ -330,8 +330,8 @@ func syncDir(path string, noSync bool) error {
 	return d.Sync()
 }
 
-// collectOrphans removes object files of earlier epochs that no object or
-// part record refers to: leftovers of a crash between rename and commit, or
+// collectOrphans removes object files of earlier epochs that no object
+// record (current or noncurrent version) or part record refers to: leftovers of a crash between rename and commit, or
 // between commit and the removal of a replaced file.
 func (s *Store) collectOrphans(ctx context.Context) (int, error) {
 	live := make(map[string]struct{})
@@ -342,17 +342,24 @@ func (s *Store) collectOrphans(ctx context.Context) (int, error) {
 			}
 			b := tx.Bucket(rootData).Bucket(name)
 			n := 0
-			if err := b.Bucket(subObjects).ForEach(func(_, v []byte) error {
-				if n++; n%1024 == 0 && ctx.Err() != nil {
-					return ctx.Err()
+			// Noncurrent versions hold their files as current ones do.
+			for _, sub := range [][]byte{subObjects, subVersions} {
+				records := b.Bucket(sub)
+				if records == nil {
+					continue
 				}
-				ids, err := recordFiles(v)
-				for _, id := range ids {
-					live[id] = struct{}{}
+				if err := records.ForEach(func(_, v []byte) error {
+					if n++; n%1024 == 0 && ctx.Err() != nil {
+						return ctx.Err()
+					}
+					ids, err := recordFiles(v)
+					for _, id := range ids {
+						live[id] = struct{}{}
+					}
+					return err
+				}); err != nil {
+					return err
 				}
-				return err
-			}); err != nil {
-				return err
 			}
 			return b.Bucket(subParts).ForEach(func(_, v []byte) error {
 				var p partRecord

@@ -1,10 +1,8 @@
 package fsstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 
 	"github.com/sluicehq/sluice"
 	bolt "go.etcd.io/bbolt"
@@ -102,8 +100,10 @@ func linkInto(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string
 // inline body, being small, is copied. The copy has the source's size,
 // ETag, checksums and parts, and dst.Meta as its metadata and tags.
 //
-// It commits only if the source's current ETag is still src.ETag, else it
-// fails with PreconditionFailed (NoSuchKey when the source is gone), so a
+// With src.VersionID set, the source is that version of the key, current
+// or not; else it is the current version. It commits only if the source's
+// ETag is still src.ETag, else it fails with PreconditionFailed (NoSuchKey
+// when the source, or the version, is gone or is a delete marker), so a
 // caller holding a snapshot of the source links exactly those bytes or
 // learns it must fall back to copying its snapshot. dst.Conditions apply to
 // the destination as for PutObject. dst.EventName is the recorded event,
@@ -135,28 +135,9 @@ func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *slui
 		if err != nil {
 			return refuse(err)
 		}
-		cur, err := currentObject(sdata.Bucket(subObjects), src.Key)
+		cur, body, err := linkSource(sdata, src)
 		if err != nil {
 			return refuse(err)
-		}
-		if cur == nil {
-			return refuse(errNoSuchKey(src.Key))
-		}
-		if unquote(cur.ETag) != unquote(src.ETag) {
-			return refuse(sluice.Errorf(sluice.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold").With("Condition", "x-amz-copy-source-if-match"))
-		}
-		var body []byte
-		if cur.inline() && cur.Size > 0 {
-			var d []byte
-			if inl := sdata.Bucket(subInline); inl != nil {
-				d = inl.Get([]byte(src.Key))
-			}
-			if int64(len(d)) != cur.Size {
-				return refuse(fmt.Errorf("inline body of %q: %w", src.Key, errCorrupt))
-			}
-			// A value is only valid in its transaction, and bbolt keeps
-			// what Put is given until the commit writes it.
-			body = bytes.Clone(d)
 		}
 		ddata, err := bucketData(tx, dst.Bucket)
 		if err != nil {
@@ -184,4 +165,44 @@ func (s *Store) LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *slui
 	}
 	s.removeFiles(old)
 	return rec.info(dst.Bucket, dst.Key), nil
+}
+
+// linkSource returns the record LinkObject copies and a copy of its inline
+// body, if it has one.
+func linkSource(data *bolt.Bucket, src sluice.ObjectInfo) (*objectRecord, []byte, error) {
+	var f found
+	if src.VersionID == "" {
+		cur, err := currentObject(data.Bucket(subObjects), src.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.rec = cur
+	} else {
+		if err := checkVersionID(src.VersionID); err != nil {
+			return nil, nil, err
+		}
+		var err error
+		if f, err = findVersion(data, src.Key, src.VersionID); err != nil {
+			return nil, nil, err
+		}
+	}
+	if f.rec == nil || f.rec.Marker {
+		return nil, nil, errNoSuchKey(src.Key)
+	}
+	if unquote(f.rec.ETag) != unquote(src.ETag) {
+		return nil, nil, sluice.Errorf(sluice.ErrPreconditionFailed, "At least one of the pre-conditions you specified did not hold").With("Condition", "x-amz-copy-source-if-match")
+	}
+	if !f.rec.inline() || f.rec.Size == 0 {
+		return f.rec, nil, nil
+	}
+	var (
+		body []byte
+		err  error
+	)
+	if f.vk == nil {
+		body, err = inlineBody(data.Bucket(subInline), []byte(src.Key), src.Key, f.rec.Size)
+	} else {
+		body, err = inlineBody(data.Bucket(subVersionData), f.vk, src.Key, f.rec.Size)
+	}
+	return f.rec, body, err
 }

@@ -173,6 +173,15 @@ func commitObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key st
 // with the commit time so that LastModified follows commit order.
 func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key string, rec *objectRecord, body []byte, cur *objectRecord, eventName string) ([]string, error) {
 	rec.Modified = now()
+	// In a versioned bucket cur usually stays, as a noncurrent version.
+	replace := cur != nil
+	var old []string
+	if state := data.Get(keyVersioning); state != nil {
+		var err error
+		if replace, old, err = versionWrite(tx, data, key, rec, cur, state); err != nil {
+			return nil, err
+		}
+	}
 	v, err := encodeObject(rec)
 	if err != nil {
 		return nil, refuse(err)
@@ -204,10 +213,11 @@ func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key s
 	if err := ev.add(tx, eventName, bucket, key, rec); err != nil {
 		return nil, err
 	}
-	if cur == nil {
-		return nil, nil
+	if !replace {
+		return old, nil
 	}
-	return releaseFiles(tx, cur.Files)
+	gone, err := releaseFiles(tx, cur.Files)
+	return append(old, gone...), err
 }
 
 // appendFillPercent is the fill factor of the object index and the inline
@@ -242,13 +252,17 @@ func objectIndex(tx *bolt.Tx, bucket string) (*bolt.Bucket, error) {
 }
 
 // lookup reads an object's record and, when body is set and the object is
-// inline, a copy of its bytes, in one consistent view.
+// inline, a copy of its bytes, in one consistent view. When the key's
+// latest version is a delete marker it returns the marker with NoSuchKey.
 func (s *Store) lookup(bucket, key string, body bool) (*objectRecord, []byte, error) {
 	if err := validateKey(key); err != nil {
 		return nil, nil, err
 	}
-	var rec objectRecord
-	var data []byte
+	var (
+		rec    objectRecord
+		data   []byte
+		marker *objectRecord
+	)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := bucketData(tx, bucket)
 		if err != nil {
@@ -256,11 +270,19 @@ func (s *Store) lookup(bucket, key string, body bool) (*objectRecord, []byte, er
 		}
 		v := b.Bucket(subObjects).Get([]byte(key))
 		if v == nil {
+			m, err := latestMarker(b, key)
+			if err != nil {
+				return err
+			}
+			if m != nil {
+				marker = m
+			}
 			return errNoSuchKey(key)
 		}
 		if err := decodeObject(v, &rec); err != nil {
 			return err
 		}
+		nullIfVersioned(b, &rec)
 		if !body || !rec.inline() || rec.Size == 0 {
 			return nil
 		}
@@ -275,7 +297,7 @@ func (s *Store) lookup(bucket, key string, body bool) (*objectRecord, []byte, er
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return marker, nil, err
 	}
 	return &rec, data, nil
 }
@@ -344,93 +366,16 @@ func partSizes(rec *objectRecord) []int64 {
 }
 
 // DeleteObject removes an object; a missing key succeeds without an event.
+// In a versioned bucket it adds a delete marker, as S3 does.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
-	if err := validateKey(key); err != nil {
-		return err
-	}
-	var old []string
-	g := guardOf(ctx)
-	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
-		old = nil
-		data, err := bucketData(tx, bucket)
-		if err != nil {
-			return refuse(err)
-		}
-		if err := checkGuard(tx, g); err != nil {
-			return err
-		}
-		objs := data.Bucket(subObjects)
-		cur, err := currentObject(objs, key)
-		if err != nil {
-			return refuse(err)
-		}
-		if cur == nil {
-			if g == nil {
-				return nil
-			}
-			// Nothing to delete, but the guard's record still moves on.
-			return recordGuard(tx, g, "")
-		}
-		if err := objs.Delete([]byte(key)); err != nil {
-			return err
-		}
-		if cur.inline() {
-			if err := deleteInline(data, key); err != nil {
-				return err
-			}
-		}
-		if old, err = releaseFiles(tx, cur.Files); err != nil {
-			return err
-		}
-		if err := ev.add(tx, sluice.EventObjectRemovedDelete, bucket, key, &objectRecord{}); err != nil {
-			return err
-		}
-		return recordGuard(tx, g, "")
-	})
-	if err != nil {
-		return err
-	}
-	s.removeFiles(old)
-	return nil
+	_, err := s.DeleteVersion(ctx, bucket, key, "")
+	return err
 }
 
 // PutObjectTags replaces the object's tag set; nil or empty removes every
 // tag. The object's bytes, ETag and LastModified do not change.
 func (s *Store) PutObjectTags(ctx context.Context, bucket, key string, tags []sluice.Tag) (sluice.ObjectInfo, error) {
-	if err := validateKey(key); err != nil {
-		return sluice.ObjectInfo{}, err
-	}
-	var info sluice.ObjectInfo
-	err := s.update(ctx, func(tx *bolt.Tx, ev *eventBatch) error {
-		objs, err := objectIndex(tx, bucket)
-		if err != nil {
-			return refuse(err)
-		}
-		v := objs.Get([]byte(key))
-		if v == nil {
-			return refuse(errNoSuchKey(key))
-		}
-		var rec objectRecord
-		if err := decodeObject(v, &rec); err != nil {
-			return refuse(fmt.Errorf("decode object %q: %w", key, err))
-		}
-		rec.Meta.Tags = slices.Clone(tags)
-		name := sluice.EventObjectTaggingPut
-		if len(tags) == 0 {
-			rec.Meta.Tags = nil
-			name = sluice.EventObjectTaggingDelete
-		}
-		nv, err := encodeObject(&rec)
-		if err != nil {
-			return err
-		}
-		if err := objs.Put([]byte(key), nv); err != nil {
-			return err
-		}
-		info = rec.info(bucket, key)
-		return ev.add(tx, name, bucket, key, &rec)
-	})
-	return info, err
+	return s.PutVersionTags(ctx, bucket, key, "", tags)
 }
 
 // ListObjects returns one page of keys in byte order. With a delimiter,
@@ -443,10 +388,12 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.List
 	}
 	var page sluice.ListPage
 	err := s.db.View(func(tx *bolt.Tx) error {
-		objs, err := objectIndex(tx, bucket)
+		data, err := bucketData(tx, bucket)
 		if err != nil {
 			return err
 		}
+		objs := data.Bucket(subObjects)
+		versioned := data.Get(keyVersioning) != nil
 		prefix := []byte(opts.Prefix)
 		after := []byte(opts.After)
 		delim := []byte(opts.Delimiter)
@@ -492,6 +439,9 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.List
 			var rec objectRecord
 			if err := decodeObjectFiles(v, &rec, false); err != nil {
 				return fmt.Errorf("decode object %q: %w", k, err)
+			}
+			if versioned && rec.VersionID == "" {
+				rec.VersionID = sluice.NullVersionID
 			}
 			key := string(k)
 			page.Objects = append(page.Objects, rec.info(bucket, key))

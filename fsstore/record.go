@@ -28,6 +28,14 @@ type objectRecord struct {
 	// inline object, whose bytes are under its key in subInline.
 	Files []string
 	Parts []sluice.PartInfo
+	// Version orders the versions of a key in a bucket whose versioning
+	// was ever enabled (see versions.go); 0 for a record written while it
+	// never was. VersionID is then "" as well, and the record is the
+	// key's null version.
+	Version   uint64
+	VersionID string
+	// Marker makes the record a delete marker: no bytes, no metadata.
+	Marker bool
 }
 
 // uploadRecord is a multipart upload in progress.
@@ -51,17 +59,29 @@ type partRecord struct {
 // Object and part records are read on every listing and by the orphan
 // collector, so they use a compact binary encoding rather than JSON: a
 // version byte, then fields as uvarint lengths and varints. The file ids come
-// first so that the collector can stop reading there.
+// first so that the collector can stop reading there. A record of a
+// versioned bucket is a V2 record: the fields of V1, then a flags byte, the
+// version counter and the version id; a record without version fields stays
+// V1, so unversioned buckets keep their records as they were.
 const (
 	objectRecordV1 = 1
+	objectRecordV2 = 2
 	partRecordV1   = 1
 )
+
+// Flags of a V2 object record.
+const recordFlagMarker = 1
 
 var errCorrupt = errors.New("corrupt metadata record")
 
 func encodeObject(r *objectRecord) ([]byte, error) {
 	w := recordWriter{buf: make([]byte, 0, 256)}
-	w.byte(objectRecordV1)
+	versioned := r.Version != 0 || r.VersionID != "" || r.Marker
+	if versioned {
+		w.byte(objectRecordV2)
+	} else {
+		w.byte(objectRecordV1)
+	}
 	w.uvarint(uint64(len(r.Files)))
 	for _, f := range r.Files {
 		w.string(f)
@@ -80,6 +100,15 @@ func encodeObject(r *objectRecord) ([]byte, error) {
 		w.time(p.LastModified)
 		w.checksums(&p.Checksum)
 	}
+	if versioned {
+		var flags byte
+		if r.Marker {
+			flags |= recordFlagMarker
+		}
+		w.byte(flags)
+		w.uvarint(r.Version)
+		w.string(r.VersionID)
+	}
 	return w.buf, nil
 }
 
@@ -89,7 +118,8 @@ func decodeObject(v []byte, r *objectRecord) error { return decodeObjectFiles(v,
 // set: listings never need them.
 func decodeObjectFiles(v []byte, r *objectRecord, files bool) error {
 	d := recordReader{buf: v}
-	if d.byte() != objectRecordV1 {
+	ver := d.byte()
+	if ver != objectRecordV1 && ver != objectRecordV2 {
 		return errCorrupt
 	}
 	if files {
@@ -115,6 +145,13 @@ func decodeObjectFiles(v []byte, r *objectRecord, files bool) error {
 			d.checksums(&p.Checksum)
 		}
 	}
+	if ver == objectRecordV2 {
+		r.Marker = d.byte()&recordFlagMarker != 0
+		r.Version = d.uvarint()
+		r.VersionID = d.string()
+	} else {
+		r.Marker, r.Version, r.VersionID = false, 0, ""
+	}
 	return d.err
 }
 
@@ -122,7 +159,7 @@ func decodeObjectFiles(v []byte, r *objectRecord, files bool) error {
 // without decoding the rest.
 func recordFiles(v []byte) ([]string, error) {
 	d := recordReader{buf: v}
-	if d.byte() != objectRecordV1 {
+	if ver := d.byte(); ver != objectRecordV1 && ver != objectRecordV2 {
 		return nil, errCorrupt
 	}
 	files := d.strings()
@@ -335,6 +372,8 @@ func (r *objectRecord) info(bucket, key string) sluice.ObjectInfo {
 		Meta:         r.Meta,
 		Checksum:     r.Checksum,
 		Parts:        r.Parts,
+		VersionID:    r.VersionID,
+		DeleteMarker: r.Marker,
 	}
 }
 

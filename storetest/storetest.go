@@ -56,6 +56,18 @@ func Run(t *testing.T, open func(t *testing.T) sluice.Store) {
 		{"MultipartConcurrentParts", testMultipartConcurrentParts},
 		{"ListParts", testListParts},
 		{"ListUploads", testListUploads},
+		{"VersioningState", testVersioningState},
+		{"VersionsUnversioned", testUnversioned},
+		{"VersionsPut", testVersionsPut},
+		{"VersionsMultipart", testVersionsMultipart},
+		{"VersionsDeleteMarker", testVersionsDeleteMarker},
+		{"VersionsPermanentDelete", testVersionsPermanentDelete},
+		{"VersionsSuspended", testVersionsSuspended},
+		{"VersionTags", testVersionTags},
+		{"VersionsConditions", testVersionsConditions},
+		{"VersionsDeleteBucket", testVersionsDeleteBucket},
+		{"VersionsConcurrent", testVersionsConcurrent},
+		{"ListVersions", testListVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
