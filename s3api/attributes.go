@@ -57,11 +57,8 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, buc
 	if len(want) == 0 {
 		return sluice.Errorf(sluice.ErrInvalidRequest, "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")
 	}
-	info, err := s.store.HeadObject(r.Context(), bucket, key)
+	info, err := s.headVersion(w, r, bucket, key)
 	if err != nil {
-		return storeErr(err, bucket, key)
-	}
-	if err := checkVersionID(r, info); err != nil {
 		return err
 	}
 

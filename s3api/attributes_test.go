@@ -53,13 +53,16 @@ func TestGetObjectAttributesSinglePart(t *testing.T) {
 		{"empty header", "/attrs/k?attributes", []string{"x-amz-object-attributes", " , "}, 400, "InvalidRequest"},
 		{"unknown attribute", "/attrs/k?attributes", []string{"x-amz-object-attributes", "ETag,Owner"}, 400, "InvalidArgument"},
 		{"missing key", "/attrs/none?attributes", []string{"x-amz-object-attributes", "ETag"}, 404, "NoSuchKey"},
-		{"unknown version", "/attrs/k?attributes&versionId=v1", []string{"x-amz-object-attributes", "ETag"}, 404, "NoSuchVersion"},
+		{"never issued version", "/attrs/k?attributes&versionId=v1", []string{"x-amz-object-attributes", "ETag"}, 400, "InvalidArgument"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := e.do("GET", tt.path, nil, tt.header...)
 			we := expectError(t, resp, body, tt.status, tt.code)
-			if tt.code == "InvalidArgument" && (we.ArgumentName != "x-amz-object-attributes" || we.ArgumentValue != "Owner") {
+			if tt.name == "unknown attribute" && (we.ArgumentName != "x-amz-object-attributes" || we.ArgumentValue != "Owner") {
+				t.Errorf("argument = %q %q", we.ArgumentName, we.ArgumentValue)
+			}
+			if tt.name == "never issued version" && (we.ArgumentName != "versionId" || we.ArgumentValue != "v1") {
 				t.Errorf("argument = %q %q", we.ArgumentName, we.ArgumentValue)
 			}
 		})

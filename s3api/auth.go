@@ -104,7 +104,10 @@ func policyContext(r *http.Request, id sluice.Identity, action string) map[strin
 	} else {
 		ctx["aws:PrincipalType"] = "Anonymous"
 	}
-	if action == "s3:ListBucket" {
+	if v, ok := r.URL.Query()["versionId"]; ok && strings.Contains(action, "Version") {
+		ctx["s3:versionid"] = v[0]
+	}
+	if action == "s3:ListBucket" || action == "s3:ListBucketVersions" {
 		q := r.URL.Query()
 		ctx["s3:prefix"] = q.Get("prefix")
 		if v := q.Get("delimiter"); v != "" {

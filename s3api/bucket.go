@@ -213,16 +213,6 @@ func (s *Server) getBucketLocation(w http.ResponseWriter, r *http.Request, bucke
 	return nil
 }
 
-// getBucketVersioning answers an empty configuration: versioning has never
-// been enabled (aws tools ask before they work on a bucket).
-func (s *Server) getBucketVersioning(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
-	if _, err := s.store.Bucket(r.Context(), bucket); err != nil {
-		return storeErr(err, bucket, "")
-	}
-	writeRawXML(w, http.StatusOK, []byte(xml.Header+`<VersioningConfiguration xmlns="`+s3NS+`"/>`))
-	return nil
-}
-
 // ownerACL is the only ACL Sluice has: the owner with FULL_CONTROL, which is
 // what S3 reports under BucketOwnerEnforced object ownership.
 func ownerACL() []byte {

@@ -45,7 +45,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err != nil {
 		return err
 	}
-	src, err := s.openCopySource(r)
+	src, err := s.openCopySource(w, r, false)
 	if err != nil {
 		return err
 	}
@@ -160,27 +160,38 @@ func copyChangesObject(h http.Header) bool {
 }
 
 // openCopySource resolves x-amz-copy-source, checks that the caller may read
-// it and that its preconditions hold, and returns a snapshot of it.
-func (s *Server) openCopySource(r *http.Request) (sluice.Object, error) {
+// it and that its preconditions hold, and returns a snapshot of it. S3
+// words a bad source version differently for CopyObject and UploadPartCopy
+// (part is true for the latter).
+func (s *Server) openCopySource(w http.ResponseWriter, r *http.Request, part bool) (sluice.Object, error) {
 	bucket, key, versionID, err := parseCopySource(r.Header)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(r, "s3:GetObject", bucket, key); err != nil {
+	action := "s3:GetObject"
+	if versionID != "" {
+		action = "s3:GetObjectVersion"
+	}
+	if err := s.authorize(r, action, bucket, key); err != nil {
 		return nil, err
 	}
-	obj, err := s.store.OpenObject(r.Context(), bucket, key)
+	obj, err := s.store.OpenVersion(r.Context(), bucket, key, versionID)
 	if err != nil {
-		return nil, storeErr(err, bucket, key)
+		switch sluice.ErrorCode(err) {
+		case sluice.ErrMethodNotAllowed:
+			return nil, sluice.Errorf(sluice.ErrInvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+		case sluice.ErrInvalidArgument:
+			if part {
+				return nil, invalidArgument("x-amz-copy-source", versionID, "Invalid version id specified")
+			}
+			return nil, sluice.Errorf(sluice.ErrInvalidRequest, "Invalid Request")
+		case sluice.ErrNoSuchKey:
+			info, _ := s.store.HeadVersion(r.Context(), bucket, key, versionID)
+			return nil, versionErr(w.Header(), r.Method, info, err, bucket, key, versionID)
+		}
+		return nil, versionErr(w.Header(), r.Method, sluice.ObjectInfo{}, err, bucket, key, versionID)
 	}
-	info := obj.Info()
-	if versionID != "" && versionID != "null" && versionID != info.VersionID {
-		obj.Close()
-		return nil, sluice.Errorf(errNoSuchVersion, "The specified version does not exist.").
-			With("Key", key).
-			With("VersionId", versionID)
-	}
-	if err := checkCopySourceConditions(r.Header, info); err != nil {
+	if err := checkCopySourceConditions(r.Header, obj.Info()); err != nil {
 		obj.Close()
 		return nil, err
 	}
@@ -202,7 +213,12 @@ func parseCopySource(h http.Header) (bucket, key, versionID string, err error) {
 		if err != nil {
 			return "", "", "", invalid()
 		}
-		versionID = q.Get("versionId")
+		if v, ok := q["versionId"]; ok {
+			if v[0] == "" {
+				return "", "", "", invalidArgument("x-amz-copy-source", "", "Version id cannot be the empty string")
+			}
+			versionID = v[0]
+		}
 	}
 	path, err = url.PathUnescape(path)
 	if err != nil {

@@ -196,7 +196,7 @@ func TestCopyObjectConditionsAndErrors(t *testing.T) {
 		{"source without key", []string{"x-amz-copy-source", "/cond"}, 400, "InvalidArgument", ""},
 		{"source bad escape", []string{"x-amz-copy-source", "/cond/%zz"}, 400, "InvalidArgument", ""},
 		{"source null version", []string{"x-amz-copy-source", "/cond/src?versionId=null"}, 200, "", ""},
-		{"source unknown version", []string{"x-amz-copy-source", "/cond/src?versionId=3HL4kqtJlcpXroDTDmJ"}, 404, "NoSuchVersion", ""},
+		{"source version never issued", []string{"x-amz-copy-source", "/cond/src?versionId=3HL4kqtJlcpXroDTDmJ"}, 400, "InvalidRequest", ""},
 		{"bad metadata directive", []string{"x-amz-metadata-directive", "MERGE"}, 400, "InvalidArgument", ""},
 		{"bad tagging directive", []string{"x-amz-tagging-directive", "copy"}, 400, "InvalidArgument", ""},
 		{"replace with bad tags", []string{"x-amz-tagging-directive", "REPLACE", "x-amz-tagging", "aws:x=1"}, 400, "InvalidTag", ""},

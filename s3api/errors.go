@@ -16,8 +16,8 @@ const (
 	errAccessControlListNotSupported sluice.Code = "AccessControlListNotSupported"
 	errInvalidBucketACLWithOwnership sluice.Code = "InvalidBucketAclWithObjectOwnership"
 	errUserKeyMustBeSpecified        sluice.Code = "UserKeyMustBeSpecified"
-	errNoSuchVersion                 sluice.Code = "NoSuchVersion"
 	errInvalidToken                  sluice.Code = "InvalidToken"
+	errInvalidBucketState            sluice.Code = "InvalidBucketState"
 )
 
 // statusByCode is S3's HTTP status for each error code.
@@ -46,6 +46,7 @@ var statusByCode = map[sluice.Code]int{
 	sluice.ErrIllegalLocationConstr:   http.StatusBadRequest,
 
 	sluice.ErrNoSuchKey:             http.StatusNotFound,
+	sluice.ErrNoSuchVersion:         http.StatusNotFound,
 	sluice.ErrKeyTooLong:            http.StatusBadRequest,
 	sluice.ErrEntityTooLarge:        http.StatusBadRequest,
 	sluice.ErrEntityTooSmall:        http.StatusBadRequest,
@@ -83,8 +84,8 @@ var statusByCode = map[sluice.Code]int{
 	errAccessControlListNotSupported: http.StatusBadRequest,
 	errInvalidBucketACLWithOwnership: http.StatusBadRequest,
 	errUserKeyMustBeSpecified:        http.StatusBadRequest,
-	errNoSuchVersion:                 http.StatusNotFound,
 	errInvalidToken:                  http.StatusBadRequest,
+	errInvalidBucketState:            http.StatusConflict,
 }
 
 // Status returns the HTTP status S3 answers an error code with; unknown

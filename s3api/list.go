@@ -14,7 +14,13 @@ import (
 )
 
 type objectEntry struct {
-	Key               string `xml:"Key"`
+	Key string `xml:"Key"`
+	objectFields
+}
+
+// objectFields are what S3 lists about an object after its key, in
+// ListObjects and ListObjectVersions alike.
+type objectFields struct {
 	LastModified      string `xml:"LastModified"`
 	ETag              string `xml:"ETag"`
 	ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
@@ -109,31 +115,36 @@ func (p listParams) enc(s string) string {
 func (p listParams) entries(pg sluice.ListPage, owner bool) ([]objectEntry, []commonPrefix) {
 	objs := make([]objectEntry, len(pg.Objects))
 	for i, o := range pg.Objects {
-		sc := o.Meta.StorageClass
-		if sc == "" {
-			sc = "STANDARD"
-		}
-		objs[i] = objectEntry{
-			Key:               p.enc(o.Key),
-			LastModified:      isoTime(o.LastModified),
-			ETag:              o.ETag,
-			ChecksumAlgorithm: o.Checksum.Algorithm,
-			ChecksumType:      o.Checksum.Type,
-			Size:              o.Size,
-			StorageClass:      sc,
-		}
-		if o.Checksum.Algorithm == "" {
-			objs[i].ChecksumType = ""
-		}
-		if owner {
-			objs[i].Owner = accountOwner()
-		}
+		objs[i] = objectEntry{Key: p.enc(o.Key), objectFields: fieldsOf(o, owner)}
 	}
-	cps := make([]commonPrefix, len(pg.CommonPrefixes))
-	for i, c := range pg.CommonPrefixes {
+	return objs, p.prefixes(pg.CommonPrefixes)
+}
+
+func (p listParams) prefixes(names []string) []commonPrefix {
+	cps := make([]commonPrefix, len(names))
+	for i, c := range names {
 		cps[i] = commonPrefix{Prefix: p.enc(c)}
 	}
-	return objs, cps
+	return cps
+}
+
+// fieldsOf is an object's listing entry; owner adds its Owner.
+func fieldsOf(o sluice.ObjectInfo, owner bool) objectFields {
+	f := objectFields{
+		LastModified:      isoTime(o.LastModified),
+		ETag:              o.ETag,
+		ChecksumAlgorithm: o.Checksum.Algorithm,
+		ChecksumType:      o.Checksum.Type,
+		Size:              o.Size,
+		StorageClass:      storageClassOrStandard(o.Meta.StorageClass),
+	}
+	if o.Checksum.Algorithm == "" {
+		f.ChecksumType = ""
+	}
+	if owner {
+		f.Owner = accountOwner()
+	}
+	return f
 }
 
 // listObjects is ListObjects (version 1). NextMarker is returned only when

@@ -60,6 +60,9 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 // uploadPart is UploadPart (PUT /key?partNumber=N&uploadId=ID).
 func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	q := r.URL.Query()
+	if v, ok := q["versionId"]; ok {
+		return invalidArgument("versionId", v[0], "This operation does not accept a version-id.")
+	}
 	num, err := uploadPartNumber(q.Get("partNumber"))
 	if err != nil {
 		return err
@@ -153,7 +156,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket, 
 	if err != nil {
 		return err
 	}
-	src, err := s.openCopySource(r)
+	src, err := s.openCopySource(w, r, true)
 	if err != nil {
 		return err
 	}
@@ -219,11 +222,8 @@ type completeMultipartUploadResult struct {
 // S3 may answer 200 early and put an error in the body of a slow complete;
 // the store completes without copying bytes, so errors are plain responses.
 func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	body, err := readBody(r, sluice.MaxCompleteXMLBody)
+	body, err := readCheckedBody(r, sluice.MaxCompleteXMLBody)
 	if err != nil {
-		return err
-	}
-	if err := verifyBody(r, body); err != nil {
 		return err
 	}
 	var doc completeMultipartUpload

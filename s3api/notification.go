@@ -74,11 +74,8 @@ func (s *Server) putBucketNotification(w http.ResponseWriter, r *http.Request, b
 	if _, err := s.store.Bucket(r.Context(), bucket); err != nil {
 		return storeErr(err, bucket, "")
 	}
-	body, err := readBody(r, sluice.MaxXMLBody)
+	body, err := readCheckedBody(r, sluice.MaxXMLBody)
 	if err != nil {
-		return err
-	}
-	if err := verifyBody(r, body); err != nil {
 		return err
 	}
 	current, err := s.store.BucketConfig(r.Context(), bucket, sluice.ConfigNotification)

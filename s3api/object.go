@@ -184,6 +184,10 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 	if hasOverrides && sluice.IdentityFrom(r.Context()).Anonymous {
 		return sluice.Errorf(sluice.ErrInvalidRequest, "Request specific response headers cannot be used for anonymous GET requests.")
 	}
+	vid, err := versionQuery(q)
+	if err != nil {
+		return err
+	}
 	partNumber := 0
 	if v, ok := q["partNumber"]; ok {
 		n, err := strconv.Atoi(v[0])
@@ -198,24 +202,24 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 
 	var info sluice.ObjectInfo
 	var obj sluice.Object
-	var err error
+	h := w.Header()
 	if withBody {
-		obj, err = s.store.OpenObject(r.Context(), bucket, key)
+		obj, err = s.store.OpenVersion(r.Context(), bucket, key, vid)
 		if err == nil {
 			defer obj.Close()
 			info = obj.Info()
+		} else if c := sluice.ErrorCode(err); c == sluice.ErrNoSuchKey || c == sluice.ErrMethodNotAllowed {
+			// A delete marker's info, for its headers, comes back
+			// through HeadVersion only.
+			info, _ = s.store.HeadVersion(r.Context(), bucket, key, vid)
 		}
 	} else {
-		info, err = s.store.HeadObject(r.Context(), bucket, key)
+		info, err = s.store.HeadVersion(r.Context(), bucket, key, vid)
 	}
 	if err != nil {
-		return storeErr(err, bucket, key)
-	}
-	if v, ok := q["versionId"]; ok && v[0] != "null" && v[0] != info.VersionID {
-		return invalidArgument("versionId", v[0], "Invalid version id specified")
+		return versionErr(h, r.Method, info, err, bucket, key, vid)
 	}
 
-	h := w.Header()
 	if err := checkReadConditions(r.Header, info); err != nil {
 		if sluice.IsCode(err, sluice.ErrNotModified) {
 			h.Set("ETag", info.ETag)
@@ -440,11 +444,23 @@ func etagListMatch(list, etag string) bool {
 	return false
 }
 
-// deleteObject is DeleteObject: 204 whether or not the key existed.
+// deleteObject is DeleteObject: 204 whether or not the key or version
+// existed. In a versioned bucket it reports the delete marker it created,
+// or the version it removed (and whether that was a marker).
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	if err := s.store.DeleteObject(r.Context(), bucket, key); err != nil {
-		return storeErr(err, bucket, key)
+	vid, err := versionQuery(r.URL.Query())
+	if err != nil {
+		return err
 	}
+	res, err := s.store.DeleteVersion(r.Context(), bucket, key, vid)
+	if err != nil {
+		return versionErr(w.Header(), r.Method, sluice.ObjectInfo{}, err, bucket, key, vid)
+	}
+	h := w.Header()
+	if res.DeleteMarker {
+		h.Set("X-Amz-Delete-Marker", "true")
+	}
+	setIf(h, "X-Amz-Version-Id", res.VersionID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -457,8 +473,8 @@ type deleteRequest struct {
 	XMLName xml.Name `xml:"Delete"`
 	Quiet   bool     `xml:"Quiet"`
 	Objects []struct {
-		Key       string `xml:"Key"`
-		VersionID string `xml:"VersionId"`
+		Key       string  `xml:"Key"`
+		VersionID *string `xml:"VersionId"`
 	} `xml:"Object"`
 }
 
@@ -469,8 +485,10 @@ type deleteResult struct {
 }
 
 type deletedObject struct {
-	Key       string `xml:"Key"`
-	VersionID string `xml:"VersionId,omitempty"`
+	Key                   string `xml:"Key"`
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:"DeleteMarker,omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 type deleteError struct {
@@ -503,11 +521,27 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket, _
 		return storeErr(err, bucket, "")
 	}
 	res := deleteResult{}
+	type entry struct {
+		key, versionID string
+		named          bool
+	}
+	seen := make(map[entry]bool, len(req.Objects))
 	for _, o := range req.Objects {
-		err := s.deleteOne(r, bucket, o.Key, o.VersionID)
+		// S3 answers a (key, version) pair listed twice once.
+		ent := entry{o.Key, derefString(o.VersionID), o.VersionID != nil}
+		if seen[ent] {
+			continue
+		}
+		seen[ent] = true
+		dr, err := s.deleteOne(r, bucket, ent.key, ent.versionID, ent.named)
 		if err == nil {
 			if !req.Quiet {
-				res.Deleted = append(res.Deleted, deletedObject{Key: o.Key, VersionID: o.VersionID})
+				d := deletedObject{Key: o.Key, VersionID: ent.versionID}
+				if dr.DeleteMarker {
+					d.DeleteMarker = true
+					d.DeleteMarkerVersionID = dr.VersionID
+				}
+				res.Deleted = append(res.Deleted, d)
 			}
 			continue
 		}
@@ -516,43 +550,72 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket, _
 			s.log.Error("s3api: delete object", "request_id", requestID(r), "bucket", bucket, "key", o.Key, "err", err)
 			e = sluice.Errorf(sluice.ErrInternal, internalMessage)
 		}
-		res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: string(e.Code), Message: e.Message})
+		res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: derefString(o.VersionID), Code: string(e.Code), Message: e.Message})
 	}
 	s.writeXML(w, r, http.StatusOK, res)
 	return nil
 }
 
-func (s *Server) deleteOne(r *http.Request, bucket, key, versionID string) error {
+// deleteOne deletes one entry of a DeleteObjects request; named reports
+// that the entry carried a VersionId element, which S3 refuses empty.
+func (s *Server) deleteOne(r *http.Request, bucket, key, versionID string, named bool) (sluice.DeleteResult, error) {
 	if len(key) > sluice.MaxKeyLength {
-		return sluice.Errorf(sluice.ErrKeyTooLong, "Your key is too long")
+		return sluice.DeleteResult{}, sluice.Errorf(sluice.ErrKeyTooLong, "Your key is too long")
 	}
-	if versionID != "" && versionID != "null" {
-		return sluice.Errorf(errNoSuchVersion, "The specified version does not exist.")
+	action := "s3:DeleteObject"
+	if named {
+		if versionID == "" {
+			return sluice.DeleteResult{}, sluice.Errorf(sluice.ErrInvalidArgument, "Version id cannot be the empty string")
+		}
+		action = "s3:DeleteObjectVersion"
 	}
-	if err := s.authorize(r, "s3:DeleteObject", bucket, key); err != nil {
-		return err
+	if err := s.authorize(r, action, bucket, key); err != nil {
+		return sluice.DeleteResult{}, err
 	}
-	return s.store.DeleteObject(r.Context(), bucket, key)
+	res, err := s.store.DeleteVersion(r.Context(), bucket, key, versionID)
+	if sluice.IsCode(err, sluice.ErrInvalidArgument) {
+		return res, sluice.Errorf(sluice.ErrNoSuchVersion, "The specified version does not exist.")
+	}
+	return res, err
+}
+
+func derefString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // getObjectACL answers the owner-only ACL every object has.
 func (s *Server) getObjectACL(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	if _, err := s.store.HeadObject(r.Context(), bucket, key); err != nil {
-		return storeErr(err, bucket, key)
+	info, err := s.headVersion(w, r, bucket, key)
+	if err != nil {
+		return err
 	}
+	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	writeRawXML(w, http.StatusOK, ownerACL())
 	return nil
 }
 
 // putObjectACL accepts only the private ACL, as a bucket with
 // BucketOwnerEnforced object ownership does.
+// A delete marker refuses it even as the latest version (405 rather than
+// GetObjectAcl's 404), as S3 does.
 func (s *Server) putObjectACL(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	if _, err := s.store.HeadObject(r.Context(), bucket, key); err != nil {
-		return storeErr(err, bucket, key)
+	info, err := s.headVersion(w, r, bucket, key)
+	if sluice.IsCode(err, sluice.ErrNoSuchKey) && info.DeleteMarker {
+		h := w.Header()
+		h.Del("X-Amz-Delete-Marker")
+		h.Del("X-Amz-Version-Id")
+		return versionErr(h, r.Method, sluice.ObjectInfo{}, sluice.Errorf(sluice.ErrMethodNotAllowed, "delete marker"), bucket, key, "")
+	}
+	if err != nil {
+		return err
 	}
 	if err := checkPrivateACL(r); err != nil {
 		return err
 	}
+	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

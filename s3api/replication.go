@@ -14,12 +14,13 @@ import (
 // normalized XML document GetBucketReplication returns; the replicate package
 // reads them back with BucketReplication.
 //
-// Difference from S3: S3 refuses a replication configuration on a bucket
-// without versioning. Sluice has no versioning, so it accepts one on any
-// bucket and replicates the current object. A destination ARN may carry a
-// region (arn:aws:s3:eu-west-1::name), a Sluice extension naming a bucket in
-// a region served by another endpoint; without one the destination bucket
-// must exist here.
+// As on S3, a replication configuration needs versioning Enabled on the
+// bucket (InvalidRequest otherwise), and versioning cannot be suspended
+// while one is set (InvalidBucketState). Difference from S3: a destination
+// ARN may carry a region (arn:aws:s3:eu-west-1::name), a Sluice extension
+// naming a bucket in a region served by another endpoint; without one the
+// destination bucket must exist here. Sluice does not ask the destination
+// to be versioned.
 
 // errReplicationNotFound is S3's code for a bucket without a configuration.
 const errReplicationNotFound sluice.Code = "ReplicationConfigurationNotFoundError"
@@ -294,8 +295,13 @@ func (s *Server) getBucketReplication(w http.ResponseWriter, r *http.Request, bu
 
 // putBucketReplication is PutBucketReplication.
 func (s *Server) putBucketReplication(w http.ResponseWriter, r *http.Request, bucket, _ string) error {
-	if _, err := s.store.Bucket(r.Context(), bucket); err != nil {
+	state, err := s.store.Versioning(r.Context(), bucket)
+	if err != nil {
 		return storeErr(err, bucket, "")
+	}
+	if state != sluice.VersioningEnabled {
+		return sluice.Errorf(sluice.ErrInvalidRequest, "Versioning must be 'Enabled' on the bucket to apply a replication configuration").
+			With("BucketName", bucket)
 	}
 	body, err := readIntegrityBody(r, sluice.MaxXMLBody)
 	if err != nil {

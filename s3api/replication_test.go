@@ -16,6 +16,7 @@ func TestBucketReplicationRoundTrip(t *testing.T) {
 	ts := newTestServer(t)
 	ts.mkBucket("src")
 	ts.mkBucket("dst")
+	ts.setVersioning("src", sluice.VersioningEnabled)
 	ctx := context.Background()
 
 	_, err := ts.Client.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String("src")})
@@ -74,6 +75,10 @@ func TestPutBucketReplicationErrors(t *testing.T) {
 	ts := newTestServer(t)
 	ts.mkBucket("src")
 	ts.mkBucket("dst")
+	ts.mkBucket("plain")
+	ts.mkBucket("paused")
+	ts.setVersioning("src", sluice.VersioningEnabled)
+	ts.setVersioning("paused", sluice.VersioningSuspended)
 	tests := []struct {
 		name   string
 		bucket string
@@ -96,6 +101,9 @@ func TestPutBucketReplicationErrors(t *testing.T) {
 		{"same bucket", "src", replDoc(`<Rule><Status>Enabled</Status><Destination><Bucket>arn:aws:s3:::src</Bucket></Destination></Rule>`), 400, "InvalidRequest"},
 		{"bad storage class", "src", replDoc(`<Rule><Status>Enabled</Status><Destination><Bucket>arn:aws:s3:::dst</Bucket><StorageClass>FAST</StorageClass></Destination></Rule>`), 400, "InvalidStorageClass"},
 		{"no such bucket", "nobucket", replDoc(`<Rule><Status>Enabled</Status>` + goodDest + `</Rule>`), 404, "NoSuchBucket"},
+		{"versioning never enabled", "plain", replDoc(`<Rule><Status>Enabled</Status>` + goodDest + `</Rule>`), 400, "InvalidRequest"},
+		{"versioning suspended", "paused", replDoc(`<Rule><Status>Enabled</Status>` + goodDest + `</Rule>`), 400, "InvalidRequest"},
+		{"versioning checked before the document", "plain", []byte("nope"), 400, "InvalidRequest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -288,7 +288,7 @@ var bucketSubresources = []subresource{
 	}},
 	{"versioning", map[string]operation{
 		"GET": op("GetBucketVersioning", "s3:GetBucketVersioning", true, (*Server).getBucketVersioning),
-		"PUT": notImpl("PutBucketVersioning", "s3:PutBucketVersioning"),
+		"PUT": op("PutBucketVersioning", "s3:PutBucketVersioning", true, (*Server).putBucketVersioning),
 	}},
 	{"acl", map[string]operation{
 		"GET": op("GetBucketAcl", "s3:GetBucketAcl", true, (*Server).getBucketACL),
@@ -301,7 +301,7 @@ var bucketSubresources = []subresource{
 		"POST": op("DeleteObjects", "", true, (*Server).deleteObjects),
 	}},
 	{"versions", map[string]operation{
-		"GET": notImpl("ListObjectVersions", "s3:ListBucketVersions"),
+		"GET": op("ListObjectVersions", "s3:ListBucketVersions", true, (*Server).listObjectVersions),
 	}},
 	{"cors", crud("BucketCors", "BucketCORS")},
 	{"lifecycle", map[string]operation{
@@ -411,9 +411,34 @@ func configCRUD(name, action string) map[string]operation {
 	return m
 }
 
+// versionActions are the IAM actions S3 evaluates instead of an
+// operation's own when the request names a version (?versionId=).
+var versionActions = map[string]string{
+	"GetObject":           "s3:GetObjectVersion",
+	"HeadObject":          "s3:GetObjectVersion",
+	"DeleteObject":        "s3:DeleteObjectVersion",
+	"GetObjectTagging":    "s3:GetObjectVersionTagging",
+	"PutObjectTagging":    "s3:PutObjectVersionTagging",
+	"DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+	"GetObjectAttributes": "s3:GetObjectVersionAttributes",
+	"GetObjectAcl":        "s3:GetObjectVersionAcl",
+	"PutObjectAcl":        "s3:PutObjectVersionAcl",
+	"GetObjectTorrent":    "s3:GetObjectVersionTorrent",
+}
+
 // route maps a request to its operation. An operation with neither handler
 // nor action means the method is not allowed on the resource.
 func route(method, bucket, key string, q url.Values, h http.Header) operation {
+	o := routeOp(method, bucket, key, q, h)
+	if key != "" && q.Has("versionId") {
+		if a, ok := versionActions[o.name]; ok {
+			o.action = a
+		}
+	}
+	return o
+}
+
+func routeOp(method, bucket, key string, q url.Values, h http.Header) operation {
 	if bucket == "" {
 		if method == http.MethodGet || method == http.MethodHead {
 			return op("ListBuckets", "s3:ListAllMyBuckets", false, (*Server).listBuckets)

@@ -198,8 +198,6 @@ func TestNotImplementedSubresources(t *testing.T) {
 		{"GET", "/nib?intelligent-tiering", "ListBucketIntelligentTieringConfigurations"},
 		{"GET", "/nib?ownershipControls", "GetBucketOwnershipControls"},
 		{"GET", "/nib?publicAccessBlock", "GetPublicAccessBlock"},
-		{"GET", "/nib?versions", "ListObjectVersions"},
-		{"PUT", "/nib?versioning", "PutBucketVersioning"},
 		{"POST", "/nib", "PostObject"},
 		{"GET", "/nib/k?retention", "GetObjectRetention"},
 		{"PUT", "/nib/k?legal-hold", "PutObjectLegalHold"},

@@ -36,6 +36,10 @@ type taggingIn struct {
 
 // putObjectTagging is PutObjectTagging (PUT /key?tagging).
 func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	vid, err := versionQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	body, err := readIntegrityBody(r, sluice.MaxXMLBody)
 	if err != nil {
 		return err
@@ -57,23 +61,29 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, bucket
 	if err := validateTags(tags, sluice.MaxObjectTags); err != nil {
 		return err
 	}
-	info, err := s.store.PutObjectTags(r.Context(), bucket, key, tags)
+	if err := s.putVersionTags(w, r, bucket, key, vid, tags); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// putVersionTags replaces the tag set of the version the request names (the
+// current one without ?versionId) and reports that version.
+func (s *Server) putVersionTags(w http.ResponseWriter, r *http.Request, bucket, key, vid string, tags []sluice.Tag) error {
+	info, err := s.store.PutVersionTags(r.Context(), bucket, key, vid, tags)
 	if err != nil {
-		return storeErr(err, bucket, key)
+		return versionErr(w.Header(), r.Method, info, err, bucket, key, vid)
 	}
 	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
-	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // getObjectTagging is GetObjectTagging (GET /key?tagging): an empty TagSet
 // when the object has no tags.
 func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	info, err := s.store.HeadObject(r.Context(), bucket, key)
+	info, err := s.headVersion(w, r, bucket, key)
 	if err != nil {
-		return storeErr(err, bucket, key)
-	}
-	if err := checkVersionID(r, info); err != nil {
 		return err
 	}
 	doc := tagging{TagSet: tagSet{Tags: make([]tagXML, 0, len(info.Meta.Tags))}}
@@ -87,23 +97,13 @@ func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, bucket
 
 // deleteObjectTagging is DeleteObjectTagging (DELETE /key?tagging).
 func (s *Server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	info, err := s.store.PutObjectTags(r.Context(), bucket, key, nil)
+	vid, err := versionQuery(r.URL.Query())
 	if err != nil {
-		return storeErr(err, bucket, key)
+		return err
 	}
-	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
+	if err := s.putVersionTags(w, r, bucket, key, vid, nil); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// checkVersionID refuses a versionId query naming another version than the
-// current one; without versioning only "null" names it.
-func checkVersionID(r *http.Request, info sluice.ObjectInfo) error {
-	v := r.URL.Query().Get("versionId")
-	if v == "" || v == info.VersionID || (v == "null" && info.VersionID == "") {
-		return nil
-	}
-	return sluice.Errorf(errNoSuchVersion, "The specified version does not exist.").
-		With("Key", info.Key).
-		With("VersionId", v)
 }

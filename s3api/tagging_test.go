@@ -117,7 +117,7 @@ func TestObjectTaggingWire(t *testing.T) {
 		{"put on missing key", "PUT", "/tagw/nope?tagging", doc(tag("a", "1")), 404, "NoSuchKey"},
 		{"get on missing key", "GET", "/tagw/nope?tagging", nil, 404, "NoSuchKey"},
 		{"delete on missing key", "DELETE", "/tagw/nope?tagging", nil, 404, "NoSuchKey"},
-		{"get unknown version", "GET", "/tagw/k?tagging&versionId=abc", nil, 404, "NoSuchVersion"},
+		{"get never issued version", "GET", "/tagw/k?tagging&versionId=abc", nil, 400, "InvalidArgument"},
 		{"missing bucket", "GET", "/tagw-none/k?tagging", nil, 404, "NoSuchBucket"},
 	}
 	for _, tt := range tests {

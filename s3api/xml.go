@@ -69,6 +69,19 @@ func readIntegrityBody(r *http.Request, limit int64) ([]byte, error) {
 	return body, nil
 }
 
+// readCheckedBody reads the whole request body and verifies it against an
+// integrity header (Content-MD5, x-amz-checksum-*) when the client sent one.
+func readCheckedBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyBody(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 // readBody reads the whole request body, at most limit bytes. A longer body
 // is MaxMessageLengthExceeded; an error from the body reader (the SigV4
 // verifier's XAmzContentSHA256Mismatch, IncompleteBody, ...) is returned as is.
