@@ -54,7 +54,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if info.Size > s.cfg.MaxPutSize {
 		return copyTooLarge(s.cfg.MaxPutSize)
 	}
-	if info.Bucket == bucket && info.Key == key && metaDirective == "COPY" && !copyChangesObject(r.Header) {
+	if info.Bucket == bucket && info.Key == key && metaDirective == "COPY" && !copyChangesObject(r.Header) && s.isCurrent(r, info) {
 		return sluice.Errorf(sluice.ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 
@@ -109,6 +109,14 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		objectChecksumXML: objectChecksums(out.Checksum),
 	})
 	return nil
+}
+
+// isCurrent reports whether info is the current version of its key. Copying
+// an older version onto its own key is how S3 restores it, so only a copy
+// of the current version onto itself needs a change to be legal.
+func (s *Server) isCurrent(r *http.Request, info sluice.ObjectInfo) bool {
+	cur, err := s.store.HeadObject(r.Context(), info.Bucket, info.Key)
+	return err == nil && cur.VersionID == info.VersionID
 }
 
 // copyVerifier checks that the bytes written are the source's, when the

@@ -310,6 +310,10 @@ func TestUnversionedAndSuspendedBuckets(t *testing.T) {
 	if r := ts.do(rawReq{method: "GET", path: "/plain/k"}); r.status != 404 || r.header.Get("X-Amz-Delete-Marker") != "" {
 		t.Fatalf("after unversioned delete: %d %v", r.status, r.header)
 	}
+	ts.putObject("plain", "k2", []byte("y"))
+	if got := ts.versions("plain?versions").lines(); len(got) != 1 || got[0] != "Version k2 null latest" {
+		t.Fatalf("versions of an unversioned bucket: %q", got)
+	}
 
 	ts.mkBucket("paused")
 	ts.setVersioning("paused", sluice.VersioningEnabled)
@@ -673,6 +677,18 @@ func TestVersionedWritesReportVersion(t *testing.T) {
 	if err != nil || aws.ToString(done.VersionId) == "" {
 		t.Fatalf("complete: %+v %v", done, err)
 	}
+	// Copying an older version onto its own key restores it; copying the
+	// current one onto itself unchanged stays illegal.
+	restored, err := ts.Client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("vwrite"), Key: aws.String("src"), CopySource: aws.String("vwrite/src?versionId=" + url.QueryEscape(src))})
+	if err != nil {
+		t.Fatalf("restore by copy: %v", err)
+	}
+	if r := ts.do(rawReq{method: "GET", path: "/vwrite/src"}); string(r.body) != "source one" || r.header.Get("X-Amz-Version-Id") != aws.ToString(restored.VersionId) {
+		t.Fatalf("restored: %q %v", r.body, r.header)
+	}
+	wantError(t, ts.do(rawReq{method: "PUT", path: "/vwrite/src", header: map[string]string{"X-Amz-Copy-Source": "/vwrite/src?versionId=" + url.QueryEscape(aws.ToString(restored.VersionId))}}), 400, "InvalidRequest")
+	wantError(t, ts.do(rawReq{method: "PUT", path: "/vwrite/src", header: map[string]string{"X-Amz-Copy-Source": "/vwrite/src"}}), 400, "InvalidRequest")
+
 	r := ts.do(rawReq{method: "PUT", path: "/vwrite/mp?partNumber=1&uploadId=x&versionId=" + url.QueryEscape(src), body: []byte("x")})
 	wantError(t, r, 400, "InvalidArgument")
 
