@@ -11,6 +11,17 @@
 //
 // File names never derive from keys, so no key can reach outside DIR.
 //
+// Inside meta.db each bucket has a nested bucket (under "b") holding its
+// object index "o" (key → record of the current version), inline bodies
+// "d", configurations "c", uploads "u" and parts "p". A bucket whose
+// versioning was ever enabled also holds its state under the key
+// "versioning" and three more: "v", every noncurrent version and delete
+// marker under escape(key) 0x00 big-endian(MaxUint64 - counter), so that a
+// key's versions sort newest first; "w", their inline bodies under the same
+// keys; and "n", the counter of the key's noncurrent null version. The
+// current version stays in "o", so reads and ListObjects cost what they
+// cost without versioning; versions.go tells the rest.
+//
 // # Writes
 //
 // A body of at most Config.InlineMax bytes is read into a pooled buffer and
