@@ -39,9 +39,10 @@ type CopySummary struct {
 
 // HandleS3Event is the body of the built-in sluice-s3-copy (it has the
 // lambda.BuiltinFunc signature). payload is an S3 event as S3 delivers it;
-// for each ObjectCreated record it copies the object to every target of the
-// source bucket's TargetBucket tag, for each ObjectRemoved record it deletes
-// the copies. It returns a JSON CopySummary, or an error — a function error,
+// for each ObjectCreated record it copies the version the record names (the
+// current object when it names none) to every target of the source
+// bucket's TargetBucket tag, for each ObjectRemoved record it deletes the
+// copies, except that a version deleted for good is not mirrored. It returns a JSON CopySummary, or an error — a function error,
 // which Lambda's asynchronous retries then retry — when a record is malformed
 // or a target could not be written.
 func (r *Replicator) HandleS3Event(ctx context.Context, payload []byte) ([]byte, error) {
@@ -93,23 +94,26 @@ func (r *Replicator) handleRecord(ctx context.Context, rec events.S3EventRecord,
 	sev := sluice.Event{Name: rec.EventName, Region: rec.AWSRegion, Bucket: bucket, Key: key,
 		ETag: unquote(rec.S3.Object.ETag), Sequencer: rec.S3.Object.Sequencer, VersionID: rec.S3.Object.VersionID,
 		Time: rec.EventTime}
+	if removed && !mirrored(sev) {
+		skip("a version deleted for good is not mirrored")
+		return nil
+	}
 	var obj sluice.Object
 	if created {
-		o, err := r.store.OpenObject(ctx, bucket, key)
-		if sluice.IsCode(err, sluice.ErrNoSuchKey) {
-			skip("object no longer exists")
-			return nil
-		}
+		o, _, deleted, err := r.openWritten(ctx, sev)
 		if err != nil {
-			return fmt.Errorf("open source %s/%s: %w", bucket, key, err)
+			return err
+		}
+		if o == nil {
+			if deleted {
+				skip("object version no longer exists")
+			} else {
+				skip("object was overwritten since the event")
+			}
+			return nil
 		}
 		defer o.Close()
-		cur := unquote(o.Info().ETag)
-		if sev.ETag != "" && sev.ETag != cur {
-			skip("object was overwritten since the event")
-			return nil
-		}
-		sev.ETag = cur
+		sev.ETag = unquote(o.Info().ETag)
 		obj = o
 	}
 	var errs []error

@@ -81,22 +81,24 @@ func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, er
 			r.m.observe(resultSuperseded, r.targetKind(p.Target), time.Time{}, 0)
 		}
 	}
+	if removed && !mirrored(ev) {
+		// A version deleted for good stays on the targets: see mirrored.
+		return stateWrite{}, nil
+	}
 	var obj sluice.Object
 	var tags []sluice.Tag
 	if created {
-		o, err := r.store.OpenObject(ctx, ev.Bucket, ev.Key)
-		if sluice.IsCode(err, sluice.ErrNoSuchKey) || sluice.IsCode(err, sluice.ErrNoSuchBucket) {
-			superseded(nil, true)
-			return stateWrite{}, nil // deleted since: the removal event follows
-		}
+		o, newer, deleted, err := r.openWritten(ctx, ev)
 		if err != nil {
-			return stateWrite{}, r.retryLater(ctx, ev, fmt.Errorf("open source %s/%s: %w", ev.Bucket, ev.Key, err))
+			return stateWrite{}, r.retryLater(ctx, ev, err)
+		}
+		if o == nil {
+			// Deleted or replaced since: the event of that change follows
+			// and wins.
+			superseded(newer, deleted)
+			return stateWrite{}, nil
 		}
 		defer o.Close()
-		if unquote(o.Info().ETag) != ev.ETag {
-			superseded(o.Info().Meta.Tags, false)
-			return stateWrite{}, nil // overwritten since: the newer event follows and wins
-		}
 		obj, tags = o, o.Info().Meta.Tags
 	}
 	plans := set.plans(ev.Key, tags, removed)
@@ -138,6 +140,66 @@ func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, er
 		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, rec: statusRecord{ETag: ev.ETag, Status: st, Sequencer: ev.Sequencer}}
 	}
 	return w, nil
+}
+
+// mirrored reports whether a removal is applied to the targets: a delete
+// in an unversioned bucket and a delete marker are, as a delete without a
+// version id (which makes a marker in a versioned target and deletes in an
+// unversioned one). A version deleted for good (ObjectRemoved:Delete with
+// a version id, a delete marker's removal included) is not: S3
+// replication never replicates those, so that a deletion at the source
+// cannot destroy what a replica keeps, and a target's versions have ids
+// of their own that the source's cannot name.
+func mirrored(ev sluice.Event) bool {
+	return ev.Name != sluice.EventObjectRemovedDelete || ev.VersionID == ""
+}
+
+// openWritten opens the version of ev's object that ev wrote: the one
+// named by its version id (the current object in a bucket without
+// versioning), if it still holds ev's ETag. For a tagging event the
+// version must also still be current, since a target has no counterpart
+// of an older version to tag and copying it again would make it current
+// there. When the version is gone or was replaced since, obj is nil,
+// deleted tells which, and tags are the replacing object's (for the
+// plans counted as superseded). err is a failure to read the store.
+func (r *Replicator) openWritten(ctx context.Context, ev sluice.Event) (obj sluice.Object, tags []sluice.Tag, deleted bool, err error) {
+	var o sluice.Object
+	if ev.VersionID == "" {
+		o, err = r.store.OpenObject(ctx, ev.Bucket, ev.Key)
+	} else {
+		o, err = r.store.OpenVersion(ctx, ev.Bucket, ev.Key, ev.VersionID)
+	}
+	switch sluice.ErrorCode(err) {
+	case "":
+	case sluice.ErrNoSuchKey, sluice.ErrNoSuchBucket, sluice.ErrNoSuchVersion, sluice.ErrMethodNotAllowed, sluice.ErrInvalidArgument:
+		// MethodNotAllowed: the id names a delete marker, which only a
+		// hand-written record can; InvalidArgument: an id this store
+		// never issued.
+		return nil, nil, true, nil
+	default:
+		return nil, nil, false, fmt.Errorf("open source %s/%s version %q: %w", ev.Bucket, ev.Key, ev.VersionID, err)
+	}
+	info := o.Info()
+	if ev.ETag != "" && unquote(info.ETag) != ev.ETag {
+		// Overwritten since (a null version is replaced in place).
+		o.Close()
+		return nil, info.Meta.Tags, false, nil
+	}
+	if ev.VersionID != "" && strings.HasPrefix(ev.Name, "ObjectTagging:") {
+		cur, err := r.store.HeadVersion(ctx, ev.Bucket, ev.Key, "")
+		switch {
+		case sluice.IsCode(err, sluice.ErrNoSuchKey) || sluice.IsCode(err, sluice.ErrNoSuchBucket):
+			o.Close()
+			return nil, nil, true, nil
+		case err != nil:
+			o.Close()
+			return nil, nil, false, fmt.Errorf("head source %s/%s: %w", ev.Bucket, ev.Key, err)
+		case cur.VersionID != info.VersionID:
+			o.Close()
+			return nil, cur.Meta.Tags, false, nil
+		}
+	}
+	return o, nil, false, nil
 }
 
 // retryLater handles a failure of the source side (this store): it waits
@@ -646,7 +708,9 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*ap
 	}
 	if res.client == nil {
 		gctx, recorded := r.guarded(ctx, res.id, ev.Key, ev, applied{Sequencer: ev.Sequencer, Deleted: true})
-		err = r.store.DeleteObject(r.localCtx(gctx), p.Bucket, ev.Key)
+		// As S3's DeleteObject without a version id: a marker in a
+		// versioned target, a delete in an unversioned one.
+		_, err = r.store.DeleteVersion(r.localCtx(gctx), p.Bucket, ev.Key, "")
 		switch {
 		case errors.Is(err, errNotNewer):
 			return nil, resultSuperseded, nil

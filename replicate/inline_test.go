@@ -120,6 +120,8 @@ func TestInlineLeavesRulesAndMissingTargetsToThePipeline(t *testing.T) {
 	// With replication rules, the pipeline makes every copy.
 	s.mkBucket("ruled", "")
 	s.mkBucket("dst-ruled", "")
+	s.versioning("ruled", sluice.VersioningEnabled)
+	s.versioning("dst-ruled", sluice.VersioningEnabled)
 	s.tagBucket("ruled", "dst")
 	if _, err := s.client.PutBucketReplication(ctx, &s3.PutBucketReplicationInput{
 		Bucket: aws.String("ruled"),

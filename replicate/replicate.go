@@ -3,12 +3,15 @@
 // replication configuration (Put/GetBucketReplication).
 //
 // A Replicator is the consumer "replicate" of the store's outbox. For every
-// ObjectCreated or ObjectTagging event it streams the source object's current
-// snapshot — bytes, system metadata, user metadata and tags — to each target,
-// and for every ObjectRemoved event it deletes the target copy, as the
-// well-known TargetBucket Lambda recipe does. A target is a bucket of this
-// Sluice or a bucket in a region served by another endpoint
-// (Config.RegionEndpoints).
+// ObjectCreated or ObjectTagging event it streams a snapshot of the version
+// the event wrote (the current object in a bucket without versioning) —
+// bytes, system metadata, user metadata and tags — to each target, and for
+// every ObjectRemoved event it deletes the target copy, as the well-known
+// TargetBucket Lambda recipe does: a delete marker is mirrored as a delete
+// without a version id (a marker in a versioned target), and a version
+// deleted for good is not mirrored, as S3 replication never mirrors it
+// (copy.go, mirrored). A target is a bucket of this Sluice or a bucket in a
+// region served by another endpoint (Config.RegionEndpoints).
 //
 // Guarantees. An event is acknowledged only after every target copy is
 // committed or dead-lettered, so a restart re-delivers (at least once).

@@ -266,9 +266,11 @@ func TestMissingTargetIsDeadLettered(t *testing.T) {
 
 func TestReplicationRules(t *testing.T) {
 	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("docs-copy", "")
-	s.mkBucket("tagged-copy", "")
+	for _, b := range []string{"src", "docs-copy", "tagged-copy"} {
+		s.mkBucket(b, "")
+		// Replication needs versioning on both sides, as on S3.
+		s.versioning(b, sluice.VersioningEnabled)
+	}
 	ctx := context.Background()
 	_, err := s.client.PutBucketReplication(ctx, &s3.PutBucketReplicationInput{
 		Bucket: aws.String("src"),
@@ -314,7 +316,8 @@ func TestReplicationRules(t *testing.T) {
 	if st := r.Status(ctx, "src", "docs/a.txt", etag); st != StatusCompleted {
 		t.Errorf("status %q, want COMPLETED", st)
 	}
-	// Deletes follow DeleteMarkerReplication: mirrored for docs, not for tags.
+	// Deletes (delete markers in the versioned source) follow
+	// DeleteMarkerReplication: mirrored for docs, not for tags.
 	for _, k := range []string{"docs/a.txt", "t.txt"} {
 		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String(k)}); err != nil {
 			t.Fatal(err)
