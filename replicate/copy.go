@@ -702,7 +702,10 @@ func (r *Replicator) deleteAt(ctx context.Context, ev sluice.Event, p plan) (*ap
 		switch c := cmpSequencer(ev.Sequencer, prev.Sequencer); {
 		case c < 0:
 			return nil, resultSuperseded, nil
-		case c == 0 || prev.Deleted:
+		case c == 0 || prev.Deleted && ev.Name != sluice.EventObjectRemovedMarker:
+			// A delete on a deleted target changes nothing; a newer
+			// delete marker still makes one on a versioned target, as a
+			// DELETE there does, so that each marker is mirrored.
 			return nil, resultSkipped, nil
 		}
 	}

@@ -143,6 +143,16 @@ func TestVersionedTargetBucketCopy(t *testing.T) {
 				t.Errorf("unversioned target has %q after version deletes, want nothing", got)
 			}
 
+			// A newer marker is mirrored too: a second marker where the
+			// target is versioned, nothing to do where it is not.
+			if _, err := s.store.DeleteVersion(ctx, "src", "k", ""); err != nil {
+				t.Fatal(err)
+			}
+			s.caughtUp()
+			if diff := cmp.Diff([]version{{Marker: true}, {Marker: true}, {Body: "two"}, {Body: "one"}}, s.versions("dst", "k")); diff != "" {
+				t.Errorf("versioned target after a second marker (-want +got):\n%s", diff)
+			}
+
 			// A write after it all is copied as usual.
 			s.putVersion("src", "k", []byte("three"))
 			s.caughtUp()
