@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -452,4 +453,109 @@ func readAllString(o *s3.GetObjectOutput) string {
 	defer o.Body.Close()
 	b, _ := io.ReadAll(o.Body)
 	return string(b)
+}
+
+// versionedTemplate replicates Photos into Backup, both versioned.
+const versionedTemplate = `AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Photos:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: %[1]s-photos
+      VersioningConfiguration: {Status: Enabled}
+      ReplicationConfiguration:
+        Role: arn:aws:iam::000000000000:role/replication
+        Rules:
+          - Id: all
+            Priority: 1
+            Status: Enabled
+            Filter: {Prefix: ""}
+            DeleteMarkerReplication: {Status: Enabled}
+            Destination: {Bucket: !GetAtt Backup.Arn}
+  Backup:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: %[1]s-backup
+      VersioningConfiguration: {Status: Enabled}
+Outputs:
+  Photos:
+    Value: !Ref Photos
+`
+
+// TestVersioningTemplate: a template's VersioningConfiguration is applied
+// before its ReplicationConfiguration, which then replicates versions and
+// delete markers; a ReplicationConfiguration on a bucket without
+// versioning is a template mistake, reported with its position.
+func TestVersioningTemplate(t *testing.T) {
+	t.Parallel()
+	requireBinary(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	badBody := "AWSTemplateFormatVersion: \"2010-09-09\"\n" + strings.Join(strings.Split(versionedTemplate, "\n")[1:], "\n")
+	badBody = strings.Replace(badBody, "      BucketName: %[1]s-photos\n      VersioningConfiguration: {Status: Enabled}\n", "", 1)
+	if err := os.WriteFile(bad, []byte(fmt.Sprintf(badBody, "bad")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := runCmd(t, ctx, cleanEnv(), dir, sluiceBin, "validate", "-t", bad)
+	want := "bad.yaml:6:7: Resources.Photos.Properties.ReplicationConfiguration: needs versioning: add VersioningConfiguration: {Status: Enabled} to the bucket"
+	if res.Code != 1 || !strings.Contains(res.Stdout, want) {
+		t.Errorf("validate of a replicated bucket without versioning: %s\nwant exit 1 and %q", res, want)
+	}
+
+	prefix := "tv" + randSuffix(6)
+	path := filepath.Join(dir, "template.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(versionedTemplate, prefix)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startSluice(t, withArgs("-t", path, "--stack-name", "versioned"))
+	waitOutputs(t, s, 0)
+	photos, backup := prefix+"-photos", prefix+"-backup"
+	for _, b := range []string{photos, backup} {
+		var status struct{ Status string }
+		awsJSON(t, s, &status, "s3api", "get-bucket-versioning", "--bucket", b)
+		if status.Status != "Enabled" {
+			t.Errorf("versioning of %s = %q, want Enabled", b, status.Status)
+		}
+	}
+	var repl struct {
+		ReplicationConfiguration struct{ Rules []struct{ ID string } }
+	}
+	awsJSON(t, s, &repl, "s3api", "get-bucket-replication", "--bucket", photos)
+	if len(repl.ReplicationConfiguration.Rules) != 1 || repl.ReplicationConfiguration.Rules[0].ID != "all" {
+		t.Errorf("replication of %s = %+v", photos, repl)
+	}
+
+	c := s3Client(s)
+	bg := context.Background()
+	put, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: aws.String(photos), Key: aws.String("cat.jpg"), Body: strings.NewReader("meow")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: aws.String(photos), Key: aws.String("cat.jpg")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(eventDeadline, func() error {
+		l, err := c.ListObjectVersions(bg, &s3.ListObjectVersionsInput{Bucket: aws.String(backup)})
+		if err != nil {
+			return err
+		}
+		if len(l.Versions) != 1 || len(l.DeleteMarkers) != 1 || !aws.ToBool(l.DeleteMarkers[0].IsLatest) {
+			return fmt.Errorf("backup holds %d versions and %d markers, want the copy under a marker", len(l.Versions), len(l.DeleteMarkers))
+		}
+		if aws.ToString(l.Versions[0].ETag) != aws.ToString(put.ETag) {
+			return fmt.Errorf("backup's version has ETag %s, want %s", aws.ToString(l.Versions[0].ETag), aws.ToString(put.ETag))
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	o, err := c.GetObject(bg, &s3.GetObjectInput{Bucket: aws.String(photos), Key: aws.String("cat.jpg"), VersionId: put.VersionId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAllString(o); got != "meow" || o.ReplicationStatus != "COMPLETED" {
+		t.Errorf("source version: %q, replication status %q; want meow, COMPLETED", got, o.ReplicationStatus)
+	}
 }
