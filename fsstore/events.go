@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice"
 	bolt "go.etcd.io/bbolt"
@@ -21,6 +22,18 @@ type eventBatch struct {
 	regions *regionCache
 	// last is the seq of the event added last.
 	last uint64
+	// versioned is the store's: whether any bucket may be versioned.
+	versioned *atomic.Bool
+}
+
+// versionState returns the versioning state of the bucket whose data
+// bucket is data, nil when it was never set. It is read when a change is
+// applied, so that a change applied after SetVersioning's sees its state.
+func (b *eventBatch) versionState(data *bolt.Bucket) []byte {
+	if b.versioned == nil || !b.versioned.Load() {
+		return nil
+	}
+	return data.Get(keyVersioning)
 }
 
 // regionCache remembers the region of each bucket record it decoded, by
@@ -175,7 +188,7 @@ func sequencer(seq uint64) string {
 // events returns the batch a change made on behalf of ctx appends its
 // events to.
 func (s *Store) events(ctx context.Context) eventBatch {
-	return eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx), regions: &s.regions}
+	return eventBatch{record: s.cfg.RecordEvents, req: sluice.RequestInfoFrom(ctx), regions: &s.regions, versioned: &s.versioned}
 }
 
 // ReadEvents returns up to limit events with Seq > after in commit order,

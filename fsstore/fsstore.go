@@ -93,6 +93,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -172,6 +173,11 @@ type Store struct {
 	regions   regionCache
 	// fanout is the Fanout client writes run in their transaction.
 	fanout fanoutHook
+	// versioned is set once any bucket's versioning was ever set (and
+	// then for good, in metaVersioned): until then no change and no read
+	// looks up a bucket's versioning state, so a store that never uses
+	// versioning pays nothing for it.
+	versioned atomic.Bool
 
 	gcCancel context.CancelFunc
 	gcDone   chan struct{}
@@ -249,6 +255,7 @@ func Open(cfg Config) (*Store, error) {
 		}
 		epoch++
 		s.epoch = uint32(epoch)
+		s.versioned.Store(meta.Get(metaVersioned) != nil)
 		return meta.Put(metaEpoch, binary.BigEndian.AppendUint64(nil, epoch))
 	})
 	if err != nil {

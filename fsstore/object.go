@@ -176,7 +176,7 @@ func replaceObject(tx *bolt.Tx, ev *eventBatch, data *bolt.Bucket, bucket, key s
 	// In a versioned bucket cur usually stays, as a noncurrent version.
 	replace := cur != nil
 	var old []string
-	if state := data.Get(keyVersioning); state != nil {
+	if state := ev.versionState(data); state != nil {
 		var err error
 		if replace, old, err = versionWrite(tx, data, key, rec, cur, state); err != nil {
 			return nil, err
@@ -243,14 +243,6 @@ func deleteInline(data *bolt.Bucket, key string) error {
 	return nil
 }
 
-func objectIndex(tx *bolt.Tx, bucket string) (*bolt.Bucket, error) {
-	data, err := bucketData(tx, bucket)
-	if err != nil {
-		return nil, err
-	}
-	return data.Bucket(subObjects), nil
-}
-
 // lookup reads an object's record and, when body is set and the object is
 // inline, a copy of its bytes, in one consistent view. When the key's
 // latest version is a delete marker it returns the marker with NoSuchKey.
@@ -259,30 +251,32 @@ func (s *Store) lookup(bucket, key string, body bool) (*objectRecord, []byte, er
 		return nil, nil, err
 	}
 	var (
-		rec    objectRecord
-		data   []byte
-		marker *objectRecord
+		rec  objectRecord
+		data []byte
 	)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := bucketData(tx, bucket)
 		if err != nil {
 			return err
 		}
+		state := s.versionState(b)
 		v := b.Bucket(subObjects).Get([]byte(key))
 		if v == nil {
-			m, err := latestMarker(b, key)
-			if err != nil {
-				return err
-			}
-			if m != nil {
-				marker = m
+			if state != nil {
+				m, err := latestMarker(b, key)
+				if err != nil {
+					return err
+				}
+				if m != nil {
+					rec = *m
+				}
 			}
 			return errNoSuchKey(key)
 		}
 		if err := decodeObject(v, &rec); err != nil {
 			return err
 		}
-		nullIfVersioned(b, &rec)
+		nullIfVersioned(state, &rec)
 		if !body || !rec.inline() || rec.Size == 0 {
 			return nil
 		}
@@ -297,7 +291,10 @@ func (s *Store) lookup(bucket, key string, body bool) (*objectRecord, []byte, er
 		return nil
 	})
 	if err != nil {
-		return marker, nil, err
+		if rec.Marker {
+			return &rec, nil, err
+		}
+		return nil, nil, err
 	}
 	return &rec, data, nil
 }
@@ -393,7 +390,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts sluice.List
 			return err
 		}
 		objs := data.Bucket(subObjects)
-		versioned := data.Get(keyVersioning) != nil
+		versioned := s.versionState(data) != nil
 		prefix := []byte(opts.Prefix)
 		after := []byte(opts.After)
 		delim := []byte(opts.Delimiter)

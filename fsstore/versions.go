@@ -60,6 +60,7 @@ var (
 
 	keyVersioning  = []byte("versioning") // in a bucket's data bucket: its state
 	metaVersionSeq = []byte("vseq")       // in rootMeta: the last counter issued
+	metaVersioned  = []byte("versioned")  // in rootMeta: some bucket's versioning was set
 )
 
 const versionIDLen = 32
@@ -206,11 +207,22 @@ func versionState(data *bolt.Bucket) string {
 }
 
 // nullIfVersioned names a record written before versioning was enabled by
-// its version id once it is.
-func nullIfVersioned(data *bolt.Bucket, r *objectRecord) {
-	if r.VersionID == "" && data.Get(keyVersioning) != nil {
+// its version id once it is (state is the bucket's).
+func nullIfVersioned(state []byte, r *objectRecord) {
+	if r.VersionID == "" && state != nil {
 		r.VersionID = sluice.NullVersionID
 	}
+}
+
+// versionState returns the versioning state of the bucket whose data
+// bucket is data, nil when it was never set, for reads; call it inside
+// the read transaction, so that a transaction that begins after
+// SetVersioning committed sees the flag it set.
+func (s *Store) versionState(data *bolt.Bucket) []byte {
+	if !s.versioned.Load() {
+		return nil
+	}
+	return data.Get(keyVersioning)
 }
 
 // nextVersion issues the next counter of the store.
@@ -457,6 +469,12 @@ func (s *Store) SetVersioning(ctx context.Context, bucket, state string) error {
 				return err
 			}
 		}
+		if err := tx.Bucket(rootMeta).Put(metaVersioned, []byte{1}); err != nil {
+			return err
+		}
+		// Set before the commit, for every change applied after this one;
+		// should the commit fail, the flag only costs reads a lookup.
+		s.versioned.Store(true)
 		return data.Put(keyVersioning, []byte(state))
 	})
 }
@@ -545,7 +563,7 @@ func (s *Store) lookupVersion(bucket, key, versionID string, body bool) (*object
 			return errNoSuchVersion(key, versionID)
 		}
 		rec = f.rec
-		nullIfVersioned(b, rec)
+		nullIfVersioned(b.Get(keyVersioning), rec)
 		if rec.Marker {
 			return errMarkerMethod("GET")
 		}
@@ -566,9 +584,10 @@ func (s *Store) lookupVersion(bucket, key, versionID string, body bool) (*object
 }
 
 // latestMarker returns key's newest delete marker when it is the key's
-// latest version, for the errors of reads without a version id.
+// latest version, for the errors of reads without a version id; the
+// caller knows the bucket is versioned.
 func latestMarker(data *bolt.Bucket, key string) (*objectRecord, error) {
-	if data.Get(keyVersioning) == nil || data.Bucket(subObjects).Get([]byte(key)) != nil {
+	if data.Bucket(subObjects).Get([]byte(key)) != nil {
 		return nil, nil
 	}
 	_, rec, err := newestNoncurrent(data, key)
@@ -639,7 +658,7 @@ func (s *Store) DeleteVersion(ctx context.Context, bucket, key, versionID string
 		if err := checkGuard(tx, g); err != nil {
 			return err
 		}
-		state := data.Get(keyVersioning)
+		state := ev.versionState(data)
 		switch {
 		case versionID != "":
 			old, res, err = deleteVersion(tx, ev, data, bucket, key, versionID)
@@ -846,7 +865,7 @@ func (s *Store) PutVersionTags(ctx context.Context, bucket, key, versionID strin
 		if err != nil {
 			return err
 		}
-		nullIfVersioned(data, rec)
+		nullIfVersioned(ev.versionState(data), rec)
 		info = rec.info(bucket, key)
 		return ev.add(tx, name, bucket, key, rec)
 	})
@@ -1024,6 +1043,16 @@ func listVersions(data *bolt.Bucket, bucket string, opts sluice.ListVersionsOpti
 			}
 			emit(&rec, rec.position())
 			c.objK, c.objV = c.objs.Next()
+		}
+		if key == resume && markerPos != math.MaxUint64 && c.verK != nil && c.verKey == key {
+			// Skip, without decoding them, the versions the marker passed.
+			newest := c.verCounter
+			if err := c.setVer(c.vers.Seek(versionKey(key, markerPos))); err != nil {
+				return err
+			}
+			if c.verK == nil || c.verKey != key || c.verCounter != newest {
+				latest = false
+			}
 		}
 		for !full && c.verK != nil && c.verKey == key {
 			var rec objectRecord

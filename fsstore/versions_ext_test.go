@@ -152,6 +152,13 @@ func TestVersionFiles(t *testing.T) {
 	if _, err := s2.HeadVersion(ctx, "v", "k", m.VersionID); !sluice.IsCode(err, sluice.ErrMethodNotAllowed) {
 		t.Errorf("marker after reopen: %v", err)
 	}
+	// The reopened store knows versioning is in use without being told.
+	if info, err := s2.HeadVersion(ctx, "v", "k", ""); !sluice.IsCode(err, sluice.ErrNoSuchKey) || info.VersionID != m.VersionID {
+		t.Errorf("HeadVersion(\"\") under the marker after reopen = %+v, %v", info, err)
+	}
+	if info, err := s2.HeadObject(ctx, "v", "n"); !sluice.IsCode(err, sluice.ErrNoSuchKey) || info.DeleteMarker {
+		t.Errorf("HeadObject under the null marker after reopen = %+v, %v; want NoSuchKey without info", info, err)
+	}
 	// Emptying the bucket of versions removes every file of it.
 	page, err := s2.ListVersions(ctx, "v", sluice.ListVersionsOptions{MaxKeys: 1000})
 	if err != nil {
