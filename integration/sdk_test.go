@@ -642,8 +642,10 @@ func TestSDKNotImplementedAndMisc(t *testing.T) {
 	bucket := createBucket(t, c, "sdk-misc")
 	_, err := c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String(bucket)})
 	wantAPIError(t, "GetBucketLifecycleConfiguration", err, "NotImplemented", 501)
-	_, err = c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
-	wantAPIError(t, "PutBucketVersioning", err, "NotImplemented", 501)
+	_, err = c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(bucket), ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{
+		Rules: []types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256}}},
+	}})
+	wantAPIError(t, "PutBucketEncryption", err, "NotImplemented", 501)
 
 	// Every response, errors included, carries a request id.
 	resp := do(t, signedRequest(t, s, http.MethodGet, s.URL+"/"+bucket+"/missing", nil, signSpec{}))
