@@ -3,11 +3,14 @@ package fsstore
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice"
 )
 
 // FuzzVersionID checks the version id decoder: it accepts exactly the
@@ -107,6 +110,121 @@ func TestObjectRecordVersions(t *testing.T) {
 		files, err := recordFiles(v)
 		if err != nil || len(files) != len(r.Files) {
 			t.Errorf("recordFiles = %v, %v", files, err)
+		}
+	}
+}
+
+// TestFanoutIntoVersionedBucket: a Fanout's link into an Enabled bucket
+// is a new version there, carried by the source's ObjectInfo and the
+// copy's event, and the previous copy stays as a noncurrent version; the
+// source's own version id reaches the Fanout.
+func TestFanoutIntoVersionedBucket(t *testing.T) {
+	ctx := context.Background()
+	s := openEvents(t, "src", "dst")
+	for _, b := range []string{"src", "dst"} {
+		if err := s.SetVersioning(ctx, b, sluice.VersioningEnabled); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	s.SetFanout(func(tx *FanoutTx, obj sluice.ObjectInfo, _ string) error {
+		seen = append(seen, obj.VersionID)
+		_, _, err := tx.Link("dst", sluice.ObjectMeta{})
+		return err
+	})
+	var src []sluice.ObjectInfo
+	for _, body := range []string{"one", "two"} {
+		info, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "src", Key: "k", Body: strings.NewReader(body), Size: int64(len(body))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, info)
+	}
+	if len(seen) != 2 || seen[0] != src[0].VersionID || seen[1] != src[1].VersionID {
+		t.Errorf("Fanout saw version ids %q, writes returned %q and %q", seen, src[0].VersionID, src[1].VersionID)
+	}
+	page, err := s.ListVersions(ctx, "dst", sluice.ListVersionsOptions{MaxKeys: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Versions) != 2 || page.Versions[0].ETag != src[1].ETag || page.Versions[1].ETag != src[0].ETag {
+		t.Fatalf("dst versions = %+v", page.Versions)
+	}
+	for _, v := range page.Versions {
+		if v.VersionID == src[0].VersionID || v.VersionID == src[1].VersionID {
+			t.Errorf("copy has its source's version id %s", v.VersionID)
+		}
+	}
+	evs, err := s.ReadEvents(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dstIDs []string
+	for _, e := range evs {
+		if e.Bucket == "dst" {
+			dstIDs = append(dstIDs, e.VersionID)
+		}
+	}
+	if len(dstIDs) != 2 || dstIDs[0] != page.Versions[1].VersionID || dstIDs[1] != page.Versions[0].VersionID {
+		t.Errorf("dst events carry %q, versions are %s then %s", dstIDs, page.Versions[1].VersionID, page.Versions[0].VersionID)
+	}
+	if got := readAll(t, s, "dst", "k"); string(got) != "two" {
+		t.Errorf("dst reads %q", got)
+	}
+}
+
+// TestLinkVersionSource: LinkObject with a version id links that version,
+// current or not, and refuses markers, removed versions and changed ETags
+// with the errors a caller falls back on.
+func TestLinkVersionSource(t *testing.T) {
+	ctx := context.Background()
+	s := openEvents(t, "src", "dst")
+	if err := s.SetVersioning(ctx, "src", sluice.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	put := func(body string) sluice.ObjectInfo {
+		info, err := s.PutObject(ctx, &sluice.PutObjectInput{Bucket: "src", Key: "k", Body: strings.NewReader(body), Size: int64(len(body))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	v1 := put("one")
+	put("two")
+	link := func(src sluice.ObjectInfo) error {
+		_, err := s.LinkObject(ctx, src, &sluice.PutObjectInput{Bucket: "dst", Key: "copy"})
+		return err
+	}
+	if err := link(v1); err != nil {
+		t.Fatalf("link of a noncurrent version: %v", err)
+	}
+	if got := readAll(t, s, "dst", "copy"); string(got) != "one" {
+		t.Errorf("copy of v1 reads %q", got)
+	}
+	res, err := s.DeleteVersion(ctx, "src", "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := v1
+	stale.ETag = `"00000000000000000000000000000000"`
+	marker := sluice.ObjectInfo{Bucket: "src", Key: "k", VersionID: res.VersionID}
+	gone := sluice.ObjectInfo{Bucket: "src", Key: "k", VersionID: newVersionID(1 << 40), ETag: v1.ETag}
+	current := sluice.ObjectInfo{Bucket: "src", Key: "k", ETag: v1.ETag}
+	bad := v1
+	bad.VersionID = "bad"
+	for _, tc := range []struct {
+		name string
+		src  sluice.ObjectInfo
+		code sluice.Code
+	}{
+		{"changed ETag", stale, sluice.ErrPreconditionFailed},
+		{"delete marker", marker, sluice.ErrNoSuchKey},
+		{"no such version", gone, sluice.ErrNoSuchKey},
+		{"current is a marker", current, sluice.ErrNoSuchKey},
+		{"malformed id", bad, sluice.ErrInvalidArgument},
+	} {
+		if err := link(tc.src); !sluice.IsCode(err, tc.code) {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
 	}
 }
