@@ -351,7 +351,7 @@ type Store interface {
 	// Enabled one, and replaces the null version with a null delete marker
 	// in a Suspended one; a versionID removes that version for good (the
 	// next newest becomes current) and records ObjectRemoved:Delete.
-	// Deleting a version that does not exist succeeds.
+	// Deleting a version that does not exist succeeds and echoes its id.
 	DeleteVersion(ctx context.Context, bucket, key, versionID string) (DeleteResult, error)
 	// PutVersionTags is PutObjectTags on one version ("" is the current).
 	PutVersionTags(ctx context.Context, bucket, key, versionID string, tags []Tag) (ObjectInfo, error)
