@@ -115,33 +115,10 @@ func testCrashSafety(t *testing.T, noSync bool) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-	if noSync {
-		cmd.Env = append(cmd.Env, crashNoSyncEnv+"=1")
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	acked := make(map[string]string)
-	lines := bufio.NewScanner(out)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(acked) < 60 && time.Now().Before(deadline) && lines.Scan() {
-		record(t, acked, lines.Text())
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	// Whatever the child printed before it died was acknowledged too.
-	for lines.Scan() {
-		record(t, acked, lines.Text())
-	}
-	cmd.Wait()
+	killChild(t, "TestCrashChild", crashDirEnv+"="+dir, noSync,
+		func(line string) { record(t, acked, line) },
+		func() bool { return len(acked) >= 60 })
 	if len(acked) < 60 {
 		t.Fatalf("child acknowledged only %d writes", len(acked))
 	}
@@ -218,4 +195,37 @@ func record(t *testing.T, acked map[string]string, line string) {
 		t.Fatalf("child: %s", line)
 	}
 	acked[f[1]] = f[2]
+}
+
+// killChild runs the test named child in a child process with env (and
+// NoSync when asked), hands every line it prints to handle, kills it with
+// SIGKILL once enough reports true (or after 30 s), and hands over the lines
+// it printed before it died too: each was acknowledged.
+func killChild(t *testing.T, child, env string, noSync bool, handle func(string), enough func() bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	if noSync {
+		cmd.Env = append(cmd.Env, crashNoSyncEnv+"=1")
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	deadline := time.Now().Add(30 * time.Second)
+	for !enough() && time.Now().Before(deadline) && lines.Scan() {
+		handle(lines.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() {
+		handle(lines.Text())
+	}
+	cmd.Wait()
 }

@@ -1,7 +1,6 @@
 package fsstore_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -9,13 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/fsstore"
@@ -113,19 +109,6 @@ func testCrashVersions(t *testing.T, noSync bool) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashVersionsChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashVersionsEnv+"="+dir)
-	if noSync {
-		cmd.Env = append(cmd.Env, crashNoSyncEnv+"=1")
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	type version struct {
 		key, md5 string
 		marker   bool
@@ -147,18 +130,7 @@ func testCrashVersions(t *testing.T, noSync bool) {
 		}
 		n++
 	}
-	lines := bufio.NewScanner(out)
-	deadline := time.Now().Add(30 * time.Second)
-	for n < 80 && time.Now().Before(deadline) && lines.Scan() {
-		handle(lines.Text())
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for lines.Scan() {
-		handle(lines.Text())
-	}
-	cmd.Wait()
+	killChild(t, "TestCrashVersionsChild", crashVersionsEnv+"="+dir, noSync, handle, func() bool { return n >= 80 })
 	if n < 80 || len(gone) == 0 {
 		t.Fatalf("child acknowledged only %d changes (%d removals)", n, len(gone))
 	}
