@@ -313,9 +313,15 @@ func (s *Store) HeadObject(ctx context.Context, bucket, key string) (sluice.Obje
 // between the metadata read and the open only because a newer commit
 // replaced the object, so the lookup is retried.
 func (s *Store) OpenObject(ctx context.Context, bucket, key string) (sluice.Object, error) {
+	return s.openRecord(ctx, bucket, key, "", func() (*objectRecord, []byte, error) { return s.lookup(bucket, key, true) })
+}
+
+// openRecord opens what lookup finds, retrying while the files it names
+// disappear under a newer commit; versionID only names it in errors.
+func (s *Store) openRecord(ctx context.Context, bucket, key, versionID string, lookup func() (*objectRecord, []byte, error)) (sluice.Object, error) {
 	var prev []string
 	for {
-		rec, data, err := s.lookup(bucket, key, true)
+		rec, data, err := lookup()
 		if err != nil {
 			return nil, err
 		}
@@ -327,6 +333,9 @@ func (s *Store) OpenObject(ctx context.Context, bucket, key string) (sluice.Obje
 			return newObject(rec.info(bucket, key), files, partSizes(rec)), nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) || slices.Equal(prev, rec.Files) {
+			if versionID != "" {
+				return nil, fmt.Errorf("open version %q of %q: %w", versionID, key, err)
+			}
 			return nil, fmt.Errorf("open object %q: %w", key, err)
 		}
 		prev = rec.Files

@@ -6,9 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"slices"
 	"strings"
@@ -611,29 +609,9 @@ func (s *Store) OpenVersion(ctx context.Context, bucket, key, versionID string) 
 	if versionID == "" {
 		return s.OpenObject(ctx, bucket, key)
 	}
-	var prev []string
-	for {
-		rec, data, err := s.lookupVersion(bucket, key, versionID, true)
-		if err != nil {
-			return nil, err
-		}
-		if rec.inline() {
-			return &object{info: rec.info(bucket, key), data: data}, nil
-		}
-		files, err := s.openFiles(rec.Files)
-		if err == nil {
-			return newObject(rec.info(bucket, key), files, partSizes(rec)), nil
-		}
-		// A file disappears only when the version was deleted meanwhile:
-		// look again, and fail if the record still names it.
-		if !errors.Is(err, fs.ErrNotExist) || slices.Equal(prev, rec.Files) {
-			return nil, fmt.Errorf("open version %q of %q: %w", versionID, key, err)
-		}
-		prev = rec.Files
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-	}
+	return s.openRecord(ctx, bucket, key, versionID, func() (*objectRecord, []byte, error) {
+		return s.lookupVersion(bucket, key, versionID, true)
+	})
 }
 
 // DeleteVersion deletes as S3's DeleteObject does; see sluice.Store.
