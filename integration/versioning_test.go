@@ -386,6 +386,21 @@ func testVersionedTargetBucket(t *testing.T, s *sluiceServer, c *s3.Client) {
 		}
 		versions = append(versions, aws.ToString(p.VersionId))
 	}
+	// Each version reports its own replication status, the older one too.
+	for _, v := range versions {
+		if err := poll(eventDeadline, func() error {
+			h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(src), Key: aws.String(key), VersionId: aws.String(v)})
+			if err != nil {
+				return err
+			}
+			if h.ReplicationStatus != "COMPLETED" {
+				return fmt.Errorf("version %s: replication status %q", v, h.ReplicationStatus)
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("source: %v", err)
+		}
+	}
 	del := func(version string) string {
 		t.Helper()
 		in := &s3.DeleteObjectInput{Bucket: aws.String(src), Key: aws.String(key)}

@@ -85,7 +85,7 @@ func TestStateCommitNewerWins(t *testing.T) {
 	if err != nil || !found || a.ETag != "e2" {
 		t.Errorf("applied record %+v (found %v, err %v), want the newer write e2", a, found, err)
 	}
-	if got := r.Status(context.Background(), "src", "k", `"e2"`); got != StatusCompleted {
+	if got := r.Status(context.Background(), "src", "k", "", `"e2"`); got != StatusCompleted {
 		t.Errorf("status of the newer write %q, want COMPLETED", got)
 	}
 }

@@ -82,8 +82,9 @@ func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, er
 		}
 	}
 	if removed && !mirrored(ev) {
-		// A version deleted for good stays on the targets: see mirrored.
-		return stateWrite{}, nil
+		// A version deleted for good stays on the targets (see mirrored);
+		// only its status goes.
+		return stateWrite{dropStatus: [][]byte{versionStatusKey(ev.Bucket, ev.Key, ev.VersionID)}}, nil
 	}
 	var obj sluice.Object
 	var tags []sluice.Tag
@@ -137,7 +138,7 @@ func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, er
 		if failed {
 			st = StatusFailed
 		}
-		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, rec: statusRecord{ETag: ev.ETag, Status: st, Sequencer: ev.Sequencer}}
+		w.status = &statusAt{bucket: ev.Bucket, key: ev.Key, versionID: ev.VersionID, rec: statusRecord{ETag: ev.ETag, Status: st, Sequencer: ev.Sequencer}}
 	}
 	return w, nil
 }

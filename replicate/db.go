@@ -16,7 +16,10 @@ import (
 // replicate.db buckets.
 var (
 	bktApplied = []byte("applied") // target id \x00 key → applied
-	bktStatus  = []byte("status")  // source bucket \x00 key → status
+	bktStatus  = []byte("status")  // source bucket \x00 key → status of its newest write
+	// bktVersionStatus keeps the status of each version of a versioned
+	// source, so that an older version reports its own.
+	bktVersionStatus = []byte("vstatus") // source bucket \x00 key \x00 version id → status
 	bktDead    = []byte("dead")    // seq, target → DeadLetter
 	// bktAttempts holds the retry budget spent on a copy still being
 	// retried, so that a restart resumes it rather than starting afresh.
@@ -71,15 +74,39 @@ type stateWrite struct {
 	// clearAttempts are events whose persisted retry budgets are spent
 	// with this write: their copies are committed or dead-lettered.
 	clearAttempts []uint64
+	// dropStatus are version status keys of versions deleted for good.
+	dropStatus [][]byte
 }
 
 type statusAt struct {
 	bucket, key string
-	rec         statusRecord
+	// versionID is the version written, "" for an unversioned or null one.
+	versionID string
+	rec       statusRecord
+}
+
+// versionStatusKey keys a version's status: version ids hold no 0x00, so
+// the last one ends the key.
+func versionStatusKey(bucket, key, versionID string) []byte {
+	return append(append(indexKey(bucket, key), 0), versionID...)
+}
+
+// statusPuts are the puts recording rec for bucket/key: the key's record
+// and, for a version other than the null one, the version's own.
+func statusPuts(bucket, key, versionID string, rec statusRecord) ([]kv, error) {
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	out := []kv{{bucket: bktStatus, k: indexKey(bucket, key), v: v, seq: rec.Sequencer}}
+	if versionID != "" && versionID != sluice.NullVersionID {
+		out = append(out, kv{bucket: bktVersionStatus, k: versionStatusKey(bucket, key, versionID), v: v, seq: rec.Sequencer})
+	}
+	return out, nil
 }
 
 func (w stateWrite) empty() bool {
-	return len(w.applied) == 0 && w.status == nil && len(w.dead) == 0 && len(w.clearAttempts) == 0
+	return len(w.applied) == 0 && w.status == nil && len(w.dead) == 0 && len(w.clearAttempts) == 0 && len(w.dropStatus) == 0
 }
 
 // kv is one encoded put; seq, set for an applied or status record, keeps
@@ -88,8 +115,9 @@ type kv struct {
 	bucket []byte
 	k, v   []byte
 	seq    string
-	// clear deletes every key that starts with k instead of putting v.
-	clear bool
+	// clear deletes every key that starts with k instead of putting v;
+	// drop deletes k alone.
+	clear, drop bool
 }
 
 func (w stateWrite) encode() ([]kv, error) {
@@ -102,11 +130,14 @@ func (w stateWrite) encode() ([]kv, error) {
 		out = append(out, kv{bucket: bktApplied, k: indexKey(a.target, a.key), v: v, seq: a.a.Sequencer})
 	}
 	if w.status != nil {
-		v, err := json.Marshal(w.status.rec)
+		puts, err := statusPuts(w.status.bucket, w.status.key, w.status.versionID, w.status.rec)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, kv{bucket: bktStatus, k: indexKey(w.status.bucket, w.status.key), v: v, seq: w.status.rec.Sequencer})
+		out = append(out, puts...)
+	}
+	for _, k := range w.dropStatus {
+		out = append(out, kv{bucket: bktVersionStatus, k: k, drop: true})
 	}
 	for _, d := range w.dead {
 		v, err := json.Marshal(d)
@@ -214,6 +245,9 @@ func putOne(tx buckets, p kv) error {
 			}
 		}
 		return nil
+	}
+	if p.drop {
+		return b.Delete(p.k)
 	}
 	if p.seq != "" {
 		if prev, ok := recordSeq(b.Get(p.k)); ok && cmpSequencer(prev, p.seq) > 0 {
@@ -370,12 +404,18 @@ func (r *Replicator) loadRetryState() error {
 const statusCacheTTL = time.Second
 
 // Status is the s3api.ReplicationStatusFunc: the x-amz-replication-status of
-// an object. etag may be quoted.
-func (r *Replicator) Status(ctx context.Context, bucket, key, etag string) string {
+// an object, or of one version of it. etag may be quoted.
+func (r *Replicator) Status(ctx context.Context, bucket, key, versionID, etag string) string {
 	etag = unquote(etag)
 	var st string
 	_ = r.state.view(func(tx buckets) error {
 		var rec statusRecord
+		if versionID != "" && versionID != sluice.NullVersionID {
+			if v := tx.Bucket(bktVersionStatus).Get(versionStatusKey(bucket, key, versionID)); v != nil && json.Unmarshal(v, &rec) == nil && rec.ETag == etag {
+				st = rec.Status
+				return nil
+			}
+		}
 		if v := tx.Bucket(bktStatus).Get(indexKey(bucket, key)); v != nil && json.Unmarshal(v, &rec) == nil && rec.ETag == etag {
 			st = rec.Status
 			return nil

@@ -98,13 +98,14 @@ func (r *Replicator) Inline(tx InlineTx, obj sluice.ObjectInfo, seq string) erro
 		linked++
 	}
 	if linked == len(plans) {
-		rec := statusRecord{ETag: unquote(obj.ETag), Status: StatusCompleted, Sequencer: seq}
-		v, err := json.Marshal(rec)
+		puts, err := statusPuts(obj.Bucket, obj.Key, obj.VersionID, statusRecord{ETag: unquote(obj.ETag), Status: StatusCompleted, Sequencer: seq})
 		if err != nil {
 			return err
 		}
-		if err := putOne(state, kv{bucket: bktStatus, k: indexKey(obj.Bucket, obj.Key), v: v, seq: seq}); err != nil {
-			return err
+		for _, p := range puts {
+			if err := putOne(state, p); err != nil {
+				return err
+			}
 		}
 	}
 	if linked > 0 {

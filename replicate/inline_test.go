@@ -64,7 +64,7 @@ func TestInlineCopyCommitsWithSource(t *testing.T) {
 				t.Errorf("size %d: copy in %s has %d bytes", size, b, len(got))
 			}
 		}
-		if st := r.Status(ctx, "src", "a b.png", src.ETag); st != StatusCompleted {
+		if st := r.Status(ctx, "src", "a b.png", "", src.ETag); st != StatusCompleted {
 			t.Errorf("size %d: status %q right after the PUT, want COMPLETED", size, st)
 		}
 		before, _ := s.store.HeadObject(ctx, "dst", "a b.png")
@@ -107,12 +107,12 @@ func TestInlineLeavesRulesAndMissingTargetsToThePipeline(t *testing.T) {
 		t.Fatalf("the target that exists was not copied inline: %v", err)
 	}
 	// One target is missing: the status waits for the pipeline.
-	if st := r.Status(ctx, "src", "k", src); st != StatusPending {
+	if st := r.Status(ctx, "src", "k", "", src); st != StatusPending {
 		t.Errorf("status %q with a target left to the pipeline, want PENDING", st)
 	}
 	run := s.startReplicator(testConfig(t.TempDir()))
 	s.caughtUp()
-	if st := r.Status(ctx, "src", "k", src); st != StatusFailed {
+	if st := r.Status(ctx, "src", "k", "", src); st != StatusFailed {
 		t.Errorf("status %q once the missing target is dead-lettered, want FAILED", st)
 	}
 	run.stop()

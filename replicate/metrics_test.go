@@ -211,7 +211,7 @@ func TestRetryBudgetSurvivesRestart(t *testing.T) {
 	if diff := cmp.Diff(map[string]float64{"target=remote": 2}, series(t, reg, "sluice_replicate_retries_total")); diff != "" {
 		t.Errorf("retries after the restart (-want +got):\n%s", diff)
 	}
-	if st := r2.Status(context.Background(), "src", "k", etag); st != StatusFailed {
+	if st := r2.Status(context.Background(), "src", "k", "", etag); st != StatusFailed {
 		t.Errorf("status %q, want FAILED", st)
 	}
 	assertOneDeadLetter(t, r2.Replicator, "k")
@@ -239,7 +239,7 @@ func TestRetryBudgetSurvivesRestart(t *testing.T) {
 		t.Errorf("copies after the replay (-want +got):\n%s", diff)
 	}
 	assertOneDeadLetter(t, r2.Replicator, "k")
-	if st := r2.Status(context.Background(), "src", "k", etag); st != StatusFailed {
+	if st := r2.Status(context.Background(), "src", "k", "", etag); st != StatusFailed {
 		t.Errorf("status after the replay %q, want FAILED", st)
 	}
 }
@@ -276,7 +276,7 @@ func TestSpentBudgetDeadLettersWithoutAttempt(t *testing.T) {
 	if !strings.Contains(d.Error, "endpoint said 500") {
 		t.Errorf("dead letter error %q does not carry the last attempt's", d.Error)
 	}
-	if st := run.Status(context.Background(), "src", "k", etag); st != StatusFailed {
+	if st := run.Status(context.Background(), "src", "k", "", etag); st != StatusFailed {
 		t.Errorf("status %q, want FAILED", st)
 	}
 	if n := countAttemptRecords(t, run.Replicator); n != 0 {
@@ -345,7 +345,7 @@ func TestRetryThenCopy(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", c.name, diff)
 		}
 	}
-	if st := r.Status(context.Background(), "src", "k", etag); st != StatusCompleted {
+	if st := r.Status(context.Background(), "src", "k", "", etag); st != StatusCompleted {
 		t.Errorf("status %q, want COMPLETED", st)
 	}
 	if n := countAttemptRecords(t, r.Replicator); n != 0 {

@@ -59,9 +59,9 @@ func TestTargetBucketTagCopiesAndDeletes(t *testing.T) {
 		}
 	}
 	poll(t, "status COMPLETED", func() bool {
-		return r.Status(context.Background(), "photos", "2025/cat.jpg", `"`+md5hex(body)+`"`) == StatusCompleted
+		return r.Status(context.Background(), "photos", "2025/cat.jpg", "", `"`+md5hex(body)+`"`) == StatusCompleted
 	})
-	if got := r.Status(context.Background(), "backup", "2025/cat.jpg", `"`+md5hex(body)+`"`); got != StatusReplica {
+	if got := r.Status(context.Background(), "backup", "2025/cat.jpg", "", `"`+md5hex(body)+`"`); got != StatusReplica {
 		t.Errorf("target status %q, want REPLICA", got)
 	}
 
@@ -259,7 +259,7 @@ func TestMissingTargetIsDeadLettered(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
 	}
-	if st := r.Status(context.Background(), "src", "k", etag); st != StatusFailed {
+	if st := r.Status(context.Background(), "src", "k", "", etag); st != StatusFailed {
 		t.Errorf("status %q, want FAILED", st)
 	}
 }
@@ -293,7 +293,7 @@ func TestReplicationRules(t *testing.T) {
 	}
 	r := s.startReplicator(testConfig(t.TempDir()))
 	etag := s.put("src", "docs/a.txt", []byte("doc"))
-	if st := r.Status(ctx, "src", "docs/a.txt", etag); st != StatusPending && st != StatusCompleted {
+	if st := r.Status(ctx, "src", "docs/a.txt", "", etag); st != StatusPending && st != StatusCompleted {
 		t.Errorf("status right after PUT = %q, want PENDING (or already COMPLETED)", st)
 	}
 	s.put("src", "other/b.txt", []byte("not copied"))
@@ -313,7 +313,7 @@ func TestReplicationRules(t *testing.T) {
 			t.Errorf("%s/%s = %q, want %q", c.bucket, c.key, got, c.want)
 		}
 	}
-	if st := r.Status(ctx, "src", "docs/a.txt", etag); st != StatusCompleted {
+	if st := r.Status(ctx, "src", "docs/a.txt", "", etag); st != StatusCompleted {
 		t.Errorf("status %q, want COMPLETED", st)
 	}
 	// Deletes (delete markers in the versioned source) follow
@@ -437,7 +437,7 @@ func TestBurstZeroLossNewestWins(t *testing.T) {
 			wrong = append(wrong, fmt.Sprintf("%s: %.20q", key, got))
 			continue
 		}
-		if st := r.Status(ctx, "src", key, md5hex(got)); st != StatusCompleted {
+		if st := r.Status(ctx, "src", key, "", md5hex(got)); st != StatusCompleted {
 			wrong = append(wrong, fmt.Sprintf("%s: status %q", key, st))
 		}
 	}

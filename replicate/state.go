@@ -49,7 +49,7 @@ type stateDB interface {
 	fileDB() *bolt.DB
 }
 
-var recordBuckets = [][]byte{bktApplied, bktStatus, bktDead, bktAttempts}
+var recordBuckets = [][]byte{bktApplied, bktStatus, bktVersionStatus, bktDead, bktAttempts}
 
 const dbFile = "replicate.db"
 

@@ -74,10 +74,10 @@ func TestRecordsInEitherPlace(t *testing.T) {
 				if !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 1000+i)) {
 					t.Errorf("%s: copy missing or different after restart", key)
 				}
-				if st := r2.Status(context.Background(), "src", key, etags[i]); st != StatusCompleted {
+				if st := r2.Status(context.Background(), "src", key, "", etags[i]); st != StatusCompleted {
 					t.Errorf("%s: status %q, want COMPLETED", key, st)
 				}
-				if st := r2.Status(context.Background(), "dst", key, etags[i]); st != StatusReplica {
+				if st := r2.Status(context.Background(), "dst", key, "", etags[i]); st != StatusReplica {
 					t.Errorf("%s: target status %q, want REPLICA", key, st)
 				}
 			}
@@ -141,10 +141,10 @@ func TestImportReplicateDB(t *testing.T) {
 	if exists(t, filepath.Join(dir, dbFile)) || !exists(t, filepath.Join(dir, dbFile+".imported")) {
 		t.Errorf("replicate.db was not renamed replicate.db.imported after the import")
 	}
-	if got := r.Status(ctx, "src", "k", `"e1"`); got != StatusCompleted {
+	if got := r.Status(ctx, "src", "k", "", `"e1"`); got != StatusCompleted {
 		t.Errorf("imported status %q, want COMPLETED", got)
 	}
-	if got := r.Status(ctx, "dst", "k", "e1"); got != StatusReplica {
+	if got := r.Status(ctx, "dst", "k", "", "e1"); got != StatusReplica {
 		t.Errorf("imported replica status %q, want REPLICA", got)
 	}
 	got, err := r.DeadLetters()

@@ -114,6 +114,12 @@ func TestVersionedTargetBucketCopy(t *testing.T) {
 			if got := readObject(t, s.store, "plain", "k"); string(got) != "two" {
 				t.Errorf("unversioned target has %q, want the newest write", got)
 			}
+			// Each version reports its own status, the older one too.
+			for _, v := range []sluice.ObjectInfo{v1, v2} {
+				if st := r.Status(ctx, "src", "k", v.VersionID, v.ETag); st != StatusCompleted {
+					t.Errorf("status of version %s = %q, want COMPLETED", v.VersionID, st)
+				}
+			}
 
 			marker, err := s.store.DeleteVersion(ctx, "src", "k", "")
 			if err != nil || !marker.DeleteMarker {
@@ -139,6 +145,18 @@ func TestVersionedTargetBucketCopy(t *testing.T) {
 			if diff := cmp.Diff([]version{{Marker: true}, {Body: "two"}, {Body: "one"}}, s.versions("dst", "k")); diff != "" {
 				t.Errorf("versioned target after version deletes (-want +got):\n%s", diff)
 			}
+			// The status of the version deleted for good went with it.
+			if err := r.state.view(func(tx buckets) error {
+				if v := tx.Bucket(bktVersionStatus).Get(versionStatusKey("src", "k", v1.VersionID)); v != nil {
+					t.Errorf("status of deleted version %s kept: %s", v1.VersionID, v)
+				}
+				if v := tx.Bucket(bktVersionStatus).Get(versionStatusKey("src", "k", v2.VersionID)); v == nil {
+					t.Errorf("status of version %s lost", v2.VersionID)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 			if got := readObject(t, s.store, "plain", "k"); got != nil {
 				t.Errorf("unversioned target has %q after version deletes, want nothing", got)
 			}
@@ -162,7 +180,7 @@ func TestVersionedTargetBucketCopy(t *testing.T) {
 			if got := readObject(t, s.store, "plain", "k"); string(got) != "three" {
 				t.Errorf("unversioned target after a new write: %q", got)
 			}
-			if st := r.Status(ctx, "src", "k", s.mustHead("src", "k").ETag); st != StatusCompleted {
+			if st := r.Status(ctx, "src", "k", "", s.mustHead("src", "k").ETag); st != StatusCompleted {
 				t.Errorf("status %q, want COMPLETED", st)
 			}
 		})

@@ -228,7 +228,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		return err
 	}
 	if s.replStatus != nil {
-		if st := s.replStatus(r.Context(), bucket, key, info.ETag); st != "" {
+		if st := s.replStatus(r.Context(), bucket, key, info.VersionID, info.ETag); st != "" {
 			h.Set(ReplicationStatusHeader, st)
 		}
 	}

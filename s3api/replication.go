@@ -267,12 +267,13 @@ func BucketReplication(ctx context.Context, store sluice.Store, bucket string) (
 	return ParseReplicationConfiguration(doc)
 }
 
-// ReplicationStatusFunc reports the x-amz-replication-status of an object
-// (PENDING, COMPLETED, FAILED or REPLICA), or "" when it is not subject to
-// replication. etag is the object's quoted ETag, so that a status recorded
-// for an older write of the key is not reported for a newer one. It is
-// consulted on every GET and HEAD, so it must be cheap.
-type ReplicationStatusFunc func(ctx context.Context, bucket, key, etag string) string
+// ReplicationStatusFunc reports the x-amz-replication-status of an object,
+// or of the version versionID names ("" when the bucket was never
+// versioned): PENDING, COMPLETED, FAILED or REPLICA, or "" when it is not
+// subject to replication. etag is the object's quoted ETag, so that a
+// status recorded for an older write of the key is not reported for a newer
+// one. It is consulted on every GET and HEAD, so it must be cheap.
+type ReplicationStatusFunc func(ctx context.Context, bucket, key, versionID, etag string) string
 
 // WithReplicationStatus makes GET and HEAD report x-amz-replication-status
 // as f says.
