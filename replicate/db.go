@@ -20,7 +20,7 @@ var (
 	// bktVersionStatus keeps the status of each version of a versioned
 	// source, so that an older version reports its own.
 	bktVersionStatus = []byte("vstatus") // source bucket \x00 key \x00 version id → status
-	bktDead    = []byte("dead")    // seq, target → DeadLetter
+	bktDead          = []byte("dead")    // seq, target → DeadLetter
 	// bktAttempts holds the retry budget spent on a copy still being
 	// retried, so that a restart resumes it rather than starting afresh.
 	bktAttempts = []byte("attempts") // seq, target → attemptState
