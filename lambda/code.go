@@ -93,23 +93,16 @@ func (c *codeStore) fromS3(ctx context.Context, region, name, bucket, key, versi
 	// without it the current version is used, as GetObject does.
 	obj, err := c.store.OpenVersion(ctx, bucket, key, version)
 	if err != nil {
+		// The store's errors carry S3's own messages; others are internal.
+		var se *sluice.Error
 		code := sluice.ErrorCode(err)
-		var msg string
 		switch code {
-		case sluice.ErrNoSuchBucket:
-			msg = "The specified bucket does not exist"
-		case sluice.ErrNoSuchKey:
-			msg = "The specified key does not exist."
-		case sluice.ErrNoSuchVersion:
-			msg = "The specified version does not exist."
-		case sluice.ErrInvalidArgument:
-			msg = "Invalid version id specified"
-		case sluice.ErrMethodNotAllowed:
-			// The version named is a delete marker.
-			msg = "The specified method is not allowed against this resource."
+		case sluice.ErrNoSuchBucket, sluice.ErrNoSuchKey, sluice.ErrNoSuchVersion, sluice.ErrInvalidArgument, sluice.ErrMethodNotAllowed:
+			errors.As(err, &se)
 		default:
 			return codeInfo{}, fmt.Errorf("open code object s3://%s/%s: %w", bucket, key, err)
 		}
+		msg := se.Message
 		return codeInfo{}, invalidParam("Error occurred while GetObject. S3 Error Code: %s. S3 Error Message: %s", code, msg)
 	}
 	defer obj.Close()
