@@ -4,35 +4,42 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 )
 
-// Batched webhook rules.
+// Queued webhook rules.
 //
-// A webhook rule whose BatchSize is above one gets a queue of first
-// attempts per (bucket, rule, URL, secret). At most maxRulePosts POSTs of
-// a queue are in flight at once; records that arrive meanwhile wait in the
-// queue, and the worker whose POST ends takes the next POST of up to
-// BatchSize of them. An idle rule thus sends a record at once, and a busy
-// one sends fewer, fuller POSTs: like a group commit, batching adds no wait
+// Webhook first attempts wait in a queue per (bucket, rule, URL, secret)
+// when they can share a write: those of a rule whose BatchSize is above
+// one share a POST, and one-record POSTs to a plain-http receiver that
+// answers fast share a connection, pipelined. Records that arrive while a
+// queue's POSTs are in flight wait, and the worker whose POST ends takes
+// the next ones. An idle rule thus sends a record at once, and a busy one
+// sends fewer, fuller writes: like a group commit, queueing adds no wait
 // of its own. Each record is still settled on its own: a failed POST makes
 // every record in it a pending retry, retried alone.
 
 // maxRulePosts bounds the POSTs of one batched rule in flight at once.
 const maxRulePosts = 2
 
-// ruleKey names the queue of one batched rule.
+// ruleKey names the queue of one rule.
 type ruleKey struct{ bucket, id, target, secret string }
 
-// ruleQueue is a batched rule's records not yet attempted, and its POSTs
-// in flight.
+// ruleQueue is a rule's records not yet attempted, and its POSTs in
+// flight.
 type ruleQueue struct {
 	waiting []firstAttempt
 	posts   int
 }
 
-// take removes the next POST's records from q.
-func (q *ruleQueue) take() []firstAttempt {
-	n := min(len(q.waiting), q.waiting[0].batch)
+// take removes the next POST's records from q: up to the rule's
+// BatchSize, or for a one-record rule up to depth pipelined POSTs.
+func (q *ruleQueue) take(depth int) []firstAttempt {
+	size := q.waiting[0].batch
+	if size <= 1 {
+		size = depth
+	}
+	n := min(len(q.waiting), size)
 	g := append([]firstAttempt(nil), q.waiting[:n]...)
 	clear(q.waiting[:n])
 	q.waiting = q.waiting[n:]
@@ -42,17 +49,21 @@ func (q *ruleQueue) take() []firstAttempt {
 	return g
 }
 
-// batchQueues are the queues of batched rules; it exists only while Serve
-// runs.
+// batchQueues are the queues of rules; it exists only while Serve runs.
 type batchQueues struct {
 	mu     sync.Mutex
 	queues map[ruleKey]*ruleQueue
 }
 
-// batchable reports whether j may share a POST with other records.
-func batchable(j firstAttempt) bool {
-	if j.batch <= 1 || j.d.Kind != "webhook" {
+// queued reports whether j waits in its rule's queue: a webhook record of
+// a batched rule, or one a plain-http receiver may get pipelined.
+func (n *Notifier) queued(j firstAttempt) bool {
+	if j.d.Kind != "webhook" {
 		return false
+	}
+	if j.batch <= 1 {
+		_, ok := n.hookTarget(j.d.Target)
+		return ok
 	}
 	_, ok := recordOf(j.d.Payload)
 	return ok
@@ -76,19 +87,30 @@ func (n *Notifier) enqueue(j firstAttempt) ruleKey {
 	return k
 }
 
+// maxPosts is how many POSTs of q may be in flight at once: a batched
+// rule's few fill up while they wait; one-record POSTs may use every
+// worker, as when they are not queued.
+func (n *Notifier) maxPosts(q *ruleQueue) int {
+	if q.waiting[0].batch > 1 {
+		return maxRulePosts
+	}
+	return n.cfg.Workers
+}
+
 // startPosts starts POSTs of queue k while it has records waiting and
-// fewer than maxRulePosts in flight. It reports false when ctx ended
+// fewer than its maxPosts in flight. It reports false when ctx ended
 // first; the records stay queued, for settleQueued.
 func (n *Notifier) startPosts(ctx context.Context, wg *sync.WaitGroup, k ruleKey) bool {
 	b := &n.batches
+	depth := n.pipelineDepth(k.target)
 	for {
 		b.mu.Lock()
 		q := b.queues[k]
-		if q == nil || len(q.waiting) == 0 || q.posts >= maxRulePosts {
+		if q == nil || len(q.waiting) == 0 || q.posts >= n.maxPosts(q) {
 			b.mu.Unlock()
 			return true
 		}
-		g := q.take()
+		g := q.take(depth)
 		q.posts++
 		b.mu.Unlock()
 		if !n.run(ctx, wg, func() { n.postLoop(ctx, k, g) }) {
@@ -106,10 +128,11 @@ func (n *Notifier) startPosts(ctx context.Context, wg *sync.WaitGroup, k ruleKey
 func (n *Notifier) postLoop(ctx context.Context, k ruleKey, g []firstAttempt) {
 	b := &n.batches
 	for {
-		err := n.sendGroup(ctx, g)
-		for _, j := range g {
-			n.settleFirst(j, err, err != nil && ctx.Err() != nil)
+		errs := n.sendGroup(ctx, g)
+		for i, j := range g {
+			n.settleFirst(j, errs[i], errs[i] != nil && ctx.Err() != nil)
 		}
+		depth := n.pipelineDepth(k.target)
 		b.mu.Lock()
 		q := b.queues[k]
 		if ctx.Err() != nil || len(q.waiting) == 0 {
@@ -120,7 +143,7 @@ func (n *Notifier) postLoop(ctx context.Context, k ruleKey, g []firstAttempt) {
 			b.mu.Unlock()
 			return
 		}
-		g = q.take()
+		g = q.take(depth)
 		b.mu.Unlock()
 	}
 }
@@ -140,14 +163,62 @@ func (n *Notifier) settleQueued() {
 	}
 }
 
-// sendGroup makes one attempt at g's records: one POST carrying them all.
-func (n *Notifier) sendGroup(ctx context.Context, g []firstAttempt) error {
-	if len(g) == 1 {
-		return n.send(ctx, g[0].d)
-	}
-	body, ids := groupBody(g)
+// sendGroup makes one attempt at each of g's records and returns their
+// outcomes: one POST carrying them all for a batched rule, else one POST
+// each, pipelined when there are several.
+func (n *Notifier) sendGroup(ctx context.Context, g []firstAttempt) []error {
+	errs := make([]error, len(g))
 	d := g[0].d
-	return n.postBody(ctx, d.Target, d.Secret, ids, body)
+	switch {
+	case g[0].batch <= 1:
+		n.postEach(ctx, g, errs)
+	case len(g) == 1:
+		errs[0] = n.send(ctx, d)
+	default:
+		body, ids := groupBody(g)
+		err := n.postBody(ctx, d.Target, d.Secret, ids, body)
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// postEach POSTs each of g's records, one-record rules' first attempts to
+// one plain-http receiver, on one connection, and notes how fast the
+// receiver answered.
+func (n *Notifier) postEach(ctx context.Context, g []firstAttempt, errs []error) {
+	url := g[0].d.Target
+	t, ok := n.hookTarget(url)
+	if !ok {
+		for i, j := range g {
+			errs[i] = n.send(ctx, j.d)
+		}
+		return
+	}
+	reqs := make([][]byte, len(g))
+	for i, j := range g {
+		reqs[i] = t.request(hookHeaders(j.d.Secret, j.d.ID, j.d.Payload), j.d.Payload)
+	}
+	status := make([]int, len(g))
+	start := time.Now()
+	cut := false
+	if len(g) == 1 {
+		status[0], errs[0] = n.hooks.send(ctx, t, reqs[0])
+	} else {
+		cut = n.hooks.postPipelined(ctx, t, reqs, status, errs)
+	}
+	failed := false
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = statusErr(status[i])
+		} else {
+			failed = true
+		}
+	}
+	if !failed {
+		n.notePace(url, time.Since(start)/time.Duration(len(g)), cut)
+	}
 }
 
 // groupBody returns the event message of g's records, in order, and their

@@ -1,15 +1,18 @@
 package notify_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +49,13 @@ const burstSecret = "burst-secret"
 // keys.
 func newBurst(tb testing.TB, batch int, fail func(key string, nth int) bool) *burst {
 	tb.Helper()
+	return newBurstWith(tb, batch, fail, nil)
+}
+
+// newBurstWith is newBurst whose receiver's server setup changes when
+// set: it may wrap the listener or change the server before it starts.
+func newBurstWith(tb testing.TB, batch int, fail func(key string, nth int) bool, setup func(*httptest.Server)) *burst {
+	tb.Helper()
 	dir := tb.TempDir()
 	scfg := fsstore.DefaultConfig()
 	scfg.Dir, scfg.RecordEvents, scfg.NoSync = filepath.Join(dir, "store"), true, true
@@ -55,7 +65,11 @@ func newBurst(tb testing.TB, batch int, fail func(key string, nth int) bool) *bu
 	}
 	tb.Cleanup(func() { st.Close() })
 	b := &burst{tb: tb, store: st, seen: map[string]int{}, tries: map[string]int{}, fail: fail, batch: batch}
-	rcv := httptest.NewServer(http.HandlerFunc(b.receive))
+	rcv := httptest.NewUnstartedServer(http.HandlerFunc(b.receive))
+	if setup != nil {
+		setup(rcv)
+	}
+	rcv.Start()
 	tb.Cleanup(rcv.Close)
 
 	ctx := context.Background()
@@ -303,6 +317,67 @@ func TestBatchedPostsCarrySeveralRecords(t *testing.T) {
 	}
 	if b.posts >= len(keys) {
 		t.Fatalf("%d POSTs for %d records: nothing was batched", b.posts, len(keys))
+	}
+}
+
+// readCounter counts the reads of a receiver's connections that held
+// the start of more than one request: pipelined requests.
+type readCounter struct {
+	net.Listener
+	pipelined *atomic.Int32
+}
+
+func (l readCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return countedConn{c, l.pipelined}, err
+}
+
+type countedConn struct {
+	net.Conn
+	pipelined *atomic.Int32
+}
+
+func (c countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if bytes.Count(p[:n], []byte("POST /")) > 1 {
+		c.pipelined.Add(1)
+	}
+	return n, err
+}
+
+// TestPipelinedPosts writes events faster than one POST at a time can
+// take them to a one-record rule: records waiting together then share a
+// connection's write, pipelined, each still its own POST. A receiver
+// that does not keep connections alive gets every record exactly once,
+// one request per connection.
+func TestPipelinedPosts(t *testing.T) {
+	var pipelined atomic.Int32
+	b := newBurstWith(t, 0, nil, func(s *httptest.Server) {
+		s.Listener = readCounter{s.Listener, &pipelined}
+	})
+	// One POST first, for the notifier to see the receiver answer fast.
+	b.settle(b.put(0, 1, 1))
+	b.halt()
+	// Written while the notifier is stopped: all 200 are read at once.
+	keys := b.put(1, 200, 4)
+	b.start()
+	b.settle(keys)
+	if pipelined.Load() == 0 {
+		t.Error("no read of the receiver held more than one request")
+	}
+
+	b = newBurstWith(t, 0, nil, func(s *httptest.Server) { s.Config.SetKeepAlivesEnabled(false) })
+	b.settle(b.put(0, 1, 1))
+	b.halt()
+	keys = b.put(1, 200, 4)
+	b.start()
+	b.settle(keys)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		if b.tries[k] != 1 {
+			t.Fatalf("%s: %d POSTs, want 1", k, b.tries[k])
+		}
 	}
 }
 

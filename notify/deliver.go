@@ -405,7 +405,7 @@ func (n *Notifier) consume(ctx context.Context, cursor uint64) {
 		}
 		touched := map[ruleKey]bool{}
 		for i, j := range jobs {
-			if batchable(j) {
+			if n.queued(j) {
 				touched[n.enqueue(j)] = true
 				continue
 			}

@@ -26,25 +26,36 @@ func TestRuleQueues(t *testing.T) {
 	job := func(kind, bucket, rule string, batch int, key string) firstAttempt {
 		return firstAttempt{batch: batch, d: &Delivery{ID: key, Kind: kind, Bucket: bucket, RuleID: rule, Target: "http://h/" + rule, Key: key, Payload: payload(key)}}
 	}
+	https := func(j firstAttempt) firstAttempt {
+		j.d.Target = "https://h/" + j.d.RuleID
+		return j
+	}
 	tests := []struct {
 		name  string
+		depth int // pipeline depth of one-record rules
 		jobs  []firstAttempt
 		alone []string   // ids sent on their own
-		posts [][]string // ids per POST of the queues, queues in order of first record
+		posts [][]string // ids per write of the queues, queues in order of first record
 	}{
-		{"one per POST by default",
+		{"one per POST by default", 1,
 			[]firstAttempt{job("webhook", "b", "r", 1, "a"), job("webhook", "b", "r", 1, "b")},
+			nil, [][]string{{"a"}, {"b"}}},
+		{"one-record POSTs to a fast receiver share writes up to the depth", 2,
+			[]firstAttempt{job("webhook", "b", "r", 1, "a"), job("webhook", "b", "r", 1, "b"), job("webhook", "b", "r", 1, "c")},
+			nil, [][]string{{"a", "b"}, {"c"}}},
+		{"https receivers get one-record POSTs through net/http", 2,
+			[]firstAttempt{https(job("webhook", "b", "r", 1, "a")), https(job("webhook", "b", "r", 1, "b"))},
 			[]string{"a", "b"}, nil},
-		{"a batched rule shares POSTs up to its size",
+		{"a batched rule shares POSTs up to its size", 1,
 			[]firstAttempt{job("webhook", "b", "r", 2, "a"), job("webhook", "b", "r", 2, "b"), job("webhook", "b", "r", 2, "c")},
 			nil, [][]string{{"a", "b"}, {"c"}}},
-		{"rules and buckets do not mix",
+		{"rules and buckets do not mix", 1,
 			[]firstAttempt{job("webhook", "b", "r", 5, "a"), job("webhook", "b", "s", 5, "b"), job("webhook", "c", "r", 5, "c"), job("webhook", "b", "r", 5, "d")},
 			nil, [][]string{{"a", "d"}, {"b"}, {"c"}}},
-		{"functions go alone",
+		{"functions go alone", 1,
 			[]firstAttempt{job("lambda", "b", "r", 5, "a"), job("lambda", "b", "r", 5, "b")},
 			[]string{"a", "b"}, nil},
-		{"a payload of another shape goes alone",
+		{"a payload of another shape goes alone", 1,
 			[]firstAttempt{job("webhook", "b", "r", 5, "a"), {batch: 5, d: &Delivery{ID: "x", Kind: "webhook", Bucket: "b", RuleID: "r", Target: "http://h/r", Payload: []byte(`{"x":1}`)}}, job("webhook", "b", "r", 5, "b")},
 			[]string{"x"}, [][]string{{"a", "b"}}},
 	}
@@ -54,7 +65,7 @@ func TestRuleQueues(t *testing.T) {
 			var alone []string
 			var order []ruleKey
 			for _, j := range tc.jobs {
-				if !batchable(j) {
+				if !n.queued(j) {
 					alone = append(alone, j.d.ID)
 					continue
 				}
@@ -67,7 +78,7 @@ func TestRuleQueues(t *testing.T) {
 				q := n.batches.queues[k]
 				for len(q.waiting) > 0 {
 					var ids []string
-					for _, j := range q.take() {
+					for _, j := range q.take(tc.depth) {
 						ids = append(ids, j.d.ID)
 					}
 					posts = append(posts, ids)

@@ -32,8 +32,11 @@ import (
 // came back is retried once on a new one: the receiver closed it while
 // idle. The delivery may then arrive twice, which at-least-once allows.
 //
-// Concurrency: safe for concurrent use; a connection serves one request
-// at a time.
+// Several requests to a receiver that answers quickly may share one
+// write: postPipelined sends them pipelined (RFC 9112 9.3.2).
+//
+// Concurrency: safe for concurrent use; a connection serves one request,
+// or one pipeline, at a time.
 type hookClient struct {
 	timeout time.Duration
 	dialer  net.Dialer
@@ -98,17 +101,66 @@ func hookTargetOf(rawURL string) (hookTarget, bool) {
 	return hookTarget{hostPort: hostPort, head: head}, true
 }
 
-// post sends body to t with the given header lines ("Name: value\r\n"
-// each) and returns the response status code.
-func (h *hookClient) post(ctx context.Context, t hookTarget, headers, body []byte) (int, error) {
+// request returns the whole request that carries body to t with the
+// given header lines ("Name: value\r\n" each).
+func (t hookTarget) request(headers, body []byte) []byte {
 	req := make([]byte, 0, len(t.head)+len(headers)+64+len(body))
 	req = append(req, t.head...)
 	req = append(req, headers...)
 	req = append(req, "Content-Length: "...)
 	req = strconv.AppendInt(req, int64(len(body)), 10)
 	req = append(req, "\r\n\r\n"...)
-	req = append(req, body...)
+	return append(req, body...)
+}
 
+// post sends body to t with the given header lines ("Name: value\r\n"
+// each) and returns the response status code.
+func (h *hookClient) post(ctx context.Context, t hookTarget, headers, body []byte) (int, error) {
+	return h.send(ctx, t, t.request(headers, body))
+}
+
+// send sends the request req to t and returns the response status code.
+func (h *hookClient) send(ctx context.Context, t hookTarget, req []byte) (int, error) {
+	var status [1]int
+	_, err := h.pipeline(ctx, t, [][]byte{req}, status[:])
+	return status[0], err
+}
+
+// postPipelined sends reqs to t pipelined on one connection: written at
+// once, answered in order, which saves a write and a read per request
+// over sending them one by one. It fills status and errs per request. A
+// receiver that closes the connection after an answer (as one that does
+// not keep connections alive must, RFC 9112 9.6) has not processed the
+// requests after it: those are sent again one by one on new connections,
+// and cut reports it, so that the caller stops pipelining to it.
+func (h *hookClient) postPipelined(ctx context.Context, t hookTarget, reqs [][]byte, status []int, errs []error) (cut bool) {
+	answered, err := h.pipeline(ctx, t, reqs, status)
+	for i := range answered {
+		errs[i] = nil
+	}
+	if err != nil {
+		// The connection failed: the receiver may have taken the
+		// requests it did not answer, so they are failed attempts, to be
+		// retried, never sent again at once.
+		for i := answered; i < len(reqs); i++ {
+			errs[i] = err
+		}
+		return false
+	}
+	for i := answered; i < len(reqs); i++ {
+		cut = true
+		status[i], errs[i] = h.send(ctx, t, reqs[i])
+	}
+	return cut
+}
+
+// pipeline writes reqs on a connection to t and reads their responses
+// into status until one says the connection closes; it returns how many
+// were answered. A reused connection that fails before any byte of a
+// response came back is replaced by a new one once: the receiver closed
+// it while idle. The requests may then arrive twice, which at-least-once
+// allows.
+func (h *hookClient) pipeline(ctx context.Context, t hookTarget, reqs [][]byte, status []int) (int, error) {
 	c, reused := h.get(t.hostPort)
 	for {
 		if c == nil {
@@ -117,27 +169,27 @@ func (h *hookClient) post(ctx context.Context, t hookTarget, headers, body []byt
 				return 0, err
 			}
 		}
-		status, keep, began, err := h.roundTrip(ctx, c, req)
+		answered, keep, began, err := h.roundTrip(ctx, c, reqs, status)
 		if err == nil {
 			if keep {
 				h.put(t.hostPort, c)
 			} else {
 				c.Close()
 			}
-			return status, nil
+			return answered, nil
 		}
 		c.Close()
 		if !reused || began || ctx.Err() != nil {
-			return 0, err
+			return answered, err
 		}
 		c, reused = nil, false
 	}
 }
 
-// roundTrip writes req on c and reads the response. began reports whether
-// any byte of a response arrived; keep whether c may serve another
-// request.
-func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, req []byte) (status int, keep, began bool, err error) {
+// roundTrip writes reqs on c in one go and reads their responses in
+// order, until one says the connection closes. began reports whether any
+// byte of a response arrived; keep whether c may serve another request.
+func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, reqs [][]byte, status []int) (answered int, keep, began bool, err error) {
 	deadline := time.Now().Add(h.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -146,21 +198,39 @@ func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, req []byte) (st
 		return 0, false, false, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	if _, err := c.Write(req); err != nil {
+	var err2 error
+	if len(reqs) == 1 {
+		_, err2 = c.Write(reqs[0])
+	} else {
+		// WriteTo consumes the slice it writes: the caller's reqs
+		// may be sent again.
+		bufs := append(net.Buffers(nil), reqs...)
+		_, err2 = bufs.WriteTo(c)
+	}
+	if err2 != nil {
 		stop()
-		return 0, false, false, ctxErr(ctx, err)
+		return 0, false, false, ctxErr(ctx, err2)
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		stop()
 		return 0, false, false, ctxErr(ctx, err)
 	}
-	status, keep, err = readResponse(c.br)
-	if !stop() {
-		// The cancellation may still be setting a past deadline: the
-		// connection cannot be trusted with another request.
-		keep = false
+	for answered < len(reqs) {
+		st, k, err := readResponse(c.br)
+		if err != nil {
+			stop()
+			return answered, false, true, ctxErr(ctx, err)
+		}
+		status[answered] = st
+		answered++
+		if !k {
+			stop()
+			return answered, false, true, nil
+		}
 	}
-	return status, keep, true, ctxErr(ctx, err)
+	// A cancellation may still be setting a past deadline: then the
+	// connection cannot be trusted with another request.
+	return answered, stop(), true, nil
 }
 
 // ctxErr prefers the context's error to the deadline error it caused.

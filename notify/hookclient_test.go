@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzReadResponse checks readResponse against net/http's parser: a
@@ -273,5 +276,156 @@ func TestHookClientDropsStaleConnections(t *testing.T) {
 	}
 	if got := conns.Load(); got != 2 {
 		t.Fatalf("%d connections, want 2 (the stale one dropped)", got)
+	}
+}
+
+// TestHookClientPipelined: requests sent pipelined reach a net/http
+// receiver in order on one connection, each with its own answer.
+func TestHookClientPipelined(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		bodies []string
+		conns  atomic.Int32
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if r.Header.Get("X-Fail") != "" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	h := newHookClient(5*time.Second, 4)
+	defer h.closeIdle()
+	target, _ := hookTargetOf(srv.URL + "/")
+	var reqs [][]byte
+	var want []string
+	for i := range 10 {
+		hdr := "X-N: " + string(rune('0'+i)) + "\r\n"
+		if i == 3 {
+			hdr += "X-Fail: 1\r\n"
+		}
+		body := strings.Repeat(string(rune('a'+i)), 100*i+1)
+		reqs = append(reqs, target.request([]byte(hdr), []byte(body)))
+		want = append(want, body)
+	}
+	status, errs := make([]int, len(reqs)), make([]error, len(reqs))
+	if cut := h.postPipelined(t.Context(), target, reqs, status, errs); cut {
+		t.Error("net/http receiver cut the pipeline")
+	}
+	for i := range reqs {
+		wantStatus := http.StatusAccepted
+		if i == 3 {
+			wantStatus = http.StatusInternalServerError
+		}
+		if errs[i] != nil || status[i] != wantStatus {
+			t.Errorf("request %d: %d, %v; want %d", i, status[i], errs[i], wantStatus)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if d := cmp.Diff(want, bodies); d != "" {
+		t.Errorf("bodies the receiver read (-want +got):\n%s", d)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// oneShotServer reads one request per connection, records its body, and
+// then, when answer is set, answers it with "Connection: close"; either
+// way it closes the connection, dropping any request pipelined after it.
+func oneShotServer(t *testing.T, answer bool) (addr string, bodies func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				b, _ := io.ReadAll(req.Body)
+				mu.Lock()
+				got = append(got, string(b))
+				mu.Unlock()
+				if answer {
+					io.WriteString(c, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+// TestHookClientPipelineCut: a receiver that closes each connection after
+// one answer gets the rest of a pipeline one by one, each exactly once.
+func TestHookClientPipelineCut(t *testing.T) {
+	addr, bodies := oneShotServer(t, true)
+	h := newHookClient(5*time.Second, 4)
+	defer h.closeIdle()
+	target, _ := hookTargetOf("http://" + addr + "/")
+	want := []string{"r0", "r1", "r2", "r3"}
+	var reqs [][]byte
+	for _, b := range want {
+		reqs = append(reqs, target.request(nil, []byte(b)))
+	}
+	status, errs := make([]int, len(reqs)), make([]error, len(reqs))
+	if cut := h.postPipelined(t.Context(), target, reqs, status, errs); !cut {
+		t.Error("cut = false, want true")
+	}
+	for i := range reqs {
+		if errs[i] != nil || status[i] != http.StatusNoContent {
+			t.Errorf("request %d: %d, %v", i, status[i], errs[i])
+		}
+	}
+	if d := cmp.Diff(want, bodies()); d != "" {
+		t.Errorf("requests the receiver took (-want +got):\n%s", d)
+	}
+}
+
+// TestHookClientPipelineBroken: when the connection fails in the middle
+// of a pipeline, the requests it did not answer are failed attempts, not
+// sent again at once: the receiver may have taken them.
+func TestHookClientPipelineBroken(t *testing.T) {
+	addr, bodies := oneShotServer(t, false)
+	h := newHookClient(5*time.Second, 4)
+	defer h.closeIdle()
+	target, _ := hookTargetOf("http://" + addr + "/")
+	reqs := [][]byte{target.request(nil, []byte("r0")), target.request(nil, []byte("r1"))}
+	status, errs := make([]int, len(reqs)), make([]error, len(reqs))
+	h.postPipelined(t.Context(), target, reqs, status, errs)
+	if errs[0] == nil || errs[1] == nil {
+		t.Fatalf("errors %v, want both failed", errs)
+	}
+	if got := bodies(); len(got) != 1 || got[0] != "r0" {
+		t.Fatalf("receiver took %q, want just r0", got)
 	}
 }

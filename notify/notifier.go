@@ -279,23 +279,11 @@ func (n *Notifier) post(ctx context.Context, d *Delivery) error {
 // carries, comma-separated.
 func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body []byte) error {
 	if t, ok := n.hookTarget(url); ok {
-		h := make([]byte, 0, 160+len(ids))
-		h = append(h, "Content-Type: application/json\r\nUser-Agent: sluice-notify\r\nX-Sluice-Delivery: "...)
-		h = append(h, ids...)
-		h = append(h, "\r\n"...)
-		if secret != "" {
-			h = append(h, SignatureHeader+": "...)
-			h = append(h, Sign(secret, body)...)
-			h = append(h, "\r\n"...)
-		}
-		status, err := n.hooks.post(ctx, t, h, body)
+		status, err := n.hooks.post(ctx, t, hookHeaders(secret, ids, body), body)
 		if err != nil {
 			return err
 		}
-		if status/100 != 2 {
-			return fmt.Errorf("webhook answered %d %s", status, http.StatusText(status))
-		}
-		return nil
+		return statusErr(status)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -315,8 +303,28 @@ func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body [
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+	return statusErr(resp.StatusCode)
+}
+
+// hookHeaders returns the header lines hookClient sends with body.
+func hookHeaders(secret, ids string, body []byte) []byte {
+	h := make([]byte, 0, 160+len(ids))
+	h = append(h, "Content-Type: application/json\r\nUser-Agent: sluice-notify\r\nX-Sluice-Delivery: "...)
+	h = append(h, ids...)
+	h = append(h, "\r\n"...)
+	if secret != "" {
+		h = append(h, SignatureHeader+": "...)
+		h = append(h, Sign(secret, body)...)
+		h = append(h, "\r\n"...)
+	}
+	return h
+}
+
+// statusErr is the outcome of a webhook's answer: anything but a 2xx is a
+// failed attempt.
+func statusErr(status int) error {
+	if status/100 != 2 {
+		return fmt.Errorf("webhook answered %d %s", status, http.StatusText(status))
 	}
 	return nil
 }
@@ -324,26 +332,70 @@ func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body [
 // maxTargets bounds the cache of webhook targets.
 const maxTargets = 1024
 
-// hookTargetEntry is a cached hookTargetOf result.
+// hookTargetEntry is a cached hookTargetOf result, with what the
+// receiver's answers showed about pipelining to it.
 type hookTargetEntry struct {
 	t  hookTarget
 	ok bool
+	// fast: the receiver's last answers came within pipelineMaxWait per
+	// request, so one-record deliveries waiting together are pipelined.
+	fast bool
+	// serial: the receiver closed a connection in the middle of a
+	// pipeline; it gets one request at a time from then on.
+	serial bool
 }
+
+// Pipelining one-record deliveries to a webhook: at most maxPipeline
+// requests share a write, and only to a receiver that answered within
+// pipelineMaxWait per request. A receiver answers pipelined requests one
+// after the other, so a slow one gets its requests on parallel
+// connections instead, as before it was seen to be fast.
+const (
+	maxPipeline     = 16
+	pipelineMaxWait = time.Millisecond
+)
 
 // hookTarget returns how hookClient reaches url, or false when the POST
 // must go through net/http.
 func (n *Notifier) hookTarget(url string) (hookTarget, bool) {
+	e := n.targetEntry(url)
+	return e.t, e.ok
+}
+
+// pipelineDepth returns how many one-record deliveries to url may share a
+// write now.
+func (n *Notifier) pipelineDepth(url string) int {
+	if e := n.targetEntry(url); e.ok && e.fast && !e.serial {
+		return maxPipeline
+	}
+	return 1
+}
+
+// notePace records how fast url answered the last requests (per request)
+// and whether it cut a pipeline short.
+func (n *Notifier) notePace(url string, perRequest time.Duration, cut bool) {
 	n.targetsMu.Lock()
 	defer n.targetsMu.Unlock()
 	if e, ok := n.targets[url]; ok {
-		return e.t, e.ok
+		e.fast = perRequest <= pipelineMaxWait
+		e.serial = e.serial || cut
+		n.targets[url] = e
+	}
+}
+
+func (n *Notifier) targetEntry(url string) hookTargetEntry {
+	n.targetsMu.Lock()
+	defer n.targetsMu.Unlock()
+	if e, ok := n.targets[url]; ok {
+		return e
 	}
 	if n.targets == nil || len(n.targets) >= maxTargets {
 		n.targets = map[string]hookTargetEntry{}
 	}
 	t, ok := hookTargetOf(url)
-	n.targets[url] = hookTargetEntry{t, ok}
-	return t, ok
+	e := hookTargetEntry{t: t, ok: ok}
+	n.targets[url] = e
+	return e
 }
 
 // Sign returns the X-Sluice-Signature value for body under secret.
