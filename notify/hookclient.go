@@ -202,10 +202,11 @@ func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, reqs [][]byte, 
 	if len(reqs) == 1 {
 		_, err2 = c.Write(reqs[0])
 	} else {
-		// WriteTo consumes the slice it writes: the caller's reqs
-		// may be sent again.
+		// One writev on the connection itself (hookConn does not pass
+		// it on); WriteTo consumes the slice it writes, and the
+		// caller's reqs may be sent again.
 		bufs := append(net.Buffers(nil), reqs...)
-		_, err2 = bufs.WriteTo(c)
+		_, err2 = bufs.WriteTo(c.Conn)
 	}
 	if err2 != nil {
 		stop()
