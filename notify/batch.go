@@ -198,7 +198,7 @@ func (n *Notifier) postEach(ctx context.Context, g []firstAttempt, errs []error)
 	}
 	reqs := make([][]byte, len(g))
 	for i, j := range g {
-		reqs[i] = t.request(hookHeaders(j.d.Secret, j.d.ID, j.d.Payload), j.d.Payload)
+		reqs[i] = hookRequest(t, j.d.Secret, j.d.ID, j.d.Payload)
 	}
 	status := make([]int, len(g))
 	start := time.Now()

@@ -519,8 +519,9 @@ func (n *Notifier) settleFirst(j firstAttempt, err error, interrupted bool) {
 
 // delivered counts a successful attempt.
 func (n *Notifier) delivered(d *Delivery) {
-	n.m.delivered.WithLabelValues(d.Kind).Inc()
-	n.m.latency.WithLabelValues(d.Kind).Observe(time.Since(d.EventTime).Seconds())
+	k := n.m.kind(d.Kind)
+	k.delivered.Inc()
+	k.latency.Observe(time.Since(d.EventTime).Seconds())
 }
 
 // failed charges a failed attempt to d: its count, error and next attempt

@@ -107,6 +107,12 @@ func (t hookTarget) request(headers, body []byte) []byte {
 	req := make([]byte, 0, len(t.head)+len(headers)+64+len(body))
 	req = append(req, t.head...)
 	req = append(req, headers...)
+	return appendBody(req, body)
+}
+
+// appendBody ends the request head in req with body's Content-Length and
+// appends body.
+func appendBody(req, body []byte) []byte {
 	req = append(req, "Content-Length: "...)
 	req = strconv.AppendInt(req, int64(len(body)), 10)
 	req = append(req, "\r\n\r\n"...)

@@ -429,3 +429,20 @@ func TestHookClientPipelineBroken(t *testing.T) {
 		t.Fatalf("receiver took %q, want just r0", got)
 	}
 }
+
+// TestSign checks signatures against RFC 4231's HMAC-SHA256 vectors,
+// with the secrets taking turns so that a kept HMAC is rekeyed.
+func TestSign(t *testing.T) {
+	vectors := []struct{ key, data, want string }{
+		{"Jefe", "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+		{strings.Repeat("\xaa", 131), "Test Using Larger Than Block-Size Key - Hash Key First",
+			"60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+	}
+	for range 3 {
+		for _, v := range vectors {
+			if got := Sign(v.key, []byte(v.data)); got != "sha256="+v.want {
+				t.Errorf("Sign(%q): %s, want sha256=%s", v.key, got, v.want)
+			}
+		}
+	}
+}

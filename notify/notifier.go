@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -308,16 +309,28 @@ func (n *Notifier) postBody(ctx context.Context, url, secret, ids string, body [
 
 // hookHeaders returns the header lines hookClient sends with body.
 func hookHeaders(secret, ids string, body []byte) []byte {
-	h := make([]byte, 0, 160+len(ids))
+	return appendHookHeaders(make([]byte, 0, 160+len(ids)), secret, ids, body)
+}
+
+func appendHookHeaders(h []byte, secret, ids string, body []byte) []byte {
 	h = append(h, "Content-Type: application/json\r\nUser-Agent: sluice-notify\r\nX-Sluice-Delivery: "...)
 	h = append(h, ids...)
 	h = append(h, "\r\n"...)
 	if secret != "" {
 		h = append(h, SignatureHeader+": "...)
-		h = append(h, Sign(secret, body)...)
+		h = appendSignature(h, secret, body)
 		h = append(h, "\r\n"...)
 	}
 	return h
+}
+
+// hookRequest returns the whole request hookClient sends to t for a
+// delivery of body.
+func hookRequest(t hookTarget, secret, ids string, body []byte) []byte {
+	req := make([]byte, 0, len(t.head)+len(ids)+len(body)+256)
+	req = append(req, t.head...)
+	req = appendHookHeaders(req, secret, ids, body)
+	return appendBody(req, body)
 }
 
 // statusErr is the outcome of a webhook's answer: anything but a 2xx is a
@@ -400,9 +413,33 @@ func (n *Notifier) targetEntry(url string) hookTargetEntry {
 
 // Sign returns the X-Sluice-Signature value for body under secret.
 func Sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return string(appendSignature(nil, secret, body))
+}
+
+// signer is an HMAC keyed with a secret, kept for the next signature
+// under the same secret: keying costs as much as hashing a small body.
+type signer struct {
+	secret string
+	mac    hash.Hash
+}
+
+var signers = sync.Pool{New: func() any { return new(signer) }}
+
+// appendSignature appends the X-Sluice-Signature value for body under
+// secret to dst.
+func appendSignature(dst []byte, secret string, body []byte) []byte {
+	s := signers.Get().(*signer)
+	if s.mac == nil || s.secret != secret {
+		s.secret, s.mac = secret, hmac.New(sha256.New, []byte(secret))
+	} else {
+		s.mac.Reset()
+	}
+	s.mac.Write(body)
+	var sum [sha256.Size]byte
+	dst = append(dst, "sha256="...)
+	dst = hex.AppendEncode(dst, s.mac.Sum(sum[:0]))
+	signers.Put(s)
+	return dst
 }
 
 // Pending lists deliveries not yet done, oldest event first.
@@ -509,6 +546,24 @@ type metrics struct {
 	retried   *prometheus.CounterVec
 	dead      *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	// kinds holds the series of the target kinds, looked up once.
+	kinds map[string]kindMetrics
+}
+
+// kindMetrics are one target kind's series of a successful delivery.
+type kindMetrics struct {
+	delivered prometheus.Counter
+	latency   prometheus.Observer
+}
+
+// targetKinds are the kinds of delivery target.
+var targetKinds = []string{"lambda", "webhook"}
+
+func (m metrics) kind(kind string) kindMetrics {
+	if k, ok := m.kinds[kind]; ok {
+		return k
+	}
+	return kindMetrics{m.delivered.WithLabelValues(kind), m.latency.WithLabelValues(kind)}
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -524,6 +579,10 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_notify_delivery_seconds",
 			Help:    "Time from the event's commit to its successful delivery, by target kind.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"kind"}),
+	}
+	m.kinds = map[string]kindMetrics{}
+	for _, k := range targetKinds {
+		m.kinds[k] = kindMetrics{m.delivered.WithLabelValues(k), m.latency.WithLabelValues(k)}
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.delivered, m.retried, m.dead, m.latency)
