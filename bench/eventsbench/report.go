@@ -87,7 +87,7 @@ func (r report) render() string {
 	w("- server: `sluice serve --log-level warn` with its default durability (every write fsynced before it is acknowledged; the outbox entry commits in the same transaction)\n")
 	w("- source bucket `%s`: a WebhookConfiguration rule (all `s3:ObjectCreated:*`, HMAC secret, checked by the receiver) to a receiver inside the bench on 127.0.0.1, and the tag `TargetBucket=%s`\n", r.cfg.Source, r.cfg.Target)
 	w("- webhook-only bucket `%s`: the same rule, no tag, so that the throughput table shows the webhook's cost apart from the copy's\n", r.cfg.HookOnly)
-	w("- batched webhook bucket `%s`: the same rule with `<BatchSize>%d</BatchSize>`: records waiting together share a POST (the default, 1, sends one POST per record as S3 does)\n", r.cfg.HookBatch, r.cfg.Batch)
+	w("- batched webhook bucket `%s`: the same rule with `<BatchSize>%d</BatchSize>`: records waiting together share a POST (the default, 1, sends one POST per record as S3 does; POSTs of records ready together are pipelined on one connection to a receiver that answers fast)\n", r.cfg.HookBatch, r.cfg.Batch)
 	w("- client: net/http keep-alive, path-style, SigV4 (aws-sdk-go-v2 v4 signer), x-amz-content-sha256 = hex SHA-256 of the body\n\n")
 
 	w("## Burst: PUT acknowledged → event at the webhook, → copy visible in `%s`\n\n", r.cfg.Target)
