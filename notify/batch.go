@@ -216,8 +216,11 @@ func (n *Notifier) postEach(ctx context.Context, g []firstAttempt, errs []error)
 			failed = true
 		}
 	}
+	if cut {
+		n.noteSerial(url)
+	}
 	if !failed {
-		n.notePace(url, time.Since(start)/time.Duration(len(g)), cut)
+		n.notePace(url, time.Since(start)/time.Duration(len(g)))
 	}
 }
 

@@ -381,6 +381,65 @@ func TestPipelinedPosts(t *testing.T) {
 	}
 }
 
+// pipelineDropper passes on only the first request of each read of a
+// receiver's connections and drops the rest: a receiver that keeps
+// connections alive but mishandles pipelined requests.
+type pipelineDropper struct {
+	net.Listener
+	drops *atomic.Int32
+}
+
+func (l pipelineDropper) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return droppingConn{c, l.drops}, err
+}
+
+type droppingConn struct {
+	net.Conn
+	drops *atomic.Int32
+}
+
+func (c droppingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n < 2 {
+		return n, err
+	}
+	if i := bytes.Index(p[1:n], []byte("POST /")); i >= 0 {
+		c.drops.Add(1)
+		return i + 1, err
+	}
+	return n, err
+}
+
+// TestPipelineMishandled: a receiver that drops pipelined requests makes
+// the pipeline time out; the requests it dropped are retried and arrive,
+// and the receiver gets one request at a time from then on.
+func TestPipelineMishandled(t *testing.T) {
+	var drops atomic.Int32
+	b := newBurstWith(t, 0, nil, func(s *httptest.Server) {
+		s.Listener = pipelineDropper{s.Listener, &drops}
+	})
+	b.halt()
+	b.cfg.WebhookTimeout = 300 * time.Millisecond
+	b.start()
+	b.settle(b.put(0, 1, 1))
+	b.halt()
+	keys := b.put(1, 100, 4)
+	b.start()
+	b.settle(keys)
+	if drops.Load() == 0 {
+		t.Fatal("nothing was pipelined: the receiver dropped no request")
+	}
+	before := drops.Load()
+	// A Notifier keeps what it learnt while it runs: written now, these
+	// go out one at a time.
+	more := b.put(101, 100, 4)
+	b.settle(more)
+	if d := drops.Load() - before; d != 0 {
+		t.Fatalf("%d more pipelines after the receiver cut one short", d)
+	}
+}
+
 // TestBurstSurvivesRestarts stops and restarts the notifier while a
 // burst is in flight: every event still arrives (at least once).
 func TestBurstSurvivesRestarts(t *testing.T) {

@@ -137,8 +137,11 @@ func (h *hookClient) send(ctx context.Context, t hookTarget, req []byte) (int, e
 // over sending them one by one. It fills status and errs per request. A
 // receiver that closes the connection after an answer (as one that does
 // not keep connections alive must, RFC 9112 9.6) has not processed the
-// requests after it: those are sent again one by one on new connections,
-// and cut reports it, so that the caller stops pipelining to it.
+// requests after it: those are sent again one by one on new connections.
+// cut reports that the receiver answered some of the pipeline but not all
+// of it, so that the caller stops pipelining to it: it closed the
+// connection, or it failed after answering (a receiver that mishandles
+// pipelined requests may drop them and time out).
 func (h *hookClient) postPipelined(ctx context.Context, t hookTarget, reqs [][]byte, status []int, errs []error) (cut bool) {
 	answered, err := h.pipeline(ctx, t, reqs, status)
 	for i := range answered {
@@ -151,7 +154,7 @@ func (h *hookClient) postPipelined(ctx context.Context, t hookTarget, reqs [][]b
 		for i := answered; i < len(reqs); i++ {
 			errs[i] = err
 		}
-		return false
+		return answered > 0 && ctx.Err() == nil
 	}
 	for i := answered; i < len(reqs); i++ {
 		cut = true

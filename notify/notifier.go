@@ -353,8 +353,9 @@ type hookTargetEntry struct {
 	// fast: the receiver's last answers came within pipelineMaxWait per
 	// request, so one-record deliveries waiting together are pipelined.
 	fast bool
-	// serial: the receiver closed a connection in the middle of a
-	// pipeline; it gets one request at a time from then on.
+	// serial: the receiver cut a pipeline short (closed the connection
+	// or failed in its middle); it gets one request at a time from then
+	// on.
 	serial bool
 }
 
@@ -384,14 +385,23 @@ func (n *Notifier) pipelineDepth(url string) int {
 	return 1
 }
 
-// notePace records how fast url answered the last requests (per request)
-// and whether it cut a pipeline short.
-func (n *Notifier) notePace(url string, perRequest time.Duration, cut bool) {
+// notePace records how fast url answered the last requests, per request.
+func (n *Notifier) notePace(url string, perRequest time.Duration) {
 	n.targetsMu.Lock()
 	defer n.targetsMu.Unlock()
 	if e, ok := n.targets[url]; ok {
 		e.fast = perRequest <= pipelineMaxWait
-		e.serial = e.serial || cut
+		n.targets[url] = e
+	}
+}
+
+// noteSerial records that url cut a pipeline short: it gets one request
+// at a time from then on.
+func (n *Notifier) noteSerial(url string) {
+	n.targetsMu.Lock()
+	defer n.targetsMu.Unlock()
+	if e, ok := n.targets[url]; ok {
+		e.serial = true
 		n.targets[url] = e
 	}
 }
