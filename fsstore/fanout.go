@@ -137,11 +137,11 @@ func (f *FanoutTx) BucketConfig(bucket, kind string) []byte {
 // BucketRegion returns bucket's region, and false when there is no such
 // bucket.
 func (f *FanoutTx) BucketRegion(bucket string) (string, bool) {
-	info, err := bucketInfo(f.tx, bucket)
+	region, err := f.ev.regions.region(f.tx, bucket)
 	if err != nil {
 		return "", false
 	}
-	return info.Region, true
+	return region, true
 }
 
 // State returns consumer's state bucket, created on first use.
