@@ -320,29 +320,26 @@ func TestBatchedPostsCarrySeveralRecords(t *testing.T) {
 	}
 }
 
-// readCounter counts the reads of a receiver's connections that held
-// the start of more than one request: pipelined requests.
-type readCounter struct {
+// readHook wraps a receiver's listener so that f sees every read of its
+// connections (p holds n bytes read) and returns how many to pass on.
+type readHook struct {
 	net.Listener
-	pipelined *atomic.Int32
+	f func(p []byte, n int) int
 }
 
-func (l readCounter) Accept() (net.Conn, error) {
+func (l readHook) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	return countedConn{c, l.pipelined}, err
+	return &hookedConn{c, l.f}, err
 }
 
-type countedConn struct {
+type hookedConn struct {
 	net.Conn
-	pipelined *atomic.Int32
+	f func(p []byte, n int) int
 }
 
-func (c countedConn) Read(p []byte) (int, error) {
+func (c *hookedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if bytes.Count(p[:n], []byte("POST /")) > 1 {
-		c.pipelined.Add(1)
-	}
-	return n, err
+	return c.f(p, n), err
 }
 
 // TestPipelinedPosts writes events faster than one POST at a time can
@@ -353,7 +350,14 @@ func (c countedConn) Read(p []byte) (int, error) {
 func TestPipelinedPosts(t *testing.T) {
 	var pipelined atomic.Int32
 	b := newBurstWith(t, 0, nil, func(s *httptest.Server) {
-		s.Listener = readCounter{s.Listener, &pipelined}
+		// A read that holds the start of more than one request read
+		// pipelined requests.
+		s.Listener = readHook{s.Listener, func(p []byte, n int) int {
+			if bytes.Count(p[:n], []byte("POST /")) > 1 {
+				pipelined.Add(1)
+			}
+			return n
+		}}
 	})
 	// One POST first, for the notifier to see the receiver answer fast.
 	b.settle(b.put(0, 1, 1))
@@ -381,43 +385,23 @@ func TestPipelinedPosts(t *testing.T) {
 	}
 }
 
-// pipelineDropper passes on only the first request of each read of a
-// receiver's connections and drops the rest: a receiver that keeps
-// connections alive but mishandles pipelined requests.
-type pipelineDropper struct {
-	net.Listener
-	drops *atomic.Int32
-}
-
-func (l pipelineDropper) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	return droppingConn{c, l.drops}, err
-}
-
-type droppingConn struct {
-	net.Conn
-	drops *atomic.Int32
-}
-
-func (c droppingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n < 2 {
-		return n, err
-	}
-	if i := bytes.Index(p[1:n], []byte("POST /")); i >= 0 {
-		c.drops.Add(1)
-		return i + 1, err
-	}
-	return n, err
-}
-
 // TestPipelineMishandled: a receiver that drops pipelined requests makes
 // the pipeline time out; the requests it dropped are retried and arrive,
 // and the receiver gets one request at a time from then on.
 func TestPipelineMishandled(t *testing.T) {
 	var drops atomic.Int32
 	b := newBurstWith(t, 0, nil, func(s *httptest.Server) {
-		s.Listener = pipelineDropper{s.Listener, &drops}
+		// Pass on only the first request of a read, dropping the rest.
+		s.Listener = readHook{s.Listener, func(p []byte, n int) int {
+			if n < 2 {
+				return n
+			}
+			if i := bytes.Index(p[1:n], []byte("POST /")); i >= 0 {
+				drops.Add(1)
+				return i + 1
+			}
+			return n
+		}}
 	})
 	b.halt()
 	b.cfg.WebhookTimeout = 300 * time.Millisecond
