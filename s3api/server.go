@@ -76,6 +76,9 @@ type Server struct {
 	// replStatus reports x-amz-replication-status on GET and HEAD; nil
 	// reports none.
 	replStatus ReplicationStatusFunc
+	// postVerifier checks signed POST upload forms; nil accepts only
+	// unsigned ones.
+	postVerifier PostPolicyVerifier
 }
 
 // Option attaches an optional collaborator to a Server, such as the
@@ -470,7 +473,9 @@ func routeOp(method, bucket, key string, q url.Values, h http.Header) operation 
 		case http.MethodDelete:
 			return op("DeleteBucket", "s3:DeleteBucket", false, (*Server).deleteBucket)
 		case http.MethodPost:
-			return notImpl("PostObject", "s3:PutObject")
+			// The form, not the request, names the caller: the handler
+			// authorizes once it has read and verified it.
+			return op("PostObject", "", true, (*Server).postObject)
 		}
 		return operation{}
 	}

@@ -198,7 +198,6 @@ func TestNotImplementedSubresources(t *testing.T) {
 		{"GET", "/nib?intelligent-tiering", "ListBucketIntelligentTieringConfigurations"},
 		{"GET", "/nib?ownershipControls", "GetBucketOwnershipControls"},
 		{"GET", "/nib?publicAccessBlock", "GetPublicAccessBlock"},
-		{"POST", "/nib", "PostObject"},
 		{"GET", "/nib/k?retention", "GetObjectRetention"},
 		{"PUT", "/nib/k?legal-hold", "PutObjectLegalHold"},
 		{"POST", "/nib/k?restore", "RestoreObject"},

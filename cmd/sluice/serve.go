@@ -263,18 +263,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	s3cfg := s3api.DefaultConfig()
 	s3cfg.Region = set.get("region")
-	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"),
-		s3api.WithNotifications(notifier), s3api.WithReplicationStatus(replicator.Status))
-	if err != nil {
-		return err
-	}
-
 	authCfg := sigv4.DefaultConfig()
 	authCfg.Credentials = map[string]string{accessKey: secretKey}
 	// SigV2 does not sign the Host: resolve virtual-hosted buckets exactly as
 	// s3api does instead of guessing from the first label.
 	authCfg.VirtualHostDomains = s3cfg.BaseDomains
 	verifier, err := sigv4.New(authCfg)
+	if err != nil {
+		return err
+	}
+	s3, err := s3api.New(s3cfg, store, log.With("service", "s3"),
+		s3api.WithNotifications(notifier), s3api.WithReplicationStatus(replicator.Status),
+		s3api.WithPostPolicyVerifier(verifier))
 	if err != nil {
 		return err
 	}
