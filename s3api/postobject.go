@@ -172,9 +172,6 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, bucket, _ st
 		if e := br.failure(); e != nil {
 			return e
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || isMultipartError(err) {
-			return malformedPOST()
-		}
 		return storeErr(err, bucket, key)
 	}
 
@@ -457,6 +454,13 @@ func (p *postFileReader) Read(b []byte) (int, error) {
 		p.tooLarge = true
 		return 0, p.entityTooLarge()
 	}
+	if err != nil && err != io.EOF {
+		if _, ok := asError(err); !ok {
+			// A form cut short (or a part that never ends) is the
+			// form's fault, whatever the store would call a short body.
+			return n, malformedPOST()
+		}
+	}
 	return n, err
 }
 
@@ -475,11 +479,7 @@ func (p *postFileReader) entityTooLarge() *sluice.Error {
 	return e.With("MaxSizeAllowed", strconv.FormatInt(p.max, 10))
 }
 
-func isMultipartError(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "multipart:")
-}
-
-func malformedPOST() error {
+func malformedPOST() *sluice.Error {
 	return sluice.Errorf(errMalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data.")
 }
 
