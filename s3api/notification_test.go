@@ -3,14 +3,10 @@ package s3api
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -39,27 +35,7 @@ func newNotificationServer(t *testing.T, opts ...Option) *testServer {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler), opts...)
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	ts := httptest.NewUnstartedServer(frontDoor(srv))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Listener.Close()
-	ts.Listener = ln
-	ts.Start()
-	t.Cleanup(ts.Close)
-	client := s3.New(s3.Options{
-		Region:       sluice.DefaultRegion,
-		BaseEndpoint: aws.String(ts.URL),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:   ts.Client(),
-	})
-	return &testServer{t: t, URL: ts.URL, Server: srv, Store: st, Client: client, HTTP: ts.Client()}
+	return serveTest(t, DefaultConfig(), st, opts...)
 }
 
 func filter(rules ...types.FilterRule) *types.NotificationConfigurationFilter {

@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
@@ -59,29 +57,10 @@ func newPostEnv(t *testing.T) *postEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler), WithPostPolicyVerifier(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(frontDoor(srv))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Listener.Close()
-	ts.Listener = ln
-	ts.Start()
-	t.Cleanup(ts.Close)
-	client := s3.New(s3.Options{
-		Region:       sluice.DefaultRegion,
-		BaseEndpoint: aws.String(ts.URL),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:   ts.Client(),
-	})
-	hc := ts.Client()
+	ts := serveTest(t, DefaultConfig(), st, WithPostPolicyVerifier(verifier))
+	hc := *ts.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &postEnv{t: t, url: ts.URL, store: st, client: client, http: hc}
+	return &postEnv{t: t, url: ts.URL, store: st, client: ts.Client, http: &hc}
 }
 
 func (e *postEnv) bucket(name string) {

@@ -49,7 +49,13 @@ func newTestServerConfig(t testing.TB, cfg Config) *testServer {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := New(cfg, st, slog.New(slog.DiscardHandler))
+	return serveTest(t, cfg, st)
+}
+
+// serveTest starts a Server over st behind the stand-in front door.
+func serveTest(t testing.TB, cfg Config, st sluice.Store, opts ...Option) *testServer {
+	t.Helper()
+	srv, err := New(cfg, st, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
