@@ -97,10 +97,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		return storeErr(err, bucket, key)
 	}
 	h := w.Header()
-	h.Set("ETag", info.ETag)
-	setChecksumHeaders(h, info.Checksum)
-	setIf(h, "X-Amz-Version-Id", info.VersionID)
-	h.Set("X-Amz-Server-Side-Encryption", "AES256")
+	setWrittenHeaders(h, info)
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -618,4 +615,13 @@ func (s *Server) putObjectACL(w http.ResponseWriter, r *http.Request, bucket, ke
 	setIf(w.Header(), "X-Amz-Version-Id", info.VersionID)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// setWrittenHeaders sets the headers a PUT or POST of an object answers
+// with: its ETag, checksums, version id and encryption.
+func setWrittenHeaders(h http.Header, info sluice.ObjectInfo) {
+	h.Set("ETag", info.ETag)
+	setChecksumHeaders(h, info.Checksum)
+	setIf(h, "X-Amz-Version-Id", info.VersionID)
+	h.Set("X-Amz-Server-Side-Encryption", "AES256")
 }

@@ -176,10 +176,7 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, bucket, _ st
 	}
 
 	h := w.Header()
-	h.Set("ETag", info.ETag)
-	setChecksumHeaders(h, info.Checksum)
-	setIf(h, "X-Amz-Version-Id", info.VersionID)
-	h.Set("X-Amz-Server-Side-Encryption", "AES256")
+	setWrittenHeaders(h, info)
 	location := objectURL(r, bucket, key)
 	if redirect != nil {
 		q := redirect.Query()
