@@ -57,6 +57,9 @@ type commitReq struct {
 	// lazy changes do not lead a group at once: they wait up to
 	// lazyLeadDelay for another change to lead one and join it.
 	lazy bool
+	// overdue marks a lazy change that waited its delay while a group
+	// was in flight: it is handed the lead like any change.
+	overdue bool
 
 	err      error
 	panicVal any
@@ -156,6 +159,7 @@ func (c *committer) awaitLazy(r *commitReq) bool {
 		c.mu.Unlock()
 		return true
 	}
+	r.overdue = true
 	c.mu.Unlock()
 	return <-r.wake
 }
@@ -174,7 +178,10 @@ func (c *committer) next(n, bytes int) *commitReq {
 	return r
 }
 
-// handOff passes the lead to the oldest waiting change, or ends leading.
+// handOff passes the lead to the oldest waiting change, or ends leading
+// when no change waits or only lazy ones within their delay do: a group of
+// those alone would cost a commit of its own, which they wait to share
+// with the next write (or lead after their delay).
 func (c *committer) handOff() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -183,7 +190,13 @@ func (c *committer) handOff() {
 		c.queue = nil
 		return
 	}
-	c.queue[0].wake <- true
+	for _, r := range c.queue {
+		if !r.lazy || r.overdue {
+			c.queue[0].wake <- true
+			return
+		}
+	}
+	c.leading = false
 }
 
 // commitGroup takes queued changes into one transaction until the queue is

@@ -281,6 +281,46 @@ func TestLazyChangeJoinsNextGroup(t *testing.T) {
 	}
 }
 
+// TestHandOff checks who a finished group hands the lead to: the oldest
+// waiting change, unless every waiting change is lazy and within its
+// delay; those wait to join the next write (a group of their own would
+// cost a commit) or lead when their delay ends.
+func TestHandOff(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		queue   []commitReq
+		handed  bool // the oldest change is woken to lead
+		leading bool // after the hand-off
+	}{
+		{"nothing waits", nil, false, false},
+		{"a write waits", []commitReq{{}}, true, true},
+		{"only lazy changes wait", []commitReq{{lazy: true}, {lazy: true}}, false, false},
+		{"a write waits behind a lazy change", []commitReq{{lazy: true}, {}}, true, true},
+		{"a lazy change is overdue", []commitReq{{lazy: true}, {lazy: true, overdue: true}}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &committer{leading: true}
+			for i := range tc.queue {
+				r := tc.queue[i]
+				r.wake = make(chan bool, 1)
+				c.queue = append(c.queue, &r)
+			}
+			c.handOff()
+			handed := false
+			if len(c.queue) > 0 {
+				select {
+				case lead := <-c.queue[0].wake:
+					handed = lead
+				default:
+				}
+			}
+			if handed != tc.handed || c.leading != tc.leading {
+				t.Errorf("handed %v, leading %v; want %v, %v", handed, c.leading, tc.handed, tc.leading)
+			}
+		})
+	}
+}
+
 // TestLazyChangesLeadAlone commits lazy changes with no write to join:
 // they lead on their own, one of them on behalf of the others queued
 // before it.
