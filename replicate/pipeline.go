@@ -117,7 +117,7 @@ func (p *pipeline) read(ctx context.Context, cursor uint64) {
 			p.mu.Lock()
 			p.inflight = append(p.inflight, ev.Seq)
 			p.mu.Unlock()
-			if !relevant(ev) {
+			if !relevant(ev) || p.r.idle(ctx, ev) {
 				p.finish(ev.Seq)
 			} else {
 				p.queues[p.queueOf(ev)].push(ev)
@@ -125,6 +125,22 @@ func (p *pipeline) read(ctx context.Context, cursor uint64) {
 			cursor = ev.Seq
 		}
 	}
+}
+
+// idle reports whether ev leaves nothing to do: its bucket replicates
+// nowhere (or is gone), as apply would find, and no retry budget of an
+// earlier run waits to be cleared for it. Most events are of such buckets
+// (the copies' own, to start with); finishing them here spares them the
+// hand-off to a worker.
+func (r *Replicator) idle(ctx context.Context, ev sluice.Event) bool {
+	if r.hasAttempts(ev.Seq) {
+		return false
+	}
+	set, err := r.settings(ctx, ev.Bucket)
+	if err != nil {
+		return sluice.IsCode(err, sluice.ErrNoSuchBucket)
+	}
+	return set.none()
 }
 
 func relevant(ev sluice.Event) bool {
