@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -209,6 +210,9 @@ type tputResult struct {
 	lat      []time.Duration
 	cpu      time.Duration // server CPU in the windows
 	drainCPU time.Duration // server CPU while waiting for deliveries after the windows
+	// benchCPU is the bench's own CPU (its clients and the webhook
+	// receiver) in the windows and drains.
+	benchCPU time.Duration
 	drain    []time.Duration
 	cpuKnown bool
 	errors   int
@@ -280,20 +284,19 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 				t.firstErr = s.firstErr
 			}
 			t.cpu += s.cpu
+			t.benchCPU += s.benchCPU
 			t.cpuKnown = t.cpuKnown && s.cpuKnown
 			if buckets[i] == b.cfg.Plain {
 				continue
 			}
-			cpu0, err0 := b.srv.cpuTime()
+			c0 := b.sampleCPU()
 			d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
-			cpu1, err1 := b.srv.cpuTime()
+			server, own, ok := c0.until(b.sampleCPU())
 			t.drain = append(t.drain, d)
 			t.lost += lost
-			if err0 == nil && err1 == nil {
-				t.drainCPU += cpu1 - cpu0
-			} else {
-				t.cpuKnown = false
-			}
+			t.drainCPU += server
+			t.benchCPU += own
+			t.cpuKnown = t.cpuKnown && ok
 		}
 	}
 	return res, nil
@@ -305,9 +308,29 @@ type sliceResult struct {
 	lat      []time.Duration
 	keys     []string // every key written, warm-up included
 	cpu      time.Duration
+	benchCPU time.Duration
 	cpuKnown bool
 	errors   int
 	firstErr string
+}
+
+// cpuSample is the CPU time the server and the bench itself had used at
+// one moment.
+type cpuSample struct {
+	server, bench time.Duration
+	ok            bool
+}
+
+func (b *bench) sampleCPU() cpuSample {
+	server, err1 := b.srv.cpuTime()
+	own, err2 := benchkit.ProcCPU(os.Getpid())
+	return cpuSample{server: server, bench: own, ok: err1 == nil && err2 == nil}
+}
+
+// until returns the server's and the bench's CPU from c to d, and whether
+// both samples were read.
+func (c cpuSample) until(d cpuSample) (server, bench time.Duration, ok bool) {
+	return d.server - c.server, d.bench - c.bench, c.ok && d.ok
 }
 
 // putSlice runs TputClients clients writing new keys back to back: a
@@ -319,12 +342,11 @@ func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data benchk
 	var wg sync.WaitGroup
 	wStart := time.Now().Add(warmup)
 	wEnd := wStart.Add(window)
-	var cpu0 time.Duration
-	var cpuErr error
+	var cpu0 cpuSample
 	cpuTaken := make(chan struct{})
 	go func() {
 		time.Sleep(time.Until(wStart))
-		cpu0, cpuErr = b.srv.cpuTime()
+		cpu0 = b.sampleCPU()
 		close(cpuTaken)
 	}()
 	var lastDone time.Time
@@ -370,10 +392,7 @@ func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data benchk
 	}
 	wg.Wait()
 	<-cpuTaken
-	cpu1, err := b.srv.cpuTime()
-	if err == nil && cpuErr == nil {
-		s.cpu, s.cpuKnown = cpu1-cpu0, true
-	}
+	s.cpu, s.benchCPU, s.cpuKnown = cpu0.until(b.sampleCPU())
 	s.ops = len(s.lat)
 	if !lastDone.IsZero() {
 		s.elapsed = lastDone.Sub(wStart)
