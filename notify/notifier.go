@@ -49,6 +49,10 @@ type Config struct {
 	Workers int
 	// BatchSize is how many outbox events are read at a time.
 	BatchSize int
+	// PipelineMaxWait is how fast, per request, a plain-http webhook
+	// receiver must have answered for one-record POSTs waiting together
+	// to be pipelined to it; 0 never pipelines.
+	PipelineMaxWait time.Duration
 	// NoSync skips fsync of notify.db (throwaway stores, benchmarks).
 	NoSync bool
 	// Registerer receives the metrics; nil registers none.
@@ -62,12 +66,13 @@ type Config struct {
 // about a minute.
 func DefaultConfig() Config {
 	return Config{
-		MaxAttempts:    5,
-		MinBackoff:     4 * time.Second,
-		MaxBackoff:     30 * time.Second,
-		WebhookTimeout: 10 * time.Second,
-		Workers:        16,
-		BatchSize:      256,
+		MaxAttempts:     5,
+		MinBackoff:      4 * time.Second,
+		MaxBackoff:      30 * time.Second,
+		WebhookTimeout:  10 * time.Second,
+		Workers:         16,
+		BatchSize:       256,
+		PipelineMaxWait: time.Millisecond,
 	}
 }
 
@@ -86,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("notify: workers %d must be at least 1", c.Workers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("notify: batch_size %d must be at least 1", c.BatchSize)
+	case c.PipelineMaxWait < 0:
+		return fmt.Errorf("notify: pipeline_max_wait %v must not be negative", c.PipelineMaxWait)
 	}
 	return nil
 }
@@ -350,7 +357,7 @@ const maxTargets = 1024
 type hookTargetEntry struct {
 	t  hookTarget
 	ok bool
-	// fast: the receiver's last answers came within pipelineMaxWait per
+	// fast: the receiver's last answers came within PipelineMaxWait per
 	// request, so one-record deliveries waiting together are pipelined.
 	fast bool
 	// serial: the receiver cut a pipeline short (closed the connection
@@ -361,13 +368,10 @@ type hookTargetEntry struct {
 
 // Pipelining one-record deliveries to a webhook: at most maxPipeline
 // requests share a write, and only to a receiver that answered within
-// pipelineMaxWait per request. A receiver answers pipelined requests one
-// after the other, so a slow one gets its requests on parallel
-// connections instead, as before it was seen to be fast.
-const (
-	maxPipeline     = 16
-	pipelineMaxWait = time.Millisecond
-)
+// Config.PipelineMaxWait per request. A receiver answers pipelined
+// requests one after the other, so a slow one gets its requests on
+// parallel connections instead, as before it was seen to be fast.
+const maxPipeline = 16
 
 // hookTarget returns how hookClient reaches url, or false when the POST
 // must go through net/http.
@@ -390,7 +394,7 @@ func (n *Notifier) notePace(url string, perRequest time.Duration) {
 	n.targetsMu.Lock()
 	defer n.targetsMu.Unlock()
 	if e, ok := n.targets[url]; ok {
-		e.fast = perRequest <= pipelineMaxWait
+		e.fast = n.cfg.PipelineMaxWait > 0 && perRequest <= n.cfg.PipelineMaxWait
 		n.targets[url] = e
 	}
 }
