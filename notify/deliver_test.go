@@ -133,3 +133,46 @@ func TestGroupBodyIsOneMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelinePace: a receiver is pipelined to once it answered within
+// PipelineMaxWait per request, stays so while it is somewhat slower (a
+// busy machine), and is not once it is slowFactor times slower, or cut a
+// pipeline short.
+func TestPipelinePace(t *testing.T) {
+	const url = "http://127.0.0.1:9/hook"
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		paces []time.Duration
+		cut   bool
+		depth int
+	}{
+		{"not yet seen", nil, false, 1},
+		{"slow at first", []time.Duration{3 * ms}, false, 1},
+		{"fast", []time.Duration{ms / 2}, false, maxPipeline},
+		{"fast, then somewhat slower", []time.Duration{ms / 2, 5 * ms}, false, maxPipeline},
+		{"fast, then slow", []time.Duration{ms / 2, 11 * ms}, false, 1},
+		{"slow, then fast again", []time.Duration{ms / 2, 11 * ms, ms}, false, maxPipeline},
+		{"fast but cut a pipeline", []time.Duration{ms / 2}, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &Notifier{cfg: Config{PipelineMaxWait: ms}}
+			n.hookTarget(url) // as queueing a record for it does
+			for _, p := range tc.paces {
+				n.notePace(url, p)
+			}
+			if tc.cut {
+				n.noteSerial(url)
+			}
+			if got := n.pipelineDepth(url); got != tc.depth {
+				t.Errorf("depth %d, want %d", got, tc.depth)
+			}
+		})
+	}
+	n := &Notifier{cfg: Config{}}
+	n.hookTarget(url)
+	n.notePace(url, 0)
+	if got := n.pipelineDepth(url); got != 1 {
+		t.Errorf("PipelineMaxWait 0: depth %d, want 1 (never pipelined)", got)
+	}
+}

@@ -51,7 +51,8 @@ type Config struct {
 	BatchSize int
 	// PipelineMaxWait is how fast, per request, a plain-http webhook
 	// receiver must have answered for one-record POSTs waiting together
-	// to be pipelined to it; 0 never pipelines.
+	// to be pipelined to it, until it takes slowFactor times as long;
+	// 0 never pipelines.
 	PipelineMaxWait time.Duration
 	// NoSync skips fsync of notify.db (throwaway stores, benchmarks).
 	NoSync bool
@@ -357,8 +358,9 @@ const maxTargets = 1024
 type hookTargetEntry struct {
 	t  hookTarget
 	ok bool
-	// fast: the receiver's last answers came within PipelineMaxWait per
-	// request, so one-record deliveries waiting together are pipelined.
+	// fast: the receiver answered within PipelineMaxWait per request,
+	// and has not been slow since, so one-record deliveries waiting
+	// together are pipelined.
 	fast bool
 	// serial: the receiver cut a pipeline short (closed the connection
 	// or failed in its middle); it gets one request at a time from then
@@ -369,9 +371,15 @@ type hookTargetEntry struct {
 // Pipelining one-record deliveries to a webhook: at most maxPipeline
 // requests share a write, and only to a receiver that answered within
 // Config.PipelineMaxWait per request. A receiver answers pipelined
-// requests one after the other, so a slow one gets its requests on
-// parallel connections instead, as before it was seen to be fast.
-const maxPipeline = 16
+// requests one after the other, so one that becomes slow (slowFactor
+// times that, per request) gets its requests on parallel connections
+// again. The gap between the two keeps a fast receiver pipelined while
+// the machine is busy, which slows every answer somewhat, and is when
+// pipelining saves the most.
+const (
+	maxPipeline = 16
+	slowFactor  = 10
+)
 
 // hookTarget returns how hookClient reaches url, or false when the POST
 // must go through net/http.
@@ -394,7 +402,12 @@ func (n *Notifier) notePace(url string, perRequest time.Duration) {
 	n.targetsMu.Lock()
 	defer n.targetsMu.Unlock()
 	if e, ok := n.targets[url]; ok {
-		e.fast = n.cfg.PipelineMaxWait > 0 && perRequest <= n.cfg.PipelineMaxWait
+		switch {
+		case perRequest <= n.cfg.PipelineMaxWait:
+			e.fast = n.cfg.PipelineMaxWait > 0
+		case perRequest > slowFactor*n.cfg.PipelineMaxWait:
+			e.fast = false
+		}
 		n.targets[url] = e
 	}
 }
