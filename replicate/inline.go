@@ -226,8 +226,7 @@ func (r *Replicator) doneInline(ev sluice.Event, set settings) bool {
 		if r.targetKind(p.Target) == kindRemote {
 			return false
 		}
-		prev, found, err := r.lookup("local/"+p.Bucket, ev.Key)
-		if err != nil || !found || prev.Sequencer != ev.Sequencer {
+		if seq, err := r.appliedSeq("local/"+p.Bucket, ev.Key); err != nil || seq != ev.Sequencer {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package replicate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -157,4 +158,35 @@ func TestImportReplicateDB(t *testing.T) {
 	if r.deadMax.Load() != 7 {
 		t.Errorf("highest dead-lettered seq %d after the import, want 7", r.deadMax.Load())
 	}
+}
+
+// FuzzRecordSeq checks recordSeq's reading of the sequencer straight from
+// the bytes against decoding the JSON, on applied and status records as
+// json.Marshal writes them, whatever their fields hold; on any other
+// input it must not panic.
+func FuzzRecordSeq(f *testing.F) {
+	f.Add("00000000000000A1", "d41d8cd98f00b204e9800998ecf8427e", "abc", "COMPLETED", `"seq":"x`)
+	f.Add("", "", "", "", "")
+	f.Add(`a"b`, `\`, `"seq":"y"`, "PENDING", `{"seq":"1"}`)
+	f.Fuzz(func(t *testing.T, seq, etag, digest, status, raw string) {
+		recordSeq([]byte(raw))
+		for _, v := range []any{
+			applied{Sequencer: seq, ETag: etag, Digest: digest, TargetETag: raw},
+			statusRecord{ETag: etag, Status: status, Sequencer: seq},
+		} {
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want struct {
+				Sequencer string `json:"seq"`
+			}
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := recordSeq(b); !ok || got != want.Sequencer {
+				t.Fatalf("recordSeq(%s) = %q, %v; want %q", b, got, ok, want.Sequencer)
+			}
+		}
+	})
 }
