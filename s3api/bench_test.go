@@ -4,28 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/fsstore"
 )
 
 // benchServer is a Server over fsstore without a listener: requests go
 // straight to ServeHTTP so that the numbers measure s3api and the store.
 func benchServer(b *testing.B) (*Server, sluice.Store) {
 	b.Helper()
-	st, err := fsstore.Open(testStoreConfig(b.TempDir()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv, st := storeServer(b, testStoreConfig(b.TempDir()))
 	if err := st.CreateBucket(context.Background(), sluice.Bucket{Name: "bench", Region: sluice.DefaultRegion}); err != nil {
 		b.Fatal(err)
 	}

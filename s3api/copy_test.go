@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/fsstore"
 )
 
 func tagsOf(t *testing.T, e *mpEnv, bucket, key string) map[string]string {
@@ -450,15 +448,7 @@ func TestCopySourceAuthorization(t *testing.T) {
 func TestRecordedEvents(t *testing.T) {
 	cfg := testStoreConfig(t.TempDir())
 	cfg.RecordEvents = true
-	st, err := fsstore.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, st := storeServer(t, cfg)
 	h := frontDoor(srv)
 	do := func(method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
 		t.Helper()

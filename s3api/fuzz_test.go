@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,22 +12,13 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/fsstore"
 )
 
 // fuzzServer is a Server over a real store holding bucket "fuzz" with a few
 // objects; fuzz bodies may add or remove more.
 func fuzzServer(f *testing.F) *Server {
 	f.Helper()
-	st, err := fsstore.Open(testStoreConfig(f.TempDir()))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv, st := storeServer(f, testStoreConfig(f.TempDir()))
 	ctx := context.Background()
 	if err := st.CreateBucket(ctx, sluice.Bucket{Name: "fuzz", Region: sluice.DefaultRegion}); err != nil {
 		f.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -879,15 +878,7 @@ func FuzzPostForm(f *testing.F) {
 	f.Add([]byte("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../..\\\\x\"\r\n\r\nbody\r\n--" + boundary + "--\r\n"))
 	f.Add([]byte("--" + boundary + "\r\nContent-Disposition: attachment; name=\"key\"\r\n\r\nk\r\n"))
 	f.Add([]byte(""))
-	st, err := fsstore.Open(testStoreConfig(f.TempDir()))
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler))
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv, st := storeServer(f, testStoreConfig(f.TempDir()))
 	h := frontDoor(srv)
 	if err := st.CreateBucket(context.Background(), sluice.Bucket{Name: "fz", Region: sluice.DefaultRegion}); err != nil {
 		f.Fatal(err)

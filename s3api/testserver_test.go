@@ -52,6 +52,22 @@ func newTestServerConfig(t testing.TB, cfg Config) *testServer {
 	return serveTest(t, cfg, st)
 }
 
+// storeServer opens an fsstore with cfg, closed when tb ends, and a
+// Server over it without a listener.
+func storeServer(tb testing.TB, cfg fsstore.Config) (*Server, *fsstore.Store) {
+	tb.Helper()
+	st, err := fsstore.Open(cfg)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	srv, err := New(DefaultConfig(), st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatalf("new server: %v", err)
+	}
+	return srv, st
+}
+
 // serveTest starts a Server over st behind the stand-in front door.
 func serveTest(t testing.TB, cfg Config, st sluice.Store, opts ...Option) *testServer {
 	t.Helper()
