@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
@@ -80,22 +81,17 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if algorithm == "" {
 		algorithm = info.Checksum.Algorithm
 	}
-	body, err := src.Reader(0, -1)
-	if err != nil {
-		return err
+	in := &sluice.PutObjectInput{
+		Bucket:     bucket,
+		Key:        key,
+		Meta:       meta,
+		Conditions: cond,
+		EventName:  sluice.EventObjectCreatedCopy,
 	}
-	defer body.Close()
-	out, err := s.store.PutObject(r.Context(), &sluice.PutObjectInput{
-		Bucket:            bucket,
-		Key:               key,
-		Body:              body,
-		Size:              info.Size,
-		Meta:              meta,
-		ChecksumAlgorithm: algorithm,
-		Verify:            copyVerifier(info),
-		Conditions:        cond,
-		EventName:         sluice.EventObjectCreatedCopy,
-	})
+	out, linked, err := s.linkCopy(r.Context(), info, algorithm, in)
+	if !linked && err == nil {
+		out, err = s.streamCopy(r.Context(), src, algorithm, in)
+	}
 	if err != nil {
 		return storeErr(err, bucket, key)
 	}
@@ -109,6 +105,52 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		objectChecksumXML: objectChecksums(out.Checksum),
 	})
 	return nil
+}
+
+// linker is a store that can make an object a copy of another without
+// copying its bytes (fsstore's LinkObject).
+type linker interface {
+	LinkObject(ctx context.Context, src sluice.ObjectInfo, dst *sluice.PutObjectInput) (sluice.ObjectInfo, error)
+}
+
+// linkCopy makes in a copy of src that shares its bytes, when the store can
+// and the copy would have the same bytes, ETag and checksum as src: a
+// CopyObject of any size then costs one metadata commit, where streaming
+// writes and fsyncs every byte again. It does not for a source built from
+// parts (its copy is a single-part object with the plain MD5 ETag) or a
+// copy asked for another checksum algorithm. linked is false, with no
+// error, when the caller must stream instead, as it must too when src
+// changed since it was opened: the link commits only while src's ETag is
+// the one opened, and the stream reads the opened snapshot.
+func (s *Server) linkCopy(ctx context.Context, src sluice.ObjectInfo, algorithm string, in *sluice.PutObjectInput) (out sluice.ObjectInfo, linked bool, err error) {
+	l, ok := s.store.(linker)
+	if !ok || len(src.Parts) > 0 || strings.Contains(src.ETag, "-") || algorithm != src.Checksum.Algorithm {
+		return sluice.ObjectInfo{}, false, nil
+	}
+	out, err = l.LinkObject(ctx, src, in)
+	if sluice.IsCode(err, sluice.ErrPreconditionFailed) || sluice.IsCode(err, sluice.ErrNoSuchKey) {
+		// src changed, or a condition on the destination failed, which
+		// the stream checks again and reports.
+		return sluice.ObjectInfo{}, false, nil
+	}
+	return out, true, err
+}
+
+// streamCopy writes in from src's opened snapshot, verified against src's
+// checksums.
+func (s *Server) streamCopy(ctx context.Context, src sluice.Object, algorithm string, in *sluice.PutObjectInput) (sluice.ObjectInfo, error) {
+	info := src.Info()
+	body, err := src.Reader(0, -1)
+	if err != nil {
+		return sluice.ObjectInfo{}, err
+	}
+	defer body.Close()
+	put := *in
+	put.Body = body
+	put.Size = info.Size
+	put.ChecksumAlgorithm = algorithm
+	put.Verify = copyVerifier(info)
+	return s.store.PutObject(ctx, &put)
 }
 
 // isCurrent reports whether info is the current version of its key. Copying

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/fsstore"
 )
 
 func tagsOf(t *testing.T, e *mpEnv, bucket, key string) map[string]string {
@@ -547,5 +550,155 @@ func TestCopyOntoItselfConcurrently(t *testing.T) {
 	}
 	if got := e.get("race", "k"); !valid[string(got)] {
 		t.Errorf("object is not any whole version (%d bytes)", len(got))
+	}
+}
+
+// TestCopyObjectSharesBytes copies a file-backed object within and across
+// buckets: the copies share the source's data file rather than writing the
+// bytes again, keep its ETag and checksum, and outlive an overwrite and a
+// delete of the source; the file goes once the last object using it does.
+func TestCopyObjectSharesBytes(t *testing.T) {
+	dir := t.TempDir()
+	st, err := fsstore.Open(testStoreConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := mpEnvOf(serveTest(t, DefaultConfig(), st))
+	e.bucket("lsrc")
+	e.bucket("ldst")
+	data := mpData(3*mib, 60)
+	put := e.put("lsrc", "photo.jpg", data, func(in *s3.PutObjectInput) { in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c })
+	dataFiles := func() int {
+		t.Helper()
+		n := 0
+		err := filepath.WalkDir(filepath.Join(dir, "objects"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := dataFiles(); n != 1 {
+		t.Fatalf("%d data files after one upload, want 1", n)
+	}
+	for _, dst := range []struct{ bucket, key string }{{"ldst", "photo.jpg"}, {"lsrc", "copy.jpg"}} {
+		out, err := e.client.CopyObject(context.Background(), &s3.CopyObjectInput{
+			Bucket: aws.String(dst.bucket), Key: aws.String(dst.key), CopySource: aws.String("lsrc/photo.jpg"),
+		})
+		if err != nil {
+			t.Fatalf("copy to %s/%s: %v", dst.bucket, dst.key, err)
+		}
+		if got := aws.ToString(out.CopyObjectResult.ETag); got != aws.ToString(put.ETag) {
+			t.Errorf("copy ETag = %s, want the source's %s", got, aws.ToString(put.ETag))
+		}
+		if got := aws.ToString(out.CopyObjectResult.ChecksumCRC32C); got != aws.ToString(put.ChecksumCRC32C) {
+			t.Errorf("copy CRC32C = %q, want the source's %q", got, aws.ToString(put.ChecksumCRC32C))
+		}
+	}
+	if n := dataFiles(); n != 1 {
+		t.Errorf("%d data files after two copies, want the source's 1, shared", n)
+	}
+
+	e.put("lsrc", "photo.jpg", mpData(3*mib, 61))
+	if _, err := e.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("lsrc"), Key: aws.String("photo.jpg")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ldst/photo.jpg", "lsrc/copy.jpg"} {
+		b, key, _ := strings.Cut(k, "/")
+		if !bytes.Equal(e.get(b, key), data) {
+			t.Errorf("%s differs from the source it copied", k)
+		}
+	}
+	for _, k := range []string{"ldst/photo.jpg", "lsrc/copy.jpg"} {
+		b, key, _ := strings.Cut(k, "/")
+		if _, err := e.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(b), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dataFiles(); n != 0 {
+		t.Errorf("%d data files after every object was deleted, want 0", n)
+	}
+}
+
+// TestCopyObjectStreamsWhenItMust covers the copies that cannot share the
+// source's bytes: another checksum algorithm, and a source that changes
+// between the copy's read of it and its commit, which the copy must not
+// follow (it copies the version it opened). Both stream the bytes.
+func TestCopyObjectStreamsWhenItMust(t *testing.T) {
+	e := newMPEnv(t)
+	e.bucket("must")
+	data := mpData(2*mib, 62)
+	e.put("must", "src", data)
+	out, err := e.client.CopyObject(context.Background(), &s3.CopyObjectInput{
+		Bucket: aws.String("must"), Key: aws.String("sha"), CopySource: aws.String("must/src"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(out.CopyObjectResult.ChecksumSHA256); got != sha256B64(data) {
+		t.Errorf("SHA256 = %q, want %q", got, sha256B64(data))
+	}
+
+	// The source changes after the copy opened it: the link is refused
+	// (its ETag is no longer the opened one) and the copy streams the
+	// opened snapshot.
+	src, err := e.store.OpenObject(context.Background(), "must", "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	e.put("must", "src", mpData(2*mib, 63))
+	in := &sluice.PutObjectInput{Bucket: "must", Key: "snap", EventName: sluice.EventObjectCreatedCopy}
+	info := src.Info()
+	if _, linked, err := e.srv.linkCopy(context.Background(), info, info.Checksum.Algorithm, in); linked || err != nil {
+		t.Fatalf("link of a changed source: linked %v, err %v; want a fall back to streaming", linked, err)
+	}
+	if _, err := e.srv.streamCopy(context.Background(), src, info.Checksum.Algorithm, in); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.get("must", "snap"), data) {
+		t.Error("the copy is not the snapshot it opened")
+	}
+}
+
+// TestCopyObjectOfVersion copies an older version and the current one of a
+// versioned key: each copy has exactly that version's bytes and ETag.
+func TestCopyObjectOfVersion(t *testing.T) {
+	e := newMPEnv(t)
+	e.bucket("vcopy")
+	if _, err := e.client.PutBucketVersioning(context.Background(), &s3.PutBucketVersioningInput{
+		Bucket: aws.String("vcopy"), VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v1, v2 := mpData(200_000, 64), mpData(200_000, 65)
+	p1 := e.put("vcopy", "k", v1)
+	p2 := e.put("vcopy", "k", v2)
+	for _, c := range []struct {
+		source, dst string
+		want        []byte
+		etag        *string
+	}{
+		{"vcopy/k?versionId=" + aws.ToString(p1.VersionId), "old", v1, p1.ETag},
+		{"vcopy/k", "new", v2, p2.ETag},
+	} {
+		out, err := e.client.CopyObject(context.Background(), &s3.CopyObjectInput{
+			Bucket: aws.String("vcopy"), Key: aws.String(c.dst), CopySource: aws.String(c.source),
+		})
+		if err != nil {
+			t.Fatalf("copy %s: %v", c.source, err)
+		}
+		if got := aws.ToString(out.CopyObjectResult.ETag); got != aws.ToString(c.etag) {
+			t.Errorf("copy of %s: ETag %s, want %s", c.source, got, aws.ToString(c.etag))
+		}
+		if !bytes.Equal(e.get("vcopy", c.dst), c.want) {
+			t.Errorf("copy of %s has other bytes", c.source)
+		}
 	}
 }
