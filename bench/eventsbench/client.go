@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -30,6 +31,20 @@ func (c *client) put(ctx context.Context, path string, b *benchkit.Body) error {
 	}
 	if st != http.StatusOK {
 		return fmt.Errorf("PUT %s: HTTP %d: %s", path, st, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// copyObject copies the object at src ("bucket/key") to dst with
+// CopyObject, which can fail with an error document in a 200 answer.
+func (c *client) copyObject(ctx context.Context, src, dst string) error {
+	hdr := http.Header{"X-Amz-Copy-Source": {"/" + src}}
+	st, msg, _, err := c.Do(ctx, http.MethodPut, "/"+dst, hdr, nil, 1024)
+	if err != nil {
+		return err
+	}
+	if st != http.StatusOK || !bytes.Contains(msg, []byte("<CopyObjectResult")) {
+		return fmt.Errorf("CopyObject %s to %s: HTTP %d: %s", src, dst, st, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }

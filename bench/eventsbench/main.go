@@ -60,7 +60,10 @@ type Config struct {
 	HookOnly     string // bucket with the webhook rule and no TargetBucket tag
 	// HookBatch is HookOnly with the rule's BatchSize set to Batch.
 	HookBatch string
-	Batch     int
+	// ClientCopy is a bucket without configuration whose clients make the
+	// copy to Target themselves: each upload is a PUT and a CopyObject.
+	ClientCopy string
+	Batch      int
 	// TputBuckets are the buckets of the throughput phase, in turn order:
 	// the first is the baseline the others' ratios are against.
 	TputBuckets []string
@@ -73,8 +76,10 @@ type Config struct {
 // of 100 8 MiB objects (1,000 would be 8 GiB of writes and copies), and 1 KiB
 // PUT throughput with 8 clients, 12 s per bucket in 6 slices, on a bucket
 // without configuration, one with the webhook rule only, one with the rule
-// batching records, and the source bucket, so that what the copy costs
-// shows apart from what the webhook costs.
+// batching records, the source bucket, so that what the copy costs shows
+// apart from what the webhook costs, and last, beside the source bucket, a
+// bucket whose clients copy each upload themselves, the work the
+// TargetBucket copy saves them.
 func DefaultConfig() Config {
 	return Config{
 		SluiceBin:    ".bench/bin/sluice",
@@ -96,8 +101,9 @@ func DefaultConfig() Config {
 		Plain:        "plain",
 		HookOnly:     "events-hook",
 		HookBatch:    "events-hook-batch",
+		ClientCopy:   "client-copy",
 		Batch:        100,
-		TputBuckets:  []string{"plain", "events-hook", "events-hook-batch", "events-src"},
+		TputBuckets:  []string{"plain", "events-hook", "events-hook-batch", "events-src", "client-copy"},
 		Secret:       "bench-secret",
 		Out:          "bench/results/events-latest.md",
 		ReadyWait:    30 * time.Second,
@@ -131,15 +137,15 @@ func (c Config) Validate() error {
 		return errors.New("-access/-secret: must not be empty")
 	case c.Batch < 1 || c.Batch > 100:
 		return fmt.Errorf("-batch: %d out of range (1 .. 100)", c.Batch)
-	case !distinct(c.Source, c.Target, c.Plain, c.HookOnly, c.HookBatch):
+	case !distinct(c.Source, c.Target, c.Plain, c.HookOnly, c.HookBatch, c.ClientCopy):
 		return errors.New("bucket names must be set and distinct")
 	case c.TputDuration > 0 && len(c.TputBuckets) == 0:
 		return errors.New("-tput-buckets: at least one bucket")
 	}
 	seen := map[string]bool{}
 	for _, b := range c.TputBuckets {
-		if b != c.Plain && b != c.Source && b != c.HookOnly && b != c.HookBatch {
-			return fmt.Errorf("-tput-buckets: %q is none of %s, %s, %s, %s", b, c.Plain, c.Source, c.HookOnly, c.HookBatch)
+		if b != c.Plain && b != c.Source && b != c.HookOnly && b != c.HookBatch && b != c.ClientCopy {
+			return fmt.Errorf("-tput-buckets: %q is none of %s, %s, %s, %s, %s", b, c.Plain, c.Source, c.HookOnly, c.HookBatch, c.ClientCopy)
 		}
 		if seen[b] {
 			return fmt.Errorf("-tput-buckets: %q given twice", b)
@@ -176,7 +182,7 @@ func parseFlags(args []string) (Config, error) {
 	tputSize := fs.String("tput-size", "1KiB", "object size of the throughput phase")
 	fs.DurationVar(&cfg.TputDuration, "tput-duration", cfg.TputDuration, "measured PUT window per bucket (0: skip the throughput phase)")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up before the first throughput slice")
-	tputBuckets := fs.String("tput-buckets", strings.Join(cfg.TputBuckets, ","), "buckets of the throughput phase, baseline first: plain (no configuration), events-src (webhook + TargetBucket), events-hook (webhook only), events-hook-batch (webhook with -batch)")
+	tputBuckets := fs.String("tput-buckets", strings.Join(cfg.TputBuckets, ","), "buckets of the throughput phase, baseline first: plain (no configuration), events-src (webhook + TargetBucket), events-hook (webhook only), events-hook-batch (webhook with -batch), client-copy (no configuration; each upload is a PUT and a CopyObject to the target bucket by the client)")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "BatchSize of the webhook rule of events-hook-batch (1 .. 100)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "slices the throughput window is cut into; the buckets take turns")
 	fs.StringVar(&cfg.AccessKey, "access", cfg.AccessKey, "access key")
@@ -324,10 +330,10 @@ func run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// setup creates the four buckets and configures the source bucket (the
-// webhook rule and the TargetBucket tag) and the webhook-only bucket.
+// setup creates the buckets and configures the source bucket (the webhook
+// rule and the TargetBucket tag) and the webhook-only buckets.
 func (b *bench) setup(ctx context.Context) error {
-	for _, name := range []string{b.cfg.Target, b.cfg.Plain, b.cfg.Source, b.cfg.HookOnly, b.cfg.HookBatch} {
+	for _, name := range []string{b.cfg.Target, b.cfg.Plain, b.cfg.Source, b.cfg.HookOnly, b.cfg.HookBatch, b.cfg.ClientCopy} {
 		if _, err := b.cl.doOK(ctx, http.MethodPut, "/"+name, nil); err != nil {
 			return fmt.Errorf("create bucket: %w", err)
 		}

@@ -286,8 +286,8 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			t.cpu += s.cpu
 			t.benchCPU += s.benchCPU
 			t.cpuKnown = t.cpuKnown && s.cpuKnown
-			if buckets[i] == b.cfg.Plain {
-				continue
+			if buckets[i] == b.cfg.Plain || buckets[i] == b.cfg.ClientCopy {
+				continue // nothing delivered
 			}
 			c0 := b.sampleCPU()
 			d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
@@ -365,6 +365,9 @@ func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data benchk
 				}
 				key := fmt.Sprintf("%sw%02d/%07d", prefix, w, n)
 				err := b.cl.put(ctx, "/"+bucket+"/"+key, &data)
+				if err == nil && bucket == b.cfg.ClientCopy {
+					err = b.cl.copyObject(ctx, bucket+"/"+key, b.cfg.Target+"/"+bucket+"/"+key)
+				}
 				t1 := time.Now()
 				if err != nil {
 					errs++
