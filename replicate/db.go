@@ -434,6 +434,9 @@ const statusCacheTTL = time.Second
 // an object, or of one version of it. etag may be quoted.
 func (r *Replicator) Status(ctx context.Context, bucket, key, versionID, etag string) string {
 	etag = unquote(etag)
+	// Read before the records' transaction: the store's own reads must
+	// not nest in it.
+	inline := r.inlineTargetIDs(ctx, bucket)
 	var st string
 	_ = r.state.view(func(tx buckets) error {
 		var rec statusRecord
@@ -443,7 +446,22 @@ func (r *Replicator) Status(ctx context.Context, bucket, key, versionID, etag st
 				return nil
 			}
 		}
+		found := false
 		if v := tx.Bucket(bktStatus).Get(indexKey(bucket, key)); v != nil && json.Unmarshal(v, &rec) == nil && rec.ETag == etag {
+			found = true
+		}
+		// A write copied inline records no status (inlineStatus): its
+		// targets' applied records say it, unless a status of a later
+		// change of the same bytes is recorded.
+		after := ""
+		if found {
+			after = rec.Sequencer
+		}
+		if copiedInline(tx, inline, key, etag, after) {
+			st = StatusCompleted
+			return nil
+		}
+		if found {
 			st = rec.Status
 			return nil
 		}

@@ -98,14 +98,8 @@ func (r *Replicator) Inline(tx InlineTx, obj sluice.ObjectInfo, seq string) erro
 		linked++
 	}
 	if linked == len(plans) {
-		puts, err := statusPuts(obj.Bucket, obj.Key, obj.VersionID, statusRecord{ETag: unquote(obj.ETag), Status: StatusCompleted, Sequencer: seq})
-		if err != nil {
+		if err := inlineStatus(state, obj, seq); err != nil {
 			return err
-		}
-		for _, p := range puts {
-			if err := putOne(state, p); err != nil {
-				return err
-			}
 		}
 	}
 	if linked > 0 {
@@ -118,6 +112,83 @@ func (r *Replicator) Inline(tx InlineTx, obj sluice.ObjectInfo, seq string) erro
 		})
 	}
 	return nil
+}
+
+// inlineStatus records that obj, copied to every target in its own
+// transaction, is COMPLETED. For a write without a version id only a
+// status record already there is replaced (dropped): Status reads
+// COMPLETED from the applied records just written, and a status record of
+// its own would cost each copy one more leaf, and its branches, written in
+// the commit. A version's status is recorded, for Status to find by id.
+func inlineStatus(state *bolt.Bucket, obj sluice.ObjectInfo, seq string) error {
+	if obj.VersionID != "" && obj.VersionID != sluice.NullVersionID {
+		puts, err := statusPuts(obj.Bucket, obj.Key, obj.VersionID, statusRecord{ETag: unquote(obj.ETag), Status: StatusCompleted, Sequencer: seq})
+		if err != nil {
+			return err
+		}
+		for _, p := range puts {
+			if err := putOne(state, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	b := state.Bucket(bktStatus)
+	if b == nil {
+		return nil
+	}
+	k := indexKey(obj.Bucket, obj.Key)
+	if b.Get(k) == nil {
+		return nil
+	}
+	return b.Delete(k)
+}
+
+// inlineTargetIDs returns the applied-record ids of bucket's TargetBucket
+// targets when its copies may be made inline (a tag, no replication
+// rules, records in the store), for Status to read a copy's completion
+// from; nil otherwise.
+func (r *Replicator) inlineTargetIDs(ctx context.Context, bucket string) []string {
+	if !r.recordsInStore() {
+		return nil
+	}
+	tagDoc, err := r.store.BucketConfig(ctx, bucket, sluice.ConfigTagging)
+	if err != nil || tagDoc == nil {
+		return nil
+	}
+	if repl, err := r.store.BucketConfig(ctx, bucket, sluice.ConfigReplication); err != nil || repl != nil {
+		return nil
+	}
+	set, ok := r.inlineSettings(bucket, tagDoc)
+	if !ok {
+		return nil
+	}
+	var ids []string
+	for _, p := range set.plans("", nil, false) {
+		ids = append(ids, "local/"+p.Bucket)
+	}
+	return ids
+}
+
+// copiedInline reports whether every target in ids applied key's write
+// with source ETag etag, none before sequencer after ("" for any): the
+// write's copies, made inline, are complete.
+func copiedInline(tx buckets, ids []string, key, etag, after string) bool {
+	b := tx.Bucket(bktApplied)
+	if b == nil || len(ids) == 0 {
+		return false
+	}
+	for _, id := range ids {
+		var a applied
+		v := b.Get(indexKey(id, key))
+		if v == nil || json.Unmarshal(v, &a) != nil || a.Deleted || a.ETag != etag {
+			return false
+		}
+		if after != "" && cmpSequencer(a.Sequencer, after) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // inlineSettings returns the settings of bucket for its tagging document

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/fsstore"
@@ -217,5 +218,72 @@ func TestOlderCopyNeverOverwritesInline(t *testing.T) {
 	s.put("src", "k", []byte("again"))
 	if got := readObject(t, s.store, "dst", "k"); string(got) != "again" {
 		t.Fatalf("write after the delete: target has %q", got)
+	}
+}
+
+// TestInlineStatusFromAppliedRecords: a write copied inline records no
+// status of its own; Status reads COMPLETED from the targets' applied
+// records. A status recorded for an older change of the same bytes (an
+// older event's copy that failed late) does not hide it, one recorded for
+// a later change does, and one left from before the inline copy is
+// dropped by it.
+func TestInlineStatusFromAppliedRecords(t *testing.T) {
+	s := newStack(t)
+	s.mkBucket("src", "")
+	s.mkBucket("dst", "")
+	s.tagBucket("src", "dst")
+	r, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	statusRec := func() []byte {
+		t.Helper()
+		var v []byte
+		if err := s.store.ViewState(Consumer, func(b *bolt.Bucket) error {
+			if st := b.Bucket(bktStatus); st != nil {
+				v = bytes.Clone(st.Get(indexKey("src", "k")))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	setStatus := func(rec statusRecord) {
+		t.Helper()
+		if err := r.commit(stateWrite{status: &statusAt{bucket: "src", key: "k", rec: rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A status from before the inline copies began (say, a pipeline
+	// copy's FAILED) is dropped by the first inline copy.
+	etag := unquote(s.put("src", "k", []byte("same bytes")))
+	setStatus(statusRecord{ETag: etag, Status: StatusFailed, Sequencer: "00"})
+	s.inline(r)
+	etag = unquote(s.put("src", "k", []byte("same bytes")))
+	if v := statusRec(); v != nil {
+		t.Fatalf("status record %s after an inline copy, want none", v)
+	}
+	if st := r.Status(ctx, "src", "k", "", etag); st != StatusCompleted {
+		t.Fatalf("status %q after the inline copy, want COMPLETED", st)
+	}
+	a, found, err := r.lookup("local/dst", "k")
+	if err != nil || !found {
+		t.Fatalf("applied record: found %v, err %v", found, err)
+	}
+
+	setStatus(statusRecord{ETag: etag, Status: StatusFailed, Sequencer: "01"})
+	if st := r.Status(ctx, "src", "k", "", etag); st != StatusCompleted {
+		t.Errorf("status %q with an older change's FAILED recorded late, want COMPLETED", st)
+	}
+	setStatus(statusRecord{ETag: etag, Status: StatusFailed, Sequencer: a.Sequencer + "0"})
+	if st := r.Status(ctx, "src", "k", "", etag); st != StatusFailed {
+		t.Errorf("status %q with a later change's FAILED, want FAILED", st)
+	}
+	if st := r.Status(ctx, "src", "k", "", `"other"`); st != StatusPending {
+		t.Errorf("status %q of other bytes, want PENDING", st)
 	}
 }
