@@ -490,6 +490,10 @@ func TestRecordedEvents(t *testing.T) {
 	var got []string
 	for _, ev := range events {
 		got = append(got, ev.Name+" "+ev.Key)
+		// The copy, linked rather than written, is still the caller's.
+		if ev.Request.ID != testRequestID || ev.Request.Principal != "test" {
+			t.Errorf("%s %s: request %+v, want the caller's", ev.Name, ev.Key, ev.Request)
+		}
 	}
 	want := []string{
 		"ObjectCreated:Put src",
