@@ -96,11 +96,7 @@ func TestInlineLeavesRulesAndMissingTargetsToThePipeline(t *testing.T) {
 	s.mkBucket("src", "")
 	s.mkBucket("dst", "")
 	s.tagBucket("src", "dst nowhere")
-	r, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := s.replicator()
 	s.inline(r)
 	ctx := context.Background()
 	src := s.put("src", "k", []byte("v"))
@@ -158,11 +154,7 @@ func TestOlderCopyNeverOverwritesInline(t *testing.T) {
 	s.mkBucket("src", "")
 	s.mkBucket("dst", "")
 	s.tagBucket("src", "dst")
-	r, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := s.replicator()
 	ctx := context.Background()
 
 	// The older write, not copied inline: the pipeline's to do.
@@ -232,11 +224,7 @@ func TestInlineStatusFromAppliedRecords(t *testing.T) {
 	s.mkBucket("src", "")
 	s.mkBucket("dst", "")
 	s.tagBucket("src", "dst")
-	r, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := s.replicator()
 	ctx := context.Background()
 	statusRec := func() []byte {
 		t.Helper()

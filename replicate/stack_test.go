@@ -102,6 +102,18 @@ func (s *stack) startReplicator(cfg Config) *running {
 	return s.startReplicatorOn(s.store, cfg)
 }
 
+// replicator is a Replicator over the stack's store with its records in a
+// temp dir, not serving, closed when the test ends.
+func (s *stack) replicator() *Replicator {
+	s.t.Helper()
+	r, err := New(testConfig(s.t.TempDir()), s.store, s.store, nil)
+	if err != nil {
+		s.t.Fatalf("new replicator: %v", err)
+	}
+	s.t.Cleanup(func() { r.Close() })
+	return r
+}
+
 func (s *stack) startReplicatorOn(store sluice.Store, cfg Config) *running {
 	s.t.Helper()
 	r, err := New(cfg, store, s.store, slog.New(slog.DiscardHandler))

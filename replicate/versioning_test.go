@@ -228,11 +228,7 @@ func TestEachEventCopiesItsVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r2.Close()
+	r2 := s.replicator()
 	replay := &replayLog{EventLog: s.store}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -265,11 +261,7 @@ func TestGuardedVersionedDelete(t *testing.T) {
 	s.versioning("src", sluice.VersioningEnabled)
 	s.versioning("dst", sluice.VersioningEnabled)
 	s.tagBucket("src", "dst")
-	r, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := s.replicator()
 	ctx := context.Background()
 	s.putVersion("src", "k", []byte("old"))
 	if _, err := s.store.DeleteVersion(ctx, "src", "k", ""); err != nil {
@@ -385,11 +377,7 @@ func TestBuiltinVersionRecords(t *testing.T) {
 	s.mkBucket("dst", "")
 	s.versioning("src", sluice.VersioningEnabled)
 	s.tagBucket("src", "dst")
-	r, err := New(testConfig(t.TempDir()), s.store, s.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := s.replicator()
 	ctx := context.Background()
 	s.putVersion("src", "k", []byte("one"))
 	older := s.lastEvent("src", "k")
