@@ -55,7 +55,7 @@ func (r *Replicator) handle(ctx context.Context, ev sluice.Event) (stateWrite, e
 }
 
 func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, error) {
-	created := strings.HasPrefix(ev.Name, "ObjectCreated:") || strings.HasPrefix(ev.Name, "ObjectTagging:")
+	created := createdEvent(ev)
 	removed := strings.HasPrefix(ev.Name, "ObjectRemoved:")
 	if !created && !removed {
 		return stateWrite{}, nil
@@ -73,7 +73,8 @@ func (r *Replicator) apply(ctx context.Context, ev sluice.Event) (stateWrite, er
 		return stateWrite{}, nil
 	}
 	if created && r.doneInline(ev, set) {
-		// Copied in the source's own transaction (inline.go), status too.
+		// Copied in the source's own transaction (inline.go), with the
+		// records Status reads COMPLETED from.
 		return stateWrite{}, nil
 	}
 	superseded := func(tags []sluice.Tag, removed bool) {

@@ -127,11 +127,12 @@ func (p *pipeline) read(ctx context.Context, cursor uint64) {
 	}
 }
 
-// idle reports whether ev leaves nothing to do: its bucket replicates
-// nowhere (or is gone), as apply would find, and no retry budget of an
-// earlier run waits to be cleared for it. Most events are of such buckets
-// (the copies' own, to start with); finishing them here spares them the
-// hand-off to a worker.
+// idle reports whether ev leaves nothing to do, as apply would find, and
+// no retry budget of an earlier run waits to be cleared for it: its bucket
+// replicates nowhere (or is gone), or its copies were all made in its own
+// transaction. Most events are of the first kind (the copies' own, to
+// start with), and under a TargetBucket tag most of the rest are of the
+// second; finishing them here spares them the hand-off to a worker.
 func (r *Replicator) idle(ctx context.Context, ev sluice.Event) bool {
 	if r.hasAttempts(ev.Seq) {
 		return false
@@ -140,12 +141,15 @@ func (r *Replicator) idle(ctx context.Context, ev sluice.Event) bool {
 	if err != nil {
 		return sluice.IsCode(err, sluice.ErrNoSuchBucket)
 	}
-	return set.none()
+	return set.none() || createdEvent(ev) && r.doneInline(ev, set)
+}
+
+func createdEvent(ev sluice.Event) bool {
+	return strings.HasPrefix(ev.Name, "ObjectCreated:") || strings.HasPrefix(ev.Name, "ObjectTagging:")
 }
 
 func relevant(ev sluice.Event) bool {
-	return strings.HasPrefix(ev.Name, "ObjectCreated:") || strings.HasPrefix(ev.Name, "ObjectTagging:") ||
-		strings.HasPrefix(ev.Name, "ObjectRemoved:")
+	return createdEvent(ev) || strings.HasPrefix(ev.Name, "ObjectRemoved:")
 }
 
 func (p *pipeline) queueOf(ev sluice.Event) int {
