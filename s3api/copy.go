@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -128,12 +129,22 @@ func (s *Server) linkCopy(ctx context.Context, src sluice.ObjectInfo, algorithm 
 		return sluice.ObjectInfo{}, false, nil
 	}
 	out, err = l.LinkObject(ctx, src, in)
-	if sluice.IsCode(err, sluice.ErrPreconditionFailed) || sluice.IsCode(err, sluice.ErrNoSuchKey) {
-		// src changed, or a condition on the destination failed, which
-		// the stream checks again and reports.
+	if sourceChanged(err) {
 		return sluice.ObjectInfo{}, false, nil
 	}
+	// A failed condition on the destination is the copy's answer: the
+	// stream would write every byte only to fail it too.
 	return out, true, err
+}
+
+// sourceChanged reports whether LinkObject failed because its source is no
+// longer the one opened: overwritten, or deleted.
+func sourceChanged(err error) bool {
+	var e *sluice.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code == sluice.ErrNoSuchKey || e.Code == sluice.ErrPreconditionFailed && e.Fields["Condition"] == "x-amz-copy-source-if-match"
 }
 
 // streamCopy writes in from src's opened snapshot, verified against src's

@@ -669,6 +669,22 @@ func TestCopyObjectStreamsWhenItMust(t *testing.T) {
 	if !bytes.Equal(e.get("must", "snap"), data) {
 		t.Error("the copy is not the snapshot it opened")
 	}
+
+	// A condition on the destination that fails is the answer at once:
+	// no stream follows to fail it again.
+	cur, err := e.store.HeadObject(context.Background(), "must", "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = &sluice.PutObjectInput{Bucket: "must", Key: "snap", EventName: sluice.EventObjectCreatedCopy, Conditions: sluice.Conditions{IfNoneMatch: "*"}}
+	_, linked, err := e.srv.linkCopy(context.Background(), cur, cur.Checksum.Algorithm, in)
+	if !linked || !sluice.IsCode(err, sluice.ErrPreconditionFailed) {
+		t.Errorf("link onto an existing key under If-None-Match: *: linked %v, err %v; want PreconditionFailed", linked, err)
+	}
+	resp, body := e.do("PUT", "/must/snap", nil, "x-amz-copy-source", "must/src", "If-None-Match", "*")
+	if resp.StatusCode != http.StatusPreconditionFailed || !bytes.Contains(body, []byte("<Condition>If-None-Match</Condition>")) {
+		t.Errorf("copy onto an existing key under If-None-Match: *: %d %s", resp.StatusCode, body)
+	}
 }
 
 // TestCopyObjectOfVersion copies an older version and the current one of a
