@@ -204,8 +204,11 @@ func (n *Notifier) postEach(ctx context.Context, g []firstAttempt, errs []error)
 	start := time.Now()
 	cut := false
 	if len(g) == 1 {
+		n.m.alonePosts.Inc()
 		status[0], errs[0] = n.hooks.send(ctx, t, reqs[0])
 	} else {
+		n.m.pipelines.Inc()
+		n.m.pipelinedPosts.Add(float64(len(g)))
 		cut = n.hooks.postPipelined(ctx, t, reqs, status, errs)
 	}
 	failed := false

@@ -575,6 +575,10 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	// kinds holds the series of the target kinds, looked up once.
 	kinds map[string]kindMetrics
+	// pipelinedPosts and alonePosts count the POSTs of one-record
+	// webhook rules by how they went out; pipelines counts the writes
+	// that carried two or more.
+	pipelinedPosts, alonePosts, pipelines prometheus.Counter
 }
 
 // kindMetrics are one target kind's series of a successful delivery.
@@ -611,8 +615,13 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	for _, k := range targetKinds {
 		m.kinds[k] = kindMetrics{m.delivered.WithLabelValues(k), m.latency.WithLabelValues(k)}
 	}
+	posts := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_notify_webhook_posts_total",
+		Help: "First-attempt POSTs of one-record webhook rules to plain-http receivers, by how they were sent: pipelined with others on one connection write, or alone."}, []string{"sent"})
+	m.pipelinedPosts, m.alonePosts = posts.WithLabelValues("pipelined"), posts.WithLabelValues("alone")
+	m.pipelines = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_notify_webhook_pipelines_total",
+		Help: "Connection writes that carried two or more pipelined webhook POSTs."})
 	if reg != nil {
-		reg.MustRegister(m.events, m.delivered, m.retried, m.dead, m.latency)
+		reg.MustRegister(m.events, m.delivered, m.retried, m.dead, m.latency, posts, m.pipelines)
 	}
 	return m
 }

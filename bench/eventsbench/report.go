@@ -132,10 +132,11 @@ func (r report) render() string {
 			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest. "+
 			"The ratio is against the first bucket: the median, over the rounds, of this bucket's slice rate over the first bucket's slice of the same round (run just before or after it), so that a slow spell of the shared disk, which hits a whole slice, does not decide it; the per-round ratios follow it. "+
 			"**CPU ratio** is the first bucket's CPU/PUT incl. drain over this bucket's: the PUT/s ratio the two would have where the server's CPU is the limit, and the steadier measure of what delivery costs when the disk's pace varies from slice to slice. "+
-			"**Bench CPU/PUT** is the bench's own CPU, incl. drain: its clients, the same for every bucket, and the webhook receiver (HMAC check, JSON decode), which runs on the same cores as the server; what a bucket adds over the first is mostly the receiver's work, and is why the PUT/s ratio can be below the CPU ratio.\n\n",
+			"**Bench CPU/PUT** is the bench's own CPU, incl. drain: its clients, the same for every bucket, and the webhook receiver (HMAC check, JSON decode), which runs on the same cores as the server; what a bucket adds over the first is mostly the receiver's work, and is why the PUT/s ratio can be below the CPU ratio. "+
+			"**POSTs pipelined** is the server's own count (its `/metrics`) of the one-record POSTs that shared a connection write with others, and how many such a write carried on average.\n\n",
 			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup)
-		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | webhook records per POST (most) | bench CPU/PUT | CPU ratio | PUT/s ratio | goal < 10%% slower |\n")
-		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | webhook records per POST (most) | POSTs pipelined (per write) | bench CPU/PUT | CPU ratio | PUT/s ratio | goal < 10%% slower |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		cpuPer := func(t tputResult) float64 {
 			if !t.cpuKnown || t.ops == 0 {
 				return 0
@@ -193,7 +194,14 @@ func (r report) render() string {
 			if t.posts > 0 {
 				perPost = fmt.Sprintf("%.2f (%d)", float64(t.records)/float64(t.posts), t.most)
 			}
-			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", t.bucket, conf, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), cpu, cpuAll, drain, t.lost, perPost, benchCPU, cpuRatio, ratio, ok)
+			pipes := "—"
+			if p := t.pipes; p.ok && p.pipelined+p.alone > 0 {
+				pipes = fmt.Sprintf("%.0f%%", 100*p.pipelined/(p.pipelined+p.alone))
+				if p.writes > 0 {
+					pipes += fmt.Sprintf(" (%.1f)", p.pipelined/p.writes)
+				}
+			}
+			w("| `%s` | %s | %.0f | %.2f | %.2f | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", t.bucket, conf, t.opsPerSec(), benchkit.Ms(p50), benchkit.Ms(p99), cpu, cpuAll, drain, t.lost, perPost, pipes, benchCPU, cpuRatio, ratio, ok)
 		}
 		w("\n")
 		r.renderCopyVsClient(w, cpuPer)

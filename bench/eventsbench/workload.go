@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -223,6 +227,64 @@ type tputResult struct {
 	posts, records, most int
 	// rates are the PUT/s of each round's slice, in round order.
 	rates []float64
+	// pipes is what the server reports of how its one-record webhook
+	// POSTs went out during this bucket's slices and drains.
+	pipes pipeStats
+}
+
+// pipeStats are the server's counters of one-record webhook POSTs: those
+// pipelined, the writes that carried them, and those sent alone.
+type pipeStats struct {
+	pipelined, writes, alone float64
+	ok                       bool
+}
+
+func (p pipeStats) sub(q pipeStats) pipeStats {
+	return pipeStats{pipelined: p.pipelined - q.pipelined, writes: p.writes - q.writes, alone: p.alone - q.alone, ok: p.ok && q.ok}
+}
+
+func (p pipeStats) add(q pipeStats) pipeStats {
+	return pipeStats{pipelined: p.pipelined + q.pipelined, writes: p.writes + q.writes, alone: p.alone + q.alone, ok: p.ok && q.ok}
+}
+
+// pipeStats reads the pipelining counters from the server's /metrics.
+func (b *bench) pipeStats(ctx context.Context) pipeStats {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.srv.BaseURL()+"/metrics", nil)
+	if err != nil {
+		return pipeStats{}
+	}
+	resp, err := b.cl.HTTP().Do(req)
+	if err != nil {
+		return pipeStats{}
+	}
+	defer resp.Body.Close()
+	var p pipeStats
+	seen := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch name {
+		case `sluice_notify_webhook_posts_total{sent="pipelined"}`:
+			dst = &p.pipelined
+		case `sluice_notify_webhook_posts_total{sent="alone"}`:
+			dst = &p.alone
+		case "sluice_notify_webhook_pipelines_total":
+			dst = &p.writes
+		default:
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			*dst = v
+			seen++
+		}
+	}
+	p.ok = resp.StatusCode == http.StatusOK && sc.Err() == nil && seen == 3
+	return p
 }
 
 // roundRatios returns, for each round, t's slice rate over base's: two
@@ -256,7 +318,7 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 	buckets := b.cfg.TputBuckets
 	res := make([]tputResult, len(buckets))
 	for i, name := range buckets {
-		res[i] = tputResult{bucket: name, cpuKnown: true}
+		res[i] = tputResult{bucket: name, cpuKnown: true, pipes: pipeStats{ok: true}}
 	}
 	slice := b.cfg.TputDuration / time.Duration(b.cfg.Rounds)
 	for round := range b.cfg.Rounds {
@@ -267,6 +329,7 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			}
 			syscall.Sync()
 			prefix := fmt.Sprintf("tput/r%d/", round)
+			pipes0 := b.pipeStats(ctx)
 			s := b.putSlice(ctx, buckets[i], prefix, data, warmup, slice)
 			if ctx.Err() != nil {
 				return nil, errors.New("interrupted")
@@ -292,6 +355,7 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			c0 := b.sampleCPU()
 			d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
 			server, own, ok := c0.until(b.sampleCPU())
+			t.pipes = t.pipes.add(b.pipeStats(ctx).sub(pipes0))
 			t.drain = append(t.drain, d)
 			t.lost += lost
 			t.drainCPU += server
