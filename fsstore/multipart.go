@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -29,9 +28,7 @@ var (
 
 func newUploadID() string {
 	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
+	idRandom(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 

@@ -80,11 +80,22 @@ func errMarkerMethod(method string) error {
 // newVersionID returns a fresh id encoding counter.
 func newVersionID(counter uint64) string {
 	var b [24]byte
-	if _, err := rand.Read(b[:16]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
+	idRandom(b[:16])
 	binary.BigEndian.PutUint64(b[16:], counter^binary.BigEndian.Uint64(b[:8]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// idRandom fills b with random bytes for an id in URL-safe base64 that
+// does not start with '-': command lines take that for an option, so
+// `aws s3api get-object --version-id -xyz` (or upload-part --upload-id)
+// would fail. S3's ids never start with one.
+func idRandom(b []byte) {
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	if b[0]>>2 == 62 { // '-' in the URL-safe alphabet
+		b[0] ^= 0x80
+	}
 }
 
 // parseVersionID returns the counter an id (not "null") encodes; ok is

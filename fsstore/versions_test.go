@@ -44,7 +44,24 @@ func FuzzVersionID(f *testing.F) {
 		if got, ok := parseVersionID(issued); !ok || got != counter {
 			t.Fatalf("parseVersionID(newVersionID(%d)) = %d, %v", counter, got, ok)
 		}
+		if strings.HasPrefix(issued, "-") {
+			t.Fatalf("newVersionID(%d) = %q starts with '-'", counter, issued)
+		}
 	})
+}
+
+// TestIDsNotOptions: no version or upload id starts with '-', which a
+// command line would take for an option (`aws s3api get-object
+// --version-id -xyz` fails); without the check one id in 64 would.
+func TestIDsNotOptions(t *testing.T) {
+	for i := range 10000 {
+		if id := newVersionID(uint64(i)); id[0] == '-' {
+			t.Fatalf("newVersionID(%d) = %q", i, id)
+		}
+		if id := newUploadID(); id[0] == '-' {
+			t.Fatalf("newUploadID() = %q", id)
+		}
+	}
 }
 
 // FuzzVersionKey checks the layout of subVersions: keys round-trip, and
