@@ -435,48 +435,108 @@ func readResponseHead(br *bufio.Reader) (responseHead, error) {
 
 // drainChunked reads a chunked body to its end, or up to maxDrain bytes;
 // ok reports whether it reached the end.
+//
+// It is as strict as net/http's chunked reader, so that a connection is
+// never kept after a body net/http would refuse: chunk lines end in CRLF
+// (a bare LF ends header lines only, RFC 9112 erratum 7633), each chunk's
+// data is followed by exactly CRLF, and chunk headers may carry no more
+// than 16 KiB of overhead beyond 16 bytes plus twice their data each.
 func drainChunked(br *bufio.Reader) (ok bool, err error) {
 	read := 0
+	excess := 0
 	for {
-		line, err := readLine(br, 4096)
+		line, err := readRawLine(br, 4096)
 		if err != nil {
 			return false, err
 		}
+		if i := bytes.IndexByte(line, '\r'); i < 0 || i != len(line)-2 {
+			return false, errResponse // a bare LF, or a CR inside
+		}
+		line = line[:len(line)-2]
+		if len(line) >= 4096 {
+			return false, errTooLong
+		}
+		excess += len(line) + 2
+		line = bytes.TrimRight(line, " \t")
 		if i := bytes.IndexByte(line, ';'); i >= 0 {
 			line = line[:i]
 		}
-		n, err := strconv.ParseUint(string(bytes.Trim(line, " \t")), 16, 32)
-		if err != nil {
+		n, ok := chunkSize(line)
+		if !ok {
+			return false, errResponse
+		}
+		excess = max(excess-16-2*int(min(n, maxDrain)), 0)
+		if excess > 16<<10 {
 			return false, errResponse
 		}
 		if n == 0 {
-			// Trailers, up to the empty line.
-			for {
-				line, err := readLine(br, 4096)
-				if err != nil {
-					return false, err
-				}
-				if len(line) == 0 {
-					return true, nil
-				}
+			// No trailers, as net/http expects in the common case: the
+			// body ends with CRLF here. A receiver that sends trailers
+			// (rare) has its connection closed rather than having them
+			// parsed as strictly as net/http does.
+			end, err := br.Peek(2)
+			if string(end) == "\r\n" {
+				_, err = br.Discard(2)
+				return err == nil, err
 			}
-		}
-		read += int(n)
-		if read > maxDrain {
+			if len(end) < 2 {
+				return false, io.ErrUnexpectedEOF
+			}
 			return false, nil
 		}
+		if n > maxDrain || read+int(n) > maxDrain {
+			return false, nil
+		}
+		read += int(n)
 		if _, err := br.Discard(int(n)); err != nil {
 			return false, err
 		}
-		if crlf, err := readLine(br, 2); err != nil || len(crlf) != 0 {
+		var crlf [2]byte
+		if _, err := io.ReadFull(br, crlf[:]); err != nil || crlf != [2]byte{'\r', '\n'} {
 			return false, errResponse
 		}
 	}
 }
 
+// chunkSize parses a chunk header's hexadecimal size, at most 16 digits.
+func chunkSize(v []byte) (uint64, bool) {
+	if len(v) == 0 || len(v) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range v {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(c)
+	}
+	return n, true
+}
+
 // readLine returns the next line without its CRLF (or bare LF), at most
 // limit bytes long. The line is valid until the next read from br.
 func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	line, err := readRawLine(br, limit)
+	if err != nil {
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// readRawLine is readLine keeping the line's end: its LF, and the CR
+// before it if there is one.
+func readRawLine(br *bufio.Reader, limit int) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		// Longer than the buffer: gather it.
@@ -495,10 +555,6 @@ func readLine(br *bufio.Reader, limit int) ([]byte, error) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
 	}
 	return line, nil
 }
