@@ -155,10 +155,7 @@ func TestHandleS3EventCopiesAndDeletes(t *testing.T) {
 }
 
 func TestHandleS3EventOlderRecordLoses(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	r := s.newCopier()
 	ctx := context.Background()
 	s.put("src", "k", []byte("v1"))

@@ -150,10 +150,7 @@ func TestInlineLeavesRulesAndMissingTargetsToThePipeline(t *testing.T) {
 // must not land over it. The older snapshot is taken, the newer write
 // commits (copied inline), then the older copy and delete run.
 func TestOlderCopyNeverOverwritesInline(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	r := s.replicator()
 	ctx := context.Background()
 
@@ -220,10 +217,7 @@ func TestOlderCopyNeverOverwritesInline(t *testing.T) {
 // a later change does, and one left from before the inline copy is
 // dropped by it.
 func TestInlineStatusFromAppliedRecords(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	r := s.replicator()
 	ctx := context.Background()
 	statusRec := func() []byte {

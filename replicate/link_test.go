@@ -14,10 +14,7 @@ import (
 // shares the source's data file instead of writing a second one, and that
 // once the source's removal is mirrored no file is left.
 func TestLocalCopyLinks(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	body := bytes.Repeat([]byte("sluice!"), 1<<17) // beyond the inline threshold
 	if _, err := s.store.PutObject(context.Background(), &sluice.PutObjectInput{Bucket: "src", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
 		t.Fatal(err)

@@ -87,10 +87,7 @@ func md5hex(b []byte) string {
 }
 
 func TestReplayCopiesNothingTwice(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	// The stack's spy consumer keeps the outbox from being pruned, so the
 	// events can be replayed and the target's writes counted.
 	ctx := context.Background()
@@ -146,10 +143,7 @@ func (l *replayLog) AckEvents(_ context.Context, _ string, seq uint64) error {
 }
 
 func TestNewerWriteWins(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	s.startReplicator(testConfig(t.TempDir()))
 	for i := range 20 {
 		s.put("src", "hot", []byte(fmt.Sprintf("version %d", i)))
@@ -171,10 +165,7 @@ func TestLargeObjectStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("64 MiB copy")
 	}
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	const size = 64 << 20
 	h := sha256.New()
 	body := io.TeeReader(io.LimitReader(rand.Reader, size), h)
@@ -211,10 +202,7 @@ func TestLargeObjectStreams(t *testing.T) {
 }
 
 func TestRestartCompletesEveryCopy(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	dir := t.TempDir()
 	r1 := s.startReplicator(testConfig(dir))
 	const n = 60
@@ -385,10 +373,7 @@ func TestRemoteRegionEndpoint(t *testing.T) {
 // written by 8 writers at once, some keys rewritten several times, and
 // checks that every key's copy is its newest write.
 func TestBurstZeroLossNewestWins(t *testing.T) {
-	s := newStack(t)
-	s.mkBucket("src", "")
-	s.mkBucket("dst", "")
-	s.tagBucket("src", "dst")
+	s := newTaggedStack(t)
 	r := s.startReplicator(testConfig(t.TempDir()))
 	const (
 		writers  = 8

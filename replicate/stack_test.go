@@ -102,6 +102,16 @@ func (s *stack) startReplicator(cfg Config) *running {
 	return s.startReplicatorOn(s.store, cfg)
 }
 
+// newTaggedStack is a stack with buckets src and dst, src tagged
+// TargetBucket=dst.
+func newTaggedStack(t *testing.T) *stack {
+	s := newStack(t)
+	s.mkBucket("src", "")
+	s.mkBucket("dst", "")
+	s.tagBucket("src", "dst")
+	return s
+}
+
 // replicator is a Replicator over the stack's store with its records in a
 // temp dir, not serving, closed when the test ends.
 func (s *stack) replicator() *Replicator {
