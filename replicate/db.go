@@ -436,7 +436,11 @@ func (r *Replicator) Status(ctx context.Context, bucket, key, versionID, etag st
 	etag = unquote(etag)
 	// Read before the records' transaction: the store's own reads must
 	// not nest in it.
-	inline := r.inlineTargetIDs(ctx, bucket)
+	repl := r.replicates(ctx, bucket)
+	var inline []string
+	if repl {
+		inline = r.inlineTargetIDs(ctx, bucket)
+	}
 	var st string
 	_ = r.state.view(func(tx buckets) error {
 		var rec statusRecord
@@ -474,7 +478,7 @@ func (r *Replicator) Status(ctx context.Context, bucket, key, versionID, etag st
 	if st != "" {
 		return st
 	}
-	if r.replicates(ctx, bucket) {
+	if repl {
 		return StatusPending
 	}
 	return ""
