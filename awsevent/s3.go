@@ -124,24 +124,24 @@ func isTagging(name string) bool  { return strings.HasPrefix(name, "ObjectTaggin
 // '+', reserved bytes become upper-case %XX) except that '/' stays as is.
 // The unreserved set is the form encoder's: letters, digits and "-_.*".
 func EncodeS3Key(key string) string {
-	var b strings.Builder
-	b.Grow(len(key) + len(key)/4)
+	return string(appendS3Key(make([]byte, 0, len(key)+len(key)/4), key))
+}
+
+func appendS3Key(b []byte, key string) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
 			c == '-', c == '_', c == '.', c == '*', c == '/':
-			b.WriteByte(c)
+			b = append(b, c)
 		case c == ' ':
-			b.WriteByte('+')
+			b = append(b, '+')
 		default:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xF])
+			b = append(b, '%', hexDigits[c>>4], hexDigits[c&0xF])
 		}
 	}
-	return b.String()
+	return b
 }
 
 // DecodeS3Key reverses EncodeS3Key (it is what handlers do with

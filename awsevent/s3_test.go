@@ -193,6 +193,8 @@ func FuzzS3FastPath(f *testing.F) {
 	f.Add("ObjectRemoved:Delete", "k", "", "", "v1", "", int64(0), int64(0), "", "")
 	f.Add("ObjectTagging:Put", "ü/ключ", "id with \"quotes\"", "e", "", "s", int64(7), int64(-1), "a", "::1")
 	f.Add("ObjectCreated:Copy", "k\n", "c\\d", "e\x00", "\u2028", "<&>", int64(1)<<40, int64(1)<<62, "\xff", "h")
+	f.Add("s3:ObjectCreated:Put", "k", "r", `"e"`, "", "s", int64(3), int64(-1)<<63, "", "")
+	f.Add("ObjectRemoved:DeleteMarkerCreated", "a/b", "r", "e", "v", "s", int64(3), int64(1)<<62+999, "p", "ip")
 	f.Fuzz(func(t *testing.T, name, key, ruleID, etag, version, sequencer string, size, nanos int64, principal, ip string) {
 		e := sluice.Event{Bucket: "bucket", Key: key, Name: name, ETag: etag, VersionID: version, Sequencer: sequencer,
 			Size: size, Time: time.Unix(0, nanos), Region: "eu-west-1",
@@ -213,6 +215,21 @@ func FuzzS3FastPath(f *testing.F) {
 		if ok && !bytes.Equal(fast, want) {
 			t.Fatalf("fast path accepted and differs:\n%s\n%s", fast, want)
 		}
+		// The direct path, with and without an owner and region, after
+		// bytes already in the buffer.
+		for _, rule := range []S3Rule{{ConfigurationID: ruleID}, {ConfigurationID: ruleID, OwnerID: principal}} {
+			for _, region := range []string{e.Region, ""} {
+				e := e
+				e.Region = region
+				want, err := NewS3Event(e, rule).MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := AppendS3Message([]byte("x"), e, rule); !bytes.Equal(got, append([]byte("x"), want...)) {
+					t.Fatalf("AppendS3Message:\n%s\nMarshalJSON:\n%s", got, want)
+				}
+			}
+		}
 		// Two records, as a batched delivery concatenates them.
 		two := S3Event{Records: append(msg.Records, msg.Records...)}
 		want2, _ := two.marshalReflect()
@@ -229,6 +246,12 @@ func BenchmarkS3EventMarshal(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
 			_, _ = msg.MarshalJSON()
+		}
+	})
+	b.Run("direct", func(b *testing.B) {
+		buf := make([]byte, 0, 1024)
+		for b.Loop() {
+			buf = AppendS3Message(buf[:0], e, S3Rule{ConfigurationID: "rule-1"})
 		}
 	})
 	b.Run("reflect", func(b *testing.B) {

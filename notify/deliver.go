@@ -373,7 +373,11 @@ func (n *Notifier) consume(ctx context.Context, cursor uint64) {
 		wg.Wait()
 		n.settleQueued()
 	}()
+	var lastRead time.Time // of the last read that found events
 	for ctx.Err() == nil {
+		if wait := time.Until(lastRead.Add(n.cfg.ReadInterval)); wait > 0 && !sleep(ctx, wait) {
+			return
+		}
 		evs, err := n.events.ReadEvents(ctx, cursor, n.cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -400,6 +404,11 @@ func (n *Notifier) consume(ctx context.Context, cursor uint64) {
 			continue
 		}
 		cursor = evs[len(evs)-1].Seq
+		// A full read means a backlog: the next one need not wait.
+		lastRead = time.Time{}
+		if len(evs) < n.cfg.BatchSize {
+			lastRead = time.Now()
+		}
 		if n.win.add(read) {
 			n.pokeAck()
 		}
@@ -458,12 +467,7 @@ func (n *Notifier) match(ctx context.Context, evs []sluice.Event) ([]*readEvent,
 			if known {
 				continue
 			}
-			// MarshalJSON itself, not json.Marshal: that would compact and
-			// re-escape the already compact message, doubling the cost.
-			payload, err := awsevent.NewS3Event(e, awsevent.S3Rule{ConfigurationID: r.ID}).MarshalJSON()
-			if err != nil {
-				return nil, nil, fmt.Errorf("encode record: %w", err)
-			}
+			payload := awsevent.AppendS3Message(make([]byte, 0, 1024), e, awsevent.S3Rule{ConfigurationID: r.ID})
 			re.left++
 			jobs = append(jobs, firstAttempt{ev: re, batch: r.Batch, d: &Delivery{
 				ID: deliveryID(k), Seq: e.Seq, RuleID: r.ID, Kind: r.Kind, Target: r.Target, Secret: r.Secret,

@@ -51,6 +51,33 @@ type hookConn struct {
 	br *bufio.Reader
 	// idleSince is when the connection was last put back.
 	idleSince time.Time
+	// ctx is the context of the connection's last round trip; its end
+	// cuts the connection's I/O short, through the AfterFunc stop
+	// unregisters. Registered once per context, not per round trip: that
+	// costs as much as a small request.
+	ctx  context.Context
+	stop func() bool
+}
+
+// watch makes the end of ctx cut c's I/O short. It reports false when c
+// was cut by an earlier context, which ended: c cannot be trusted.
+func (c *hookConn) watch(ctx context.Context) bool {
+	if c.ctx == ctx {
+		return true
+	}
+	if c.stop != nil && !c.stop() {
+		return false
+	}
+	c.ctx, c.stop = ctx, context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	return true
+}
+
+// Close closes the connection and forgets its context.
+func (c *hookConn) Close() error {
+	if c.stop != nil {
+		c.stop()
+	}
+	return c.Conn.Close()
 }
 
 // maxIdleTime is how long an idle connection may wait for its next
@@ -203,10 +230,17 @@ func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, reqs [][]byte, 
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	if !c.watch(ctx) {
+		return 0, false, false, errCut
+	}
 	if err := c.SetDeadline(deadline); err != nil {
 		return 0, false, false, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	// Checked after setting the deadline: a context ending from here on
+	// sets its past deadline after ours.
+	if err := ctx.Err(); err != nil {
+		return 0, false, false, err
+	}
 	var err2 error
 	if len(reqs) == 1 {
 		_, err2 = c.Write(reqs[0])
@@ -218,30 +252,30 @@ func (h *hookClient) roundTrip(ctx context.Context, c *hookConn, reqs [][]byte, 
 		_, err2 = bufs.WriteTo(c.Conn)
 	}
 	if err2 != nil {
-		stop()
 		return 0, false, false, ctxErr(ctx, err2)
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		stop()
 		return 0, false, false, ctxErr(ctx, err)
 	}
 	for answered < len(reqs) {
 		st, k, err := readResponse(c.br)
 		if err != nil {
-			stop()
 			return answered, false, true, ctxErr(ctx, err)
 		}
 		status[answered] = st
 		answered++
 		if !k {
-			stop()
 			return answered, false, true, nil
 		}
 	}
-	// A cancellation may still be setting a past deadline: then the
+	// A context that ended may still be setting a past deadline: then the
 	// connection cannot be trusted with another request.
-	return answered, stop(), true, nil
+	return answered, ctx.Err() == nil, true, nil
 }
+
+// errCut is a reused connection's failure when the end of an earlier
+// context cut its I/O short.
+var errCut = errors.New("connection cut by an ended context")
 
 // ctxErr prefers the context's error to the deadline error it caused.
 func ctxErr(ctx context.Context, err error) error {

@@ -234,6 +234,39 @@ func TestHookClientTimeoutAndCancel(t *testing.T) {
 	}
 }
 
+// TestHookClientContexts: a connection watches the context of its round
+// trips, registered once per context, and keeps serving it; a POST under
+// that context after it ended fails at once, and POSTs under a new
+// context go through on a new connection.
+func TestHookClientContexts(t *testing.T) {
+	ok := "HTTP/1.1 204 No Content\r\n\r\n"
+	addr, conns := cannedServer(t, ok, ok, ok, ok)
+	h := newHookClient(5*time.Second, 4)
+	defer h.closeIdle()
+	target, _ := hookTargetOf("http://" + addr + "/")
+	first, cancel := context.WithCancel(t.Context())
+	for range 2 {
+		if _, err := h.post(first, target, nil, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("%d connections for two POSTs, want 1", got)
+	}
+	cancel()
+	if _, err := h.post(first, target, nil, []byte("x")); err != context.Canceled {
+		t.Fatalf("POST under an ended context: %v, want context.Canceled", err)
+	}
+	for range 2 {
+		if _, err := h.post(t.Context(), target, nil, []byte("x")); err != nil {
+			t.Fatalf("POST under a new context after the first ended: %v", err)
+		}
+	}
+	if got := conns.Load(); got != 2 {
+		t.Fatalf("%d connections, want 2 (the cut one replaced once)", got)
+	}
+}
+
 func TestHookTargetOf(t *testing.T) {
 	t.Setenv("HTTP_PROXY", "")
 	t.Setenv("NO_PROXY", "")

@@ -49,6 +49,13 @@ type Config struct {
 	Workers int
 	// BatchSize is how many outbox events are read at a time.
 	BatchSize int
+	// ReadInterval is the least time between two outbox reads while
+	// events keep coming; the first event after a quiet spell is read at
+	// once. Under a steady stream of writes each read then takes the
+	// events of a few group commits, not one, so their records go out in
+	// deeper pipelines and fewer writes, for at most ReadInterval of
+	// added delivery latency. 0 reads after every commit.
+	ReadInterval time.Duration
 	// PipelineMaxWait is how fast, per request, a plain-http webhook
 	// receiver must have answered for one-record POSTs waiting together
 	// to be pipelined to it, until it takes slowFactor times as long;
@@ -73,6 +80,7 @@ func DefaultConfig() Config {
 		WebhookTimeout:  10 * time.Second,
 		Workers:         16,
 		BatchSize:       256,
+		ReadInterval:    3 * time.Millisecond,
 		PipelineMaxWait: time.Millisecond,
 	}
 }
@@ -92,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("notify: workers %d must be at least 1", c.Workers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("notify: batch_size %d must be at least 1", c.BatchSize)
+	case c.ReadInterval < 0:
+		return fmt.Errorf("notify: read_interval %v must not be negative", c.ReadInterval)
 	case c.PipelineMaxWait < 0:
 		return fmt.Errorf("notify: pipeline_max_wait %v must not be negative", c.PipelineMaxWait)
 	}
