@@ -139,3 +139,28 @@ func TestReportFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundRatios: both ratios pair a bucket's slices with the first
+// bucket's slices of the same rounds, and the CPU ratio is left out when
+// a slice's CPU is unknown rather than paired with another round's.
+func TestRoundRatios(t *testing.T) {
+	base := tputResult{rates: []float64{1000, 2000, 1000}, cpuPerPut: []float64{300, 250, 300}}
+	hook := tputResult{rates: []float64{900, 1900, 500}, cpuPerPut: []float64{330, 250, 600}}
+	if diff := cmp.Diff([]float64{0.9, 0.95, 0.5}, hook.roundRatios(base)); diff != "" {
+		t.Errorf("PUT/s ratios (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]float64{300.0 / 330, 1, 0.5}, hook.cpuRatios(base)); diff != "" {
+		t.Errorf("CPU ratios (-want +got):\n%s", diff)
+	}
+	text, q := medianOf(hook.cpuRatios(base))
+	if q != 300.0/330 || text != "0.91× (0.91, 1.00, 0.50)" {
+		t.Errorf("medianOf = %q, %v", text, q)
+	}
+	hook.cpuPerPut = hook.cpuPerPut[:2] // one slice's CPU unknown
+	if got := hook.cpuRatios(base); got != nil {
+		t.Errorf("CPU ratios with a slice unknown = %v, want none", got)
+	}
+	if text, q := medianOf(nil); text != "—" || q != 0 {
+		t.Errorf("medianOf(nil) = %q, %v", text, q)
+	}
+}

@@ -227,6 +227,9 @@ type tputResult struct {
 	posts, records, most int
 	// rates are the PUT/s of each round's slice, in round order.
 	rates []float64
+	// cpuPerPut is the server's CPU per PUT (µs) of each round's slice,
+	// its drain included, in round order; empty when CPU is unknown.
+	cpuPerPut []float64
 	// pipes is what the server reports of how its one-record webhook
 	// POSTs went out during this bucket's slices and drains.
 	pipes pipeStats
@@ -291,10 +294,27 @@ func (b *bench) pipeStats(ctx context.Context) pipeStats {
 // slices run back to back, so a slow spell of the disk or the host
 // mostly hits both.
 func (t tputResult) roundRatios(base tputResult) []float64 {
+	return ratios(t.rates, base.rates)
+}
+
+// cpuRatios returns, for each round, base's server CPU per PUT over t's:
+// the PUT/s ratio of the two slices where the server's CPU is the limit.
+// Per round, as roundRatios, because what a CPU second buys on a shared
+// host changes from spell to spell (a virtual disk's doorbell costs the
+// guest several times more CPU when the host is busy).
+func (t tputResult) cpuRatios(base tputResult) []float64 {
+	if len(t.cpuPerPut) != len(t.rates) || len(base.cpuPerPut) != len(base.rates) {
+		return nil // some slice's CPU unknown: rounds would not pair up
+	}
+	return ratios(base.cpuPerPut, t.cpuPerPut)
+}
+
+// ratios returns a[i]/b[i] for each i both have, where b[i] > 0.
+func ratios(a, b []float64) []float64 {
 	var out []float64
-	for i := range min(len(t.rates), len(base.rates)) {
-		if base.rates[i] > 0 {
-			out = append(out, t.rates[i]/base.rates[i])
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			out = append(out, a[i]/b[i])
 		}
 	}
 	return out
@@ -349,18 +369,23 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			t.cpu += s.cpu
 			t.benchCPU += s.benchCPU
 			t.cpuKnown = t.cpuKnown && s.cpuKnown
-			if buckets[i] == b.cfg.Plain || buckets[i] == b.cfg.ClientCopy {
-				continue // nothing delivered
+			sliceCPU, cpuKnown := s.cpu, s.cpuKnown
+			if buckets[i] != b.cfg.Plain && buckets[i] != b.cfg.ClientCopy {
+				c0 := b.sampleCPU()
+				d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
+				server, own, ok := c0.until(b.sampleCPU())
+				t.pipes = t.pipes.add(b.pipeStats(ctx).sub(pipes0))
+				t.drain = append(t.drain, d)
+				t.lost += lost
+				t.drainCPU += server
+				t.benchCPU += own
+				t.cpuKnown = t.cpuKnown && ok
+				sliceCPU += server
+				cpuKnown = cpuKnown && ok
 			}
-			c0 := b.sampleCPU()
-			d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
-			server, own, ok := c0.until(b.sampleCPU())
-			t.pipes = t.pipes.add(b.pipeStats(ctx).sub(pipes0))
-			t.drain = append(t.drain, d)
-			t.lost += lost
-			t.drainCPU += server
-			t.benchCPU += own
-			t.cpuKnown = t.cpuKnown && ok
+			if cpuKnown && s.ops > 0 {
+				t.cpuPerPut = append(t.cpuPerPut, float64(sliceCPU.Microseconds())/float64(s.ops))
+			}
 		}
 	}
 	return res, nil
