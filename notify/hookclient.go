@@ -410,10 +410,13 @@ func readResponseHead(br *bufio.Reader) (responseHead, error) {
 	if !ok || len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ') {
 		return h, errResponse
 	}
+	// proto points into br's buffer, which the header lines may refill.
+	http10 := false
 	switch string(proto) {
 	case "HTTP/1.1":
 		h.keepAlive = true
 	case "HTTP/1.0":
+		http10 = true
 	default:
 		return h, errResponse
 	}
@@ -459,7 +462,7 @@ func readResponseHead(br *bufio.Reader) (responseHead, error) {
 				if asciiEqualFold(tok, "close") {
 					h.keepAlive = false
 				}
-				if asciiEqualFold(tok, "keep-alive") && !h.keepAlive && bytes.Equal(proto, []byte("HTTP/1.0")) {
+				if asciiEqualFold(tok, "keep-alive") && !h.keepAlive && http10 {
 					h.keepAlive = true
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -77,6 +78,18 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("left %q, net/http left %q", rest, theirRest)
 		}
 	})
+}
+
+// TestReadResponseKeepAliveAfterRefill: an HTTP/1.0 response asks to keep
+// the connection in a header that comes after the buffer was refilled,
+// which moves the status line's bytes.
+func TestReadResponseKeepAliveAfterRefill(t *testing.T) {
+	resp := "HTTP/1.0 200 OK\r\nX-Pad: " + strings.Repeat("p", 100) + "\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+	br := bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(resp)), 32)
+	status, keep, err := readResponse(br)
+	if err != nil || status != 200 || !keep {
+		t.Fatalf("readResponse = %d, keep %v, %v; want 200, keep", status, keep, err)
+	}
 }
 
 // cannedServer answers every request on a connection with the next of
