@@ -476,6 +476,50 @@ func TestHookClientPipelineBroken(t *testing.T) {
 	}
 }
 
+// TestHookClientPipelineCanceled: a receiver that answers the first of a
+// pipeline and then stalls holds the rest only until the context ends;
+// the answered request counts, the others fail with the context's error.
+func TestHookClientPipelineCanceled(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stall := make(chan struct{})
+	defer close(stall)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		<-stall
+	}()
+	h := newHookClient(time.Minute, 4)
+	defer h.closeIdle()
+	target, _ := hookTargetOf("http://" + ln.Addr().String() + "/")
+	reqs := [][]byte{target.request(nil, []byte("r0")), target.request(nil, []byte("r1")), target.request(nil, []byte("r2"))}
+	status, errs := make([]int, len(reqs)), make([]error, len(reqs))
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	h.postPipelined(ctx, target, reqs, status, errs)
+	if errs[0] != nil || status[0] != http.StatusNoContent {
+		t.Errorf("first request: %d, %v; want 204", status[0], errs[0])
+	}
+	for i := 1; i < len(reqs); i++ {
+		if errs[i] != context.Canceled {
+			t.Errorf("request %d: %v, want context.Canceled", i, errs[i])
+		}
+	}
+}
+
 // TestSign checks signatures against RFC 4231's HMAC-SHA256 vectors,
 // with the secrets taking turns so that a kept HMAC is rekeyed.
 func TestSign(t *testing.T) {
