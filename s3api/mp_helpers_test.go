@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/sluicehq/sluice"
 )
 
@@ -54,6 +55,22 @@ func (e *mpEnv) put(bucket, key string, body []byte, mut ...func(*s3.PutObjectIn
 		e.t.Fatalf("put %s/%s: %v", bucket, key, err)
 	}
 	return out
+}
+
+// copySHA256 copies bucket/src to bucket/sha asking for a SHA-256
+// checksum and checks the copy's is data's.
+func (e *mpEnv) copySHA256(bucket string, data []byte) {
+	e.t.Helper()
+	out, err := e.client.CopyObject(context.Background(), &s3.CopyObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String("sha"), CopySource: aws.String(bucket + "/src"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if got := aws.ToString(out.CopyObjectResult.ChecksumSHA256); got != sha256B64(data) {
+		e.t.Errorf("SHA256 = %q, want %q", got, sha256B64(data))
+	}
 }
 
 func (e *mpEnv) get(bucket, key string) []byte {
