@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -613,3 +614,33 @@ var realPython = sync.OnceValue(func() string {
 	}
 	return strings.TrimSpace(string(out))
 })
+
+// TestReadInterval: with an interval far longer than the test, the first
+// read finds the events written while the notifier was stopped, and full
+// reads of a backlog do not wait; an event written after a read that was
+// not full waits for the interval, and a restart reads it at once.
+func TestReadInterval(t *testing.T) {
+	s := newStack(t, false, func(c *notify.Config) {
+		c.ReadInterval = time.Hour
+		c.BatchSize = 2
+	})
+	rcv := newReceiver(t, nil)
+	s.bucket("interval", webhookConfig(rcv.URL, "", "", ""))
+	s.halt()
+	for i := range 5 {
+		s.put("interval", fmt.Sprintf("k%d", i), []byte("x"))
+	}
+	s.start()
+	waitFor(t, "the backlog, read 2, 2 and 1 at a time", func() bool { return len(rcv.received()) == 5 })
+
+	s.put("interval", "k5", []byte("x"))
+	// Not a wait for something to happen: a read that came now would
+	// break the interval, and 200 ms leaves it time to show.
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rcv.received()); n != 5 {
+		t.Fatalf("%d deliveries within the read interval, want 5", n)
+	}
+	s.halt()
+	s.start()
+	waitFor(t, "the held event after a restart", func() bool { return len(rcv.received()) == 6 })
+}
