@@ -74,7 +74,7 @@ type Config struct {
 
 // DefaultConfig measures the grid: bursts of 1,000 1 KiB objects and
 // of 100 8 MiB objects (1,000 would be 8 GiB of writes and copies), and 1 KiB
-// PUT throughput with 8 clients, 12 s per bucket in 6 slices, on a bucket
+// PUT throughput with 8 clients, 12 s per bucket in 12 slices, on a bucket
 // without configuration, one with the webhook rule only, one with the rule
 // batching records, the source bucket, so that what the copy costs shows
 // apart from what the webhook costs, and last, beside the source bucket, a
@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 		TputSize:     1 << 10,
 		TputDuration: 12 * time.Second,
 		Warmup:       time.Second,
-		Rounds:       6,
+		Rounds:       12,
 		AccessKey:    "test",
 		SecretKey:    "test",
 		Region:       "us-east-1",

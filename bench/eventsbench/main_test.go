@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,18 +41,29 @@ func TestParseRecords(t *testing.T) {
 	}
 }
 
-// TestReceiver posts deliveries signed as the notifier signs them and
-// checks what the receiver records, counts and refuses.
+// TestReceiver posts deliveries signed as the notifier signs them, over
+// HTTP to a running receiver, and checks what it records, counts and
+// refuses.
 func TestReceiver(t *testing.T) {
-	r := newReceiver("s3cr3t")
+	r, err := startReceiver("s3cr3t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
 	post := func(body, sig string) int {
-		req := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader([]byte(body)))
+		req, err := http.NewRequest(http.MethodPost, r.url(), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if sig != "" {
 			req.Header.Set(notify.SignatureHeader, sig)
 		}
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, req)
-		return w.Code
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
 	rec := `{"Records":[{"s3":{"bucket":{"name":"src"},"object":{"key":"k1"}}}]}`
 	if code := post(rec, notify.Sign("s3cr3t", []byte(rec))); code != http.StatusNoContent {
@@ -60,6 +74,9 @@ func TestReceiver(t *testing.T) {
 	}
 	if code := post(rec, notify.Sign("other", []byte(rec))); code != http.StatusForbidden {
 		t.Fatalf("wrong secret: HTTP %d, want 403", code)
+	}
+	if code := post(rec, ""); code != http.StatusForbidden {
+		t.Fatalf("unsigned: HTTP %d, want 403", code)
 	}
 	if code := post("{}", notify.Sign("s3cr3t", []byte("{}"))); code != http.StatusBadRequest {
 		t.Fatalf("no records: HTTP %d, want 400", code)
@@ -73,7 +90,7 @@ func TestReceiver(t *testing.T) {
 		t.Errorf("posts, records, most (-want +got):\n%s", diff)
 	}
 	records, dups, badSig, badBody := r.stats()
-	if diff := cmp.Diff([]int{4, 1, 1, 1}, []int{records, dups, badSig, badBody}); diff != "" {
+	if diff := cmp.Diff([]int{4, 1, 2, 1}, []int{records, dups, badSig, badBody}); diff != "" {
 		t.Errorf("records, dups, badSig, badBody (-want +got):\n%s", diff)
 	}
 	if got := r.missing([]string{"src/k1", "src/k2"}); got != 1 {
@@ -81,6 +98,79 @@ func TestReceiver(t *testing.T) {
 	}
 	if got := len(r.arrivals([]string{"src/k1", "src/k2"})); got != 1 {
 		t.Errorf("arrivals has %d keys, want 1", got)
+	}
+}
+
+// TestReceiverPipeline writes several requests in one write, as the
+// notifier pipelines them, and reads an answer for each, in order; a
+// request it cannot frame gets a 400 and the connection is closed.
+func TestReceiverPipeline(t *testing.T) {
+	r, err := startReceiver("s3cr3t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	c, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var reqs bytes.Buffer
+	for i, sig := range []string{"s3cr3t", "other", "s3cr3t"} {
+		body := fmt.Sprintf(`{"Records":[{"s3":{"bucket":{"name":"src"},"object":{"key":"p%d"}}}]}`, i)
+		fmt.Fprintf(&reqs, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: %d\r\n\r\n%s",
+			notify.SignatureHeader, notify.Sign(sig, []byte(body)), len(body), body)
+	}
+	reqs.WriteString("POST /hook HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+	if _, err := c.Write(reqs.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var got []int
+	for range 4 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", len(got)+1, err)
+		}
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	if diff := cmp.Diff([]int{204, 403, 204, 400}, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("connection still open after a request that cannot be framed")
+	}
+	if got := r.missing([]string{"src/p0", "src/p1", "src/p2"}); got != 1 {
+		t.Errorf("missing = %d, want 1 (the badly signed one)", got)
+	}
+}
+
+// FuzzReceiverConn feeds arbitrary bytes to a connection's reader: no
+// panic, and every record counted came from a correctly signed body.
+func FuzzReceiverConn(f *testing.F) {
+	body := `{"Records":[{"s3":{"bucket":{"name":"src"},"object":{"key":"a+b"}}}]}`
+	f.Add([]byte(fmt.Sprintf("POST / HTTP/1.1\r\nContent-Length: %d\r\n%s: %s\r\n\r\n%s", len(body), notify.SignatureHeader, notify.Sign("k", []byte(body)), body)))
+	f.Add([]byte("POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}"))
+	f.Add([]byte("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n{"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := newReceiver("k")
+		var out bytes.Buffer
+		r.serveConn(bytes.NewReader(in), &out)
+		records, _, _, _ := r.stats()
+		if records > 0 && !bytes.Contains(in, []byte("sha256=")) {
+			t.Fatalf("%d records counted without a signature", records)
+		}
+	})
+}
+
+func TestParseRecordsEscapes(t *testing.T) {
+	// A JSON escape in a bucket name or key is refused, not misread.
+	body := `{"Records":[{"s3":{"bucket":{"name":"s\u0072c"},"object":{"key":"k"}}}]}`
+	if _, err := parseRecords([]byte(body)); err == nil {
+		t.Error("escaped bucket name accepted")
 	}
 }
 
@@ -162,5 +252,26 @@ func TestRoundRatios(t *testing.T) {
 	}
 	if text, q := medianOf(nil); text != "—" || q != 0 {
 		t.Errorf("medianOf(nil) = %q, %v", text, q)
+	}
+}
+
+func TestGoalVerdict(t *testing.T) {
+	tests := []struct {
+		name       string
+		qPut, qCPU float64
+		want       string
+	}{
+		{"both met", 0.95, 0.92, "met"},
+		{"exactly 10 % slower", 0.9, 0.9, "met"},
+		{"PUT/s missed", 0.85, 0.97, "**missed** (15% slower by PUT/s)"},
+		{"CPU missed", 0.93, 0.88, "**missed** (12% slower by CPU)"},
+		{"CPU unknown", 0.95, 0, "—"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := goalVerdict(tc.qPut, tc.qCPU); got != tc.want {
+				t.Errorf("goalVerdict(%v, %v) = %q, want %q", tc.qPut, tc.qCPU, got, tc.want)
+			}
+		})
 	}
 }

@@ -132,8 +132,8 @@ func (r report) render() string {
 			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest. "+
 			"Both ratios are against the first bucket, per round: this bucket's slice against the first bucket's slice of the same round (run just before or after it); the table gives the median over the rounds, so that a slow spell of the shared disk or host, which hits a whole slice, does not decide it, and the per-round ratios after it. "+
 			"**PUT/s ratio** compares the slices' rates. **CPU ratio** compares the server's CPU per PUT, drain included (the first bucket's over this one's): the PUT/s ratio the two would have where the server's CPU is the limit. "+
-			"The goal column judges the CPU ratio, the cost of Sluice's delivery path: the PUT/s ratio also carries the webhook receiver's work, which here runs on the same cores as the server. "+
-			"**Bench CPU/PUT** is the bench's own CPU, incl. drain: its clients, the same for every bucket, and the webhook receiver (HMAC check, JSON decode); what a bucket adds over the first is mostly the receiver's work, and is why the PUT/s ratio can be below the CPU ratio. "+
+			"The goal column judges both medians, and names the lower: the PUT/s ratio is what the goal is stated in, but it also carries the webhook receiver's work, which here runs on the same cores as the server; the CPU ratio is Sluice's own cost. "+
+			"**Bench CPU/PUT** is the bench's own CPU, incl. drain: its clients, the same for every bucket, and the webhook receiver (a minimal HTTP/1.1 server that checks every POST's HMAC and finds its records' keys in the JSON); what a bucket adds over the first is mostly the receiver's work, and is why the PUT/s ratio can be below the CPU ratio. "+
 			"**POSTs pipelined** is the server's own count (its `/metrics`) of the one-record POSTs that shared a connection write with others, and how many such a write carried on average.\n\n",
 			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup)
 		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | webhook records per POST (most) | POSTs pipelined (per write) | bench CPU/PUT | CPU ratio | PUT/s ratio | goal < 10%% slower |\n")
@@ -167,17 +167,12 @@ func (r report) render() string {
 			}
 			ratio, cpuRatio, ok := "—", "—", "—"
 			if i > 0 {
-				ratio, _ = medianOf(t.roundRatios(r.tput[0]))
-				var q float64
-				cpuRatio, q = medianOf(t.cpuRatios(r.tput[0]))
-				if q > 0 {
-					ok = "met"
-					switch {
-					case t.bucket == r.cfg.ClientCopy:
-						ok = "— (no delivery)"
-					case q < 0.9:
-						ok = fmt.Sprintf("**missed** (%.0f%% slower)", 100*(1-q))
-					}
+				var qPut, qCPU float64
+				ratio, qPut = medianOf(t.roundRatios(r.tput[0]))
+				cpuRatio, qCPU = medianOf(t.cpuRatios(r.tput[0]))
+				ok = goalVerdict(qPut, qCPU)
+				if t.bucket == r.cfg.ClientCopy {
+					ok = "— (no delivery)"
 				}
 			}
 			perPost := "—"
@@ -197,6 +192,24 @@ func (r report) render() string {
 		r.renderCopyVsClient(w)
 	}
 	return sb.String()
+}
+
+// goalVerdict judges the goal, delivery adding under 10 %, on both
+// median ratios: the PUT/s ratio is what the goal names, and the CPU
+// ratio is Sluice's own cost, free of the receiver's work on the shared
+// cores. A ratio that is unknown (0) leaves the verdict open.
+func goalVerdict(qPut, qCPU float64) string {
+	if qPut <= 0 || qCPU <= 0 {
+		return "—"
+	}
+	q, by := qPut, "PUT/s"
+	if qCPU < q {
+		q, by = qCPU, "CPU"
+	}
+	if q < 0.9 {
+		return fmt.Sprintf("**missed** (%.0f%% slower by %s)", 100*(1-q), by)
+	}
+	return "met"
 }
 
 // renderCopyVsClient compares the source bucket, whose TargetBucket tag
