@@ -356,6 +356,7 @@ func (b *bench) setup(ctx context.Context) error {
 func logBurst(r burstResult) {
 	e50, e99, _ := percentiles(r.eventLat)
 	c50, c99, _ := percentiles(r.copyLat)
-	benchkit.Logf("%d × %s: PUTs in %s; event p50 %.1f ms p99 %.1f ms lost %d; copy p50 %.1f ms p99 %.1f ms lost %d; errors %d %s",
-		r.n, benchkit.SizeLabel(r.size), r.putElapsed.Round(time.Millisecond), benchkit.Ms(e50), benchkit.Ms(e99), r.eventsLost, benchkit.Ms(c50), benchkit.Ms(c99), r.copiesLost, r.errors, r.firstErr)
+	_, l99, _ := percentiles(r.listLat)
+	benchkit.Logf("%d × %s: PUTs in %s; event p50 %.1f ms p99 %.1f ms lost %d; copy p50 %.1f ms p99 %.1f ms lost %d (listing p99 %.1f ms); errors %d %s",
+		r.n, benchkit.SizeLabel(r.size), r.putElapsed.Round(time.Millisecond), benchkit.Ms(e50), benchkit.Ms(e99), r.eventsLost, benchkit.Ms(c50), benchkit.Ms(c99), r.copiesLost, benchkit.Ms(l99), r.errors, r.firstErr)
 }
