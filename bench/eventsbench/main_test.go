@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -242,16 +243,55 @@ func TestRoundRatios(t *testing.T) {
 	if diff := cmp.Diff([]float64{300.0 / 330, 1, 0.5}, hook.cpuRatios(base)); diff != "" {
 		t.Errorf("CPU ratios (-want +got):\n%s", diff)
 	}
-	text, q := medianOf(hook.cpuRatios(base))
-	if q != 300.0/330 || text != "0.91× (0.91, 1.00, 0.50)" {
-		t.Errorf("medianOf = %q, %v", text, q)
+	text, q, n := medianOf(hook.cpuRatios(base), nil)
+	if q != 300.0/330 || n != 3 || text != "0.91× (0.91, 1.00, 0.50)" {
+		t.Errorf("medianOf = %q, %v, %d", text, q, n)
 	}
 	hook.cpuPerPut = hook.cpuPerPut[:2] // one slice's CPU unknown
 	if got := hook.cpuRatios(base); got != nil {
 		t.Errorf("CPU ratios with a slice unknown = %v, want none", got)
 	}
-	if text, q := medianOf(nil); text != "—" || q != 0 {
-		t.Errorf("medianOf(nil) = %q, %v", text, q)
+	if text, q, n := medianOf(nil, nil); text != "—" || q != 0 || n != 0 {
+		t.Errorf("medianOf(nil) = %q, %v, %d", text, q, n)
+	}
+}
+
+// TestStolenRounds: a round whose slice of either bucket lost more than
+// maxRoundSteal to the hypervisor is shown in brackets and left out of
+// the median; an unknown steal (-1) leaves the round in.
+func TestStolenRounds(t *testing.T) {
+	base := tputResult{rates: []float64{1000, 1000, 1000, 1000}, steal: []float64{0.02, 0.25, 0.01, -1}}
+	hook := tputResult{rates: []float64{950, 500, 600, 930}, steal: []float64{0.03, 0.01, 0.12, 0.02}}
+	out := hook.leftOut(base)
+	if diff := cmp.Diff([]bool{false, true, true, false}, out); diff != "" {
+		t.Fatalf("left out (-want +got):\n%s", diff)
+	}
+	text, q, n := medianOf(hook.roundRatios(base), out)
+	if text != "0.94× (0.95, [0.50], [0.60], 0.93)" || n != 2 || math.Abs(q-0.94) > 1e-9 {
+		t.Errorf("medianOf = %q, %v, %d", text, q, n)
+	}
+	if got := count(out); got != 2 {
+		t.Errorf("count = %d, want 2", got)
+	}
+	// A zero rate keeps the rounds in order: shown as "?", not counted.
+	text, _, n = medianOf(ratios([]float64{1, 2}, []float64{0, 2}), nil)
+	if text != "1.00× (?, 1.00)" || n != 1 {
+		t.Errorf("medianOf with a zero rate = %q, %d", text, n)
+	}
+}
+
+// TestReportStolenRounds renders a throughput table in which most rounds
+// had heavy steal: the goal is not judged.
+func TestReportStolenRounds(t *testing.T) {
+	cfg := DefaultConfig()
+	base := tputResult{bucket: cfg.Plain, rates: []float64{1000, 1000, 1000}, cpuPerPut: []float64{300, 300, 300}, steal: []float64{0.2, 0.3, 0.01}, cpuKnown: true, ops: 3000, elapsed: 3 * time.Second}
+	hook := tputResult{bucket: cfg.HookOnly, rates: []float64{800, 800, 950}, cpuPerPut: []float64{380, 380, 310}, steal: []float64{0.02, 0.02, 0.02}, cpuKnown: true, ops: 2550, elapsed: 3 * time.Second}
+	out := report{cfg: cfg, tput: []tputResult{base, hook}}.render()
+	if !strings.Contains(out, "not judged: 2 of 3 rounds over 10% steal") {
+		t.Errorf("report does not say the goal was not judged:\n%s", out)
+	}
+	if strings.Contains(out, "%!") {
+		t.Errorf("report has a formatting error:\n%s", out)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -132,10 +133,11 @@ func (r report) render() string {
 			"ops/s therefore counts the delivery work done *during* the PUTs, and **CPU/PUT incl. drain** charges the rest. "+
 			"Both ratios are against the first bucket, per round: this bucket's slice against the first bucket's slice of the same round (run just before or after it); the table gives the median over the rounds, so that a slow spell of the shared disk or host, which hits a whole slice, does not decide it, and the per-round ratios after it. "+
 			"**PUT/s ratio** compares the slices' rates. **CPU ratio** compares the server's CPU per PUT, drain included (the first bucket's over this one's): the PUT/s ratio the two would have where the server's CPU is the limit. "+
+			"A ratio in brackets is a round left out of the medians: the hypervisor took more than %.0f%% of the machine's CPU during that round's slice (and drain) of the bucket or of the first bucket, and then the guest's CPU times and rates stop measuring the server; when more than half the rounds are left out, the goal is not judged. "+
 			"The goal column judges both medians, and names the lower: the PUT/s ratio is what the goal is stated in, but it also carries the webhook receiver's work, which here runs on the same cores as the server; the CPU ratio is Sluice's own cost. "+
 			"**Bench CPU/PUT** is the bench's own CPU, incl. drain: its clients, the same for every bucket, and the webhook receiver (a minimal HTTP/1.1 server that checks every POST's HMAC and finds its records' keys in the JSON); what a bucket adds over the first is mostly the receiver's work, and is why the PUT/s ratio can be below the CPU ratio. "+
 			"**POSTs pipelined** is the server's own count (its `/metrics`) of the one-record POSTs that shared a connection write with others, and how many such a write carried on average.\n\n",
-			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup)
+			r.cfg.TputClients, benchkit.SizeLabel(r.cfg.TputSize), r.cfg.TputDuration, r.cfg.Rounds, r.cfg.Warmup, 100*maxRoundSteal)
 		w("| bucket | config | PUT/s | p50 ms | p99 ms | server CPU/PUT | CPU/PUT incl. drain | drain after slices | lost | webhook records per POST (most) | POSTs pipelined (per write) | bench CPU/PUT | CPU ratio | PUT/s ratio | goal < 10%% slower |\n")
 		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for i, t := range r.tput {
@@ -167,10 +169,14 @@ func (r report) render() string {
 			}
 			ratio, cpuRatio, ok := "—", "—", "—"
 			if i > 0 {
+				out := t.leftOut(r.tput[0])
 				var qPut, qCPU float64
-				ratio, qPut = medianOf(t.roundRatios(r.tput[0]))
-				cpuRatio, qCPU = medianOf(t.cpuRatios(r.tput[0]))
+				ratio, qPut, _ = medianOf(t.roundRatios(r.tput[0]), out)
+				cpuRatio, qCPU, _ = medianOf(t.cpuRatios(r.tput[0]), out)
 				ok = goalVerdict(qPut, qCPU)
+				if n := count(out); 2*n > len(out) {
+					ok = fmt.Sprintf("— (not judged: %d of %d rounds over %.0f%% steal)", n, len(out), 100*maxRoundSteal)
+				}
 				if t.bucket == r.cfg.ClientCopy {
 					ok = "— (no delivery)"
 				}
@@ -230,28 +236,53 @@ func (r report) renderCopyVsClient(w func(string, ...any)) {
 	if src == nil || cc == nil {
 		return
 	}
-	puts, q := medianOf(src.roundRatios(*cc))
+	out := src.leftOut(*cc)
+	puts, q, _ := medianOf(src.roundRatios(*cc), out)
 	if q == 0 {
 		return
 	}
-	cpu, _ := medianOf(src.cpuRatios(*cc))
+	cpu, _, _ := medianOf(src.cpuRatios(*cc), out)
 	w("**TargetBucket copy against the client copying itself** (`%s` over `%s`, the slices run back to back): PUT/s %s, CPU %s. "+
 		"Both write every object twice; a ratio above 1 is what the server-side copy (linked in the upload's own transaction, no second request) saves over a client's CopyObject.\n\n",
 		src.bucket, cc.bucket, puts, cpu)
 }
 
-// medianOf renders the median of per-round ratios and, in parentheses,
-// the ratios; "—" and 0 when there are none.
-func medianOf(rs []float64) (string, float64) {
-	if len(rs) == 0 {
-		return "—", 0
-	}
-	q := median(rs)
+// medianOf renders the median of per-round ratios over the rounds not
+// left out and, in parentheses, every round's ratio, those left out in
+// brackets. It returns the median and how many rounds it is over; "—",
+// 0, 0 when there are none.
+func medianOf(rs []float64, out []bool) (string, float64, int) {
+	var kept []float64
 	parts := make([]string, len(rs))
-	for j, x := range rs {
-		parts[j] = fmt.Sprintf("%.2f", x)
+	for i, x := range rs {
+		p := fmt.Sprintf("%.2f", x)
+		if math.IsNaN(x) {
+			p = "?"
+		}
+		switch {
+		case i < len(out) && out[i]:
+			p = "[" + p + "]"
+		case !math.IsNaN(x):
+			kept = append(kept, x)
+		}
+		parts[i] = p
 	}
-	return fmt.Sprintf("%.2f× (%s)", q, strings.Join(parts, ", ")), q
+	if len(kept) == 0 {
+		return "—", 0, 0
+	}
+	q := median(kept)
+	return fmt.Sprintf("%.2f× (%s)", q, strings.Join(parts, ", ")), q, len(kept)
+}
+
+// count returns how many of bs are true.
+func count(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // median of xs (not empty).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -233,6 +234,9 @@ type tputResult struct {
 	// pipes is what the server reports of how its one-record webhook
 	// POSTs went out during this bucket's slices and drains.
 	pipes pipeStats
+	// steal is the share of the machine's CPU the hypervisor took during
+	// each round's slice and drain, in round order; -1 when unknown.
+	steal []float64
 }
 
 // pipeStats are the server's counters of one-record webhook POSTs: those
@@ -297,6 +301,26 @@ func (t tputResult) roundRatios(base tputResult) []float64 {
 	return ratios(t.rates, base.rates)
 }
 
+// maxRoundSteal is the most CPU the hypervisor may take from the machine
+// during a round's slice of a bucket, or of the first bucket, for that
+// round to count in the medians. Above it the guest's CPU times and rates
+// stop measuring the server: a stolen vCPU stalls whatever runs on it,
+// and each wake-up across vCPUs costs more, so a bucket whose delivery
+// wakes more goroutines is charged for the host's load.
+const maxRoundSteal = 0.10
+
+// leftOut reports, for each round, whether t's slice or base's had more
+// steal than maxRoundSteal.
+func (t tputResult) leftOut(base tputResult) []bool {
+	out := make([]bool, len(t.rates))
+	for i := range out {
+		out[i] = stolen(t.steal, i) || stolen(base.steal, i)
+	}
+	return out
+}
+
+func stolen(steal []float64, i int) bool { return i < len(steal) && steal[i] > maxRoundSteal }
+
 // cpuRatios returns, for each round, base's server CPU per PUT over t's:
 // the PUT/s ratio of the two slices where the server's CPU is the limit.
 // Per round, as roundRatios, because what a CPU second buys on a shared
@@ -309,13 +333,16 @@ func (t tputResult) cpuRatios(base tputResult) []float64 {
 	return ratios(base.cpuPerPut, t.cpuPerPut)
 }
 
-// ratios returns a[i]/b[i] for each i both have, where b[i] > 0.
+// ratios returns a[i]/b[i] for each i both have; NaN where b[i] is not
+// positive, so that the ratios stay in round order.
 func ratios(a, b []float64) []float64 {
 	var out []float64
 	for i := range min(len(a), len(b)) {
+		q := math.NaN()
 		if b[i] > 0 {
-			out = append(out, a[i]/b[i])
+			q = a[i] / b[i]
 		}
+		out = append(out, q)
 	}
 	return out
 }
@@ -370,10 +397,12 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			t.benchCPU += s.benchCPU
 			t.cpuKnown = t.cpuKnown && s.cpuKnown
 			sliceCPU, cpuKnown := s.cpu, s.cpuKnown
+			end := s.to
 			if buckets[i] != b.cfg.Plain && buckets[i] != b.cfg.ClientCopy {
 				c0 := b.sampleCPU()
 				d, lost := b.drain(ctx, buckets[i], prefix, s.keys, buckets[i] == b.cfg.Source)
-				server, own, ok := c0.until(b.sampleCPU())
+				end = b.sampleCPU()
+				server, own, ok := c0.until(end)
 				t.pipes = t.pipes.add(b.pipeStats(ctx).sub(pipes0))
 				t.drain = append(t.drain, d)
 				t.lost += lost
@@ -386,6 +415,7 @@ func (b *bench) runThroughput(ctx context.Context, data benchkit.Body) ([]tputRe
 			if cpuKnown && s.ops > 0 {
 				t.cpuPerPut = append(t.cpuPerPut, float64(sliceCPU.Microseconds())/float64(s.ops))
 			}
+			t.steal = append(t.steal, s.from.stealUntil(end))
 		}
 	}
 	return res, nil
@@ -401,6 +431,8 @@ type sliceResult struct {
 	cpuKnown bool
 	errors   int
 	firstErr string
+	// from and to are the samples the window's CPU is taken between.
+	from, to cpuSample
 }
 
 // cpuSample is the CPU time the server and the bench itself had used at
@@ -408,12 +440,23 @@ type sliceResult struct {
 type cpuSample struct {
 	server, bench time.Duration
 	ok            bool
+	// steal is the machine's, for the share the hypervisor took.
+	steal benchkit.StealClock
 }
 
 func (b *bench) sampleCPU() cpuSample {
 	server, err1 := b.srv.cpuTime()
 	own, err2 := benchkit.ProcCPU(os.Getpid())
-	return cpuSample{server: server, bench: own, ok: err1 == nil && err2 == nil}
+	return cpuSample{server: server, bench: own, ok: err1 == nil && err2 == nil, steal: benchkit.ReadStealClock()}
+}
+
+// stealUntil returns the share of the machine's CPU the hypervisor took
+// from c to d, -1 when unknown.
+func (c cpuSample) stealUntil(d cpuSample) float64 {
+	if share, ok := c.steal.StealUntil(d.steal); ok {
+		return share
+	}
+	return -1
 }
 
 // until returns the server's and the bench's CPU from c to d, and whether
@@ -484,7 +527,8 @@ func (b *bench) putSlice(ctx context.Context, bucket, prefix string, data benchk
 	}
 	wg.Wait()
 	<-cpuTaken
-	s.cpu, s.benchCPU, s.cpuKnown = cpu0.until(b.sampleCPU())
+	s.from, s.to = cpu0, b.sampleCPU()
+	s.cpu, s.benchCPU, s.cpuKnown = s.from.until(s.to)
 	s.ops = len(s.lat)
 	if !lastDone.IsZero() {
 		s.elapsed = lastDone.Sub(wStart)

@@ -135,8 +135,29 @@ type Machine struct {
 	LoadStart string
 	LoadEnd   string // set by the bench when it is done
 
-	// steal and total are /proc/stat's CPU ticks at the start.
+	// start is /proc/stat's CPU ticks at the start.
+	start StealClock
+}
+
+// StealClock is /proc/stat's steal and total CPU ticks at one moment.
+type StealClock struct {
 	steal, total uint64
+	ok           bool
+}
+
+// ReadStealClock reads the CPU tick counters now.
+func ReadStealClock() StealClock {
+	steal, total, ok := cpuTicks()
+	return StealClock{steal: steal, total: total, ok: ok}
+}
+
+// StealUntil returns the share of CPU time the hypervisor took from this
+// machine between c and d, and false when it is unknown.
+func (c StealClock) StealUntil(d StealClock) (float64, bool) {
+	if !c.ok || !d.ok || d.total <= c.total {
+		return 0, false
+	}
+	return float64(d.steal-c.steal) / float64(d.total-c.total), true
 }
 
 // cpuTicks returns the ticks the hypervisor gave other guests while this
@@ -164,11 +185,11 @@ func cpuTicks() (steal, total uint64, ok bool) {
 // machine since DescribeMachine ("" when unknown): on a shared host, the
 // time a bench's processes were runnable and did not run.
 func (m Machine) StealSince() string {
-	steal, total, ok := cpuTicks()
-	if !ok || total <= m.total {
+	share, ok := m.start.StealUntil(ReadStealClock())
+	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("%.0f%%", 100*float64(steal-m.steal)/float64(total-m.total))
+	return fmt.Sprintf("%.0f%%", 100*share)
 }
 
 // DescribeMachine reads the machine's description at the start of a run.
@@ -181,6 +202,6 @@ func DescribeMachine() Machine {
 		GoVersion: runtime.Version(),
 		LoadStart: LoadAvg(),
 	}
-	m.steal, m.total, _ = cpuTicks()
+	m.start = ReadStealClock()
 	return m
 }
