@@ -505,6 +505,18 @@ func testConfigAWSCLI(t *testing.T, s *sluiceServer, c *s3.Client, code eventFun
 		t.Errorf("after rejected puts, GET ?notification = %s, want the last accepted configuration", raw.Body)
 	}
 
+	// --skip-destination-validation accepts a function that does not exist
+	// yet (S3's x-amz-skip-destination-validation); the queue stays refused.
+	skipDoc := `{"LambdaFunctionConfigurations":[{"Id":"later","LambdaFunctionArn":"` + missing + `","Events":["s3:ObjectCreated:*"]}]}`
+	awsOK(t, s, "s3api", "put-bucket-notification-configuration", "--bucket", bucket, "--skip-destination-validation", "--notification-configuration", skipDoc)
+	if out := awsOK(t, s, "s3api", "get-bucket-notification-configuration", "--bucket", bucket); !strings.Contains(out, missing) {
+		t.Errorf("after a put with --skip-destination-validation, get = %s, want the rule for %s", out, missing)
+	}
+	if r := awsCLI(t, s, "s3api", "put-bucket-notification-configuration", "--bucket", bucket, "--skip-destination-validation", "--notification-configuration",
+		`{"QueueConfigurations":[{"QueueArn":"arn:aws:sqs:us-east-1:000000000000:q","Events":["s3:ObjectCreated:*"]}]}`); r.Code != 255 || !strings.Contains(r.Stderr, "(NotImplemented)") {
+		t.Errorf("queue with --skip-destination-validation: %s\nwant (NotImplemented)", r)
+	}
+
 	// An empty configuration removes every rule.
 	// aws-cli prints nothing for a configuration without rules.
 	awsOK(t, s, "s3api", "put-bucket-notification-configuration", "--bucket", bucket, "--notification-configuration", "{}")

@@ -175,14 +175,18 @@ const RedactedSecret = "REDACTED"
 // configuration returns nil (nothing to store). A webhook Secret of
 // RedactedSecret is refused: there is no stored secret to keep.
 func (v Validator) ValidateNotification(ctx context.Context, bucket string, doc []byte) ([]byte, error) {
-	return v.UpdateNotification(ctx, bucket, doc, nil)
+	return v.UpdateNotification(ctx, bucket, doc, nil, false)
 }
 
 // UpdateNotification is ValidateNotification for a bucket whose stored
 // document is current (nil for none): a webhook rule whose Secret is
 // RedactedSecret keeps the secret of current's webhook rule with the same
-// Id, and is refused with InvalidArgument when that rule has none.
-func (v Validator) UpdateNotification(ctx context.Context, bucket string, doc, current []byte) ([]byte, error) {
+// Id, and is refused with InvalidArgument when that rule has none. With
+// skipDestinations (S3's x-amz-skip-destination-validation) a Lambda
+// function need not exist yet: deliveries to a missing one fail and end
+// as dead letters. Destinations Sluice cannot deliver to at all (SQS,
+// SNS, EventBridge) are refused either way.
+func (v Validator) UpdateNotification(ctx context.Context, bucket string, doc, current []byte, skipDestinations bool) ([]byte, error) {
 	cfg, err := Parse(doc)
 	if err != nil {
 		return nil, err
@@ -193,8 +197,13 @@ func (v Validator) UpdateNotification(ctx context.Context, bucket string, doc, c
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if err := v.checkDestinations(ctx, cfg); err != nil {
+	if err := cfg.unsupported(); err != nil {
 		return nil, err
+	}
+	if !skipDestinations {
+		if err := v.checkDestinations(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.empty() {
 		return nil, nil
@@ -499,12 +508,9 @@ func (c *Configuration) unsupported() error {
 	return nil
 }
 
-// checkDestinations refuses targets Sluice cannot deliver to and Lambda
-// functions that do not exist, as S3 does at configuration time.
+// checkDestinations refuses Lambda functions that do not exist, as S3
+// does at configuration time.
 func (v Validator) checkDestinations(ctx context.Context, c *Configuration) error {
-	if err := c.unsupported(); err != nil {
-		return err
-	}
 	var bad []string
 	for _, l := range c.Lambdas {
 		ok := false

@@ -144,7 +144,7 @@ func TestUpdateNotificationKeepsSecrets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := Validator{}.UpdateNotification(t.Context(), "b", tc.doc, tc.current)
+			out, err := Validator{}.UpdateNotification(t.Context(), "b", tc.doc, tc.current, false)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("stored %s, want an error", out)

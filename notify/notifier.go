@@ -248,8 +248,8 @@ func (n *Notifier) ValidateNotification(ctx context.Context, bucket string, doc 
 }
 
 // UpdateNotification implements s3api.NotificationValidator.
-func (n *Notifier) UpdateNotification(ctx context.Context, bucket string, doc, current []byte) ([]byte, error) {
-	return n.valid.UpdateNotification(ctx, bucket, doc, current)
+func (n *Notifier) UpdateNotification(ctx context.Context, bucket string, doc, current []byte, skipDestinations bool) ([]byte, error) {
+	return n.valid.UpdateNotification(ctx, bucket, doc, current, skipDestinations)
 }
 
 // RedactNotification implements s3api.NotificationValidator.

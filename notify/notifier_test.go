@@ -60,11 +60,11 @@ type stack struct {
 
 type notifierRef struct{ s *stack }
 
-func (r notifierRef) UpdateNotification(ctx context.Context, bucket string, doc, current []byte) ([]byte, error) {
+func (r notifierRef) UpdateNotification(ctx context.Context, bucket string, doc, current []byte, skip bool) ([]byte, error) {
 	r.s.mu.Lock()
 	n := r.s.notifier
 	r.s.mu.Unlock()
-	return n.UpdateNotification(ctx, bucket, doc, current)
+	return n.UpdateNotification(ctx, bucket, doc, current, skip)
 }
 
 func (r notifierRef) RedactNotification(doc []byte) ([]byte, error) { return notify.Redact(doc) }

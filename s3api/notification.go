@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/sluicehq/sluice"
 )
@@ -17,7 +18,9 @@ import (
 // must exist) and returns the normalized document to store, or nil when
 // the configuration is empty and the bucket's notifications are to be
 // cleared. current is the stored document (nil for none), whose secrets a
-// document read back with them redacted keeps. Its errors are
+// document read back with them redacted keeps. skipDestinations is the
+// request's x-amz-skip-destination-validation: destinations are not
+// checked for existence. Its errors are
 // *sluice.Error with the S3 code (InvalidArgument, MalformedXML,
 // NotImplemented).
 //
@@ -25,7 +28,7 @@ import (
 // GetBucketNotificationConfiguration answers it, without the secrets that
 // sign webhook deliveries.
 type NotificationValidator interface {
-	UpdateNotification(ctx context.Context, bucket string, doc, current []byte) (normalized []byte, err error)
+	UpdateNotification(ctx context.Context, bucket string, doc, current []byte, skipDestinations bool) (normalized []byte, err error)
 	RedactNotification(doc []byte) ([]byte, error)
 }
 
@@ -82,7 +85,11 @@ func (s *Server) putBucketNotification(w http.ResponseWriter, r *http.Request, b
 	if err != nil {
 		return storeErr(err, bucket, "")
 	}
-	doc, err := nv.UpdateNotification(r.Context(), bucket, body, current)
+	skip, err := skipDestinationValidation(r.Header.Get("X-Amz-Skip-Destination-Validation"))
+	if err != nil {
+		return err
+	}
+	doc, err := nv.UpdateNotification(r.Context(), bucket, body, current, skip)
 	if err != nil {
 		return err
 	}
@@ -91,4 +98,17 @@ func (s *Server) putBucketNotification(w http.ResponseWriter, r *http.Request, b
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// skipDestinationValidation parses x-amz-skip-destination-validation, a
+// boolean; absent is false.
+func skipDestinationValidation(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, sluice.Errorf(sluice.ErrInvalidArgument, "Invalid value for header x-amz-skip-destination-validation: it must be true or false.").
+		With("ArgumentName", "x-amz-skip-destination-validation").With("ArgumentValue", v)
 }

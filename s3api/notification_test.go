@@ -310,3 +310,56 @@ func TestNotificationWithoutValidator(t *testing.T) {
 		t.Fatalf("GET without a validator shows the secret: %s", r.body)
 	}
 }
+
+// TestNotificationSkipDestinationValidation: x-amz-skip-destination-validation
+// (the SDK's SkipDestinationValidation) accepts a Lambda function that does
+// not exist yet; without it the same document is refused. Destinations
+// Sluice cannot deliver to stay refused, and a value that is not a
+// boolean is an InvalidArgument.
+func TestNotificationSkipDestinationValidation(t *testing.T) {
+	ts := newNotificationServer(t, WithNotifications(notify.Validator{Functions: functionSet{fnA: true}}))
+	ctx := context.Background()
+	b := ts.mkBucket("later")
+	in := &types.NotificationConfiguration{LambdaFunctionConfigurations: []types.LambdaFunctionConfiguration{
+		{Id: aws.String("later"), LambdaFunctionArn: aws.String(fnB), Events: []types.Event{"s3:ObjectCreated:*"}},
+	}}
+	put := func(skip *bool, cfg *types.NotificationConfiguration) error {
+		_, err := ts.Client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+			Bucket: aws.String(b), NotificationConfiguration: cfg, SkipDestinationValidation: skip})
+		return err
+	}
+	var ae smithy.APIError
+	if err := put(nil, in); !errors.As(err, &ae) || ae.ErrorCode() != "InvalidArgument" {
+		t.Fatalf("missing function without the header: %v, want InvalidArgument", err)
+	}
+	if err := put(aws.Bool(false), in); !errors.As(err, &ae) || ae.ErrorCode() != "InvalidArgument" {
+		t.Fatalf("missing function with the header false: %v, want InvalidArgument", err)
+	}
+	if err := put(aws.Bool(true), in); err != nil {
+		t.Fatalf("missing function with the header true: %v", err)
+	}
+	got, err := ts.Client.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.LambdaFunctionConfigurations) != 1 || aws.ToString(got.LambdaFunctionConfigurations[0].LambdaFunctionArn) != fnB {
+		t.Fatalf("stored configuration = %+v", got.LambdaFunctionConfigurations)
+	}
+	queue := &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{
+		{QueueArn: aws.String("arn:aws:sqs:us-east-1:000000000000:q"), Events: []types.Event{"s3:ObjectCreated:*"}},
+	}}
+	if err := put(aws.Bool(true), queue); !errors.As(err, &ae) || ae.ErrorCode() != "NotImplemented" {
+		t.Fatalf("queue destination with the header true: %v, want NotImplemented", err)
+	}
+	body := `<NotificationConfiguration><CloudFunctionConfiguration><CloudFunction>` + fnB + `</CloudFunction><Event>s3:ObjectCreated:*</Event></CloudFunctionConfiguration></NotificationConfiguration>`
+	r := ts.do(rawReq{method: "PUT", path: "/" + b + "?notification", body: []byte(body), header: map[string]string{"x-amz-skip-destination-validation": "yes"}})
+	wantError(t, r, 400, "InvalidArgument")
+	if !strings.Contains(string(r.body), "<ArgumentName>x-amz-skip-destination-validation</ArgumentName>") {
+		t.Errorf("error does not name the header: %s", r.body)
+	}
+	// The refused requests left the accepted configuration as it was.
+	got, err = ts.Client.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(b)})
+	if err != nil || len(got.LambdaFunctionConfigurations) != 1 || len(got.QueueConfigurations) != 0 {
+		t.Fatalf("configuration after refused requests = %+v, %v", got, err)
+	}
+}
