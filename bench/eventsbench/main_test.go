@@ -286,9 +286,14 @@ func TestReportStolenRounds(t *testing.T) {
 	cfg := DefaultConfig()
 	base := tputResult{bucket: cfg.Plain, rates: []float64{1000, 1000, 1000}, cpuPerPut: []float64{300, 300, 300}, steal: []float64{0.2, 0.3, 0.01}, cpuKnown: true, ops: 3000, elapsed: 3 * time.Second}
 	hook := tputResult{bucket: cfg.HookOnly, rates: []float64{800, 800, 950}, cpuPerPut: []float64{380, 380, 310}, steal: []float64{0.02, 0.02, 0.02}, cpuKnown: true, ops: 2550, elapsed: 3 * time.Second}
-	out := report{cfg: cfg, tput: []tputResult{base, hook}}.render()
+	src := tputResult{bucket: cfg.Source, rates: []float64{500, 500, 600}, cpuPerPut: []float64{500, 500, 480}, steal: []float64{0.01, 0.01, 0.01}, cpuKnown: true, ops: 1600, elapsed: 3 * time.Second}
+	cc := tputResult{bucket: cfg.ClientCopy, rates: []float64{400, 400, 400}, cpuPerPut: []float64{700, 700, 700}, steal: []float64{0.01, 0.5, 0.01}, cpuKnown: true, ops: 1200, elapsed: 3 * time.Second}
+	out := report{cfg: cfg, tput: []tputResult{base, hook, src, cc}}.render()
 	if !strings.Contains(out, "not judged: 2 of 3 rounds over 10% steal") {
 		t.Errorf("report does not say the goal was not judged:\n%s", out)
+	}
+	if !strings.Contains(out, "PUT/s 1.38× (1.25, [1.25], 1.50)") || !strings.Contains(out, "leave out the 1 of 3 rounds in brackets (over 10% steal).") {
+		t.Errorf("copy line does not leave out the stolen round:\n%s", out)
 	}
 	if strings.Contains(out, "%!") {
 		t.Errorf("report has a formatting error:\n%s", out)

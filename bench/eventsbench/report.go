@@ -242,9 +242,17 @@ func (r report) renderCopyVsClient(w func(string, ...any)) {
 		return
 	}
 	cpu, _, _ := medianOf(src.cpuRatios(*cc), out)
+	stolen := ""
+	if n := count(out); n > 0 {
+		stolen = fmt.Sprintf(" The medians leave out the %d of %d rounds in brackets (over %.0f%% steal)", n, len(out), 100*maxRoundSteal)
+		if 2*n > len(out) {
+			stolen += ", more than half: rerun on a quieter host"
+		}
+		stolen += "."
+	}
 	w("**TargetBucket copy against the client copying itself** (`%s` over `%s`, the slices run back to back): PUT/s %s, CPU %s. "+
-		"Both write every object twice; a ratio above 1 is what the server-side copy (linked in the upload's own transaction, no second request) saves over a client's CopyObject.\n\n",
-		src.bucket, cc.bucket, puts, cpu)
+		"Both write every object twice; a ratio above 1 is what the server-side copy (linked in the upload's own transaction, no second request) saves over a client's CopyObject.%s\n\n",
+		src.bucket, cc.bucket, puts, cpu, stolen)
 }
 
 // medianOf renders the median of per-round ratios over the rounds not
