@@ -43,6 +43,11 @@ func TestHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics lacks the Go runtime collector (go_goroutines)")
 	}
+	for _, m := range []string{"sluice_outbox_events_total ", `sluice_outbox_pending_events{consumer="notify"} `, `sluice_outbox_pending_events{consumer="replicate"} `} {
+		if !strings.Contains(body, "\n"+m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 }
 
 func runSluice(t testing.TB, timeout time.Duration, env []string, args ...string) cliResult {
