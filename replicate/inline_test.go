@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/fsstore"
+	"github.com/sluicehq/sluice/internal/promtest"
 )
 
 // inline wires r into the store's writes as sluice serve does.
@@ -79,10 +80,10 @@ func TestInlineCopyCommitsWithSource(t *testing.T) {
 		if !after.LastModified.Equal(before.LastModified) {
 			t.Errorf("size %d: the pipeline wrote the copy again (%v then %v)", size, before.LastModified, after.LastModified)
 		}
-		if got := series(t, reg, "sluice_replicate_copies_total"); got["result=copied,target=local"] != 2 || len(got) != 1 {
+		if got := promtest.Series(t, reg, "sluice_replicate_copies_total"); got["result=copied,target=local"] != 2 || len(got) != 1 {
 			t.Errorf("size %d: inline copies counted %v, want 2 copied", size, got)
 		}
-		if got := series(t, pipeReg, "sluice_replicate_copies_total"); len(got) != 0 {
+		if got := promtest.Series(t, pipeReg, "sluice_replicate_copies_total"); len(got) != 0 {
 			t.Errorf("size %d: the pipeline counted %v for events already copied inline, want nothing", size, got)
 		}
 	}

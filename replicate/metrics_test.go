@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sluicehq/sluice/internal/promtest"
 )
 
 // failingEndpoint is an S3 endpoint that answers every request 500, except
@@ -65,40 +65,6 @@ func newFailingEndpoint(t *testing.T, blockAt int32) *failingEndpoint {
 	return e
 }
 
-// series returns every sample of the metric name in reg, keyed by its
-// label values joined with "/" ("" without labels): a counter's or gauge's
-// value, a histogram's sample count.
-func series(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			sort.Strings(labels)
-			k := strings.Join(labels, ",")
-			switch f.GetType() {
-			case dto.MetricType_COUNTER:
-				out[k] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[k] = m.GetGauge().GetValue()
-			case dto.MetricType_HISTOGRAM:
-				out[k] = float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return out
-}
-
 func TestMetrics(t *testing.T) {
 	s := newStack(t)
 	for _, b := range []string{"src", "dst", "bad"} {
@@ -139,7 +105,7 @@ func TestMetrics(t *testing.T) {
 		"result=deleted,target=local":    1, // k2
 		"result=failed,target=remote":    1, // bad/x
 	}
-	if diff := cmp.Diff(wantCopies, series(t, reg, "sluice_replicate_copies_total")); diff != "" {
+	if diff := cmp.Diff(wantCopies, promtest.Series(t, reg, "sluice_replicate_copies_total")); diff != "" {
 		t.Errorf("sluice_replicate_copies_total (-want +got):\n%s", diff)
 	}
 	checks := []struct {
@@ -152,7 +118,7 @@ func TestMetrics(t *testing.T) {
 		{"sluice_replicate_backlog", map[string]float64{"": 0}},
 	}
 	for _, c := range checks {
-		if diff := cmp.Diff(c.want, series(t, reg, c.name)); diff != "" {
+		if diff := cmp.Diff(c.want, promtest.Series(t, reg, c.name)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", c.name, diff)
 		}
 	}
@@ -163,7 +129,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := series(t, reg, "sluice_replicate_events_total")[""]; got != float64(len(evs)) {
+	if got := promtest.Series(t, reg, "sluice_replicate_events_total")[""]; got != float64(len(evs)) {
 		t.Errorf("sluice_replicate_events_total = %v, want every outbox event, %d", got, len(evs))
 	}
 	if dead, err := r.DeadLetters(); err != nil || len(dead) != 1 || dead[0].Target != "sink@eu-west-9" {
@@ -204,11 +170,11 @@ func TestRetryBudgetSurvivesRestart(t *testing.T) {
 		t.Errorf("endpoint saw %d requests, want MaxAttempts + the interrupted one = %d", got, cfg.MaxAttempts+1)
 	}
 	want := map[string]float64{"result=failed,target=remote": 1}
-	if diff := cmp.Diff(want, series(t, reg, "sluice_replicate_copies_total")); diff != "" {
+	if diff := cmp.Diff(want, promtest.Series(t, reg, "sluice_replicate_copies_total")); diff != "" {
 		t.Errorf("copies after the restart (-want +got):\n%s", diff)
 	}
 	// Attempts 3 and 4 were retried; 1 and 2 belong to the first run.
-	if diff := cmp.Diff(map[string]float64{"target=remote": 2}, series(t, reg, "sluice_replicate_retries_total")); diff != "" {
+	if diff := cmp.Diff(map[string]float64{"target=remote": 2}, promtest.Series(t, reg, "sluice_replicate_retries_total")); diff != "" {
 		t.Errorf("retries after the restart (-want +got):\n%s", diff)
 	}
 	if st := r2.Status(context.Background(), "src", "k", "", etag); st != StatusFailed {
@@ -235,7 +201,7 @@ func TestRetryBudgetSurvivesRestart(t *testing.T) {
 	if got := remote.answered.Load(); got != int32(cfg.MaxAttempts) {
 		t.Errorf("replay made %d more attempts, want none", got-int32(cfg.MaxAttempts))
 	}
-	if diff := cmp.Diff(want, series(t, reg, "sluice_replicate_copies_total")); diff != "" {
+	if diff := cmp.Diff(want, promtest.Series(t, reg, "sluice_replicate_copies_total")); diff != "" {
 		t.Errorf("copies after the replay (-want +got):\n%s", diff)
 	}
 	assertOneDeadLetter(t, r2.Replicator, "k")
@@ -341,7 +307,7 @@ func TestRetryThenCopy(t *testing.T) {
 		{"sluice_replicate_copy_seconds", map[string]float64{"target=remote": 1}},
 	}
 	for _, c := range checks {
-		if diff := cmp.Diff(c.want, series(t, reg, c.name)); diff != "" {
+		if diff := cmp.Diff(c.want, promtest.Series(t, reg, c.name)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", c.name, diff)
 		}
 	}
