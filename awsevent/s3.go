@@ -52,54 +52,35 @@ func NewS3Event(e sluice.Event, rule S3Rule) S3Event {
 
 // S3Record builds the record S3 delivers for e under rule.
 func S3Record(e sluice.Event, rule S3Rule) events.S3EventRecord {
-	owner := rule.OwnerID
-	if owner == "" {
-		owner = AccountPrincipalID
-	}
-	region := e.Region
-	if region == "" {
-		region = sluice.DefaultRegion
-	}
-	version := S3EventVersion
-	if strings.HasPrefix(e.Name, "ObjectTagging:") {
-		version = s3TaggingEventVersion
-	}
-	obj := events.S3Object{
-		Key:           EncodeS3Key(e.Key),
-		URLDecodedKey: e.Key,
-		VersionID:     e.VersionID,
-		Sequencer:     e.Sequencer,
-	}
-	if !isRemoval(e.Name) {
-		obj.ETag = strings.Trim(e.ETag, `"`)
-	}
-	if isCreation(e.Name) {
-		obj.Size = e.Size
-	}
-	if isTagging(e.Name) {
-		obj.Sequencer = ""
-	}
+	p := s3PartsOf(e, rule)
 	return events.S3EventRecord{
-		EventVersion:      version,
-		EventSource:       S3EventSource,
-		AWSRegion:         region,
+		EventVersion:      p.version,
+		EventSource:       p.source,
+		AWSRegion:         p.region,
 		EventTime:         e.Time.UTC().Truncate(time.Millisecond),
-		EventName:         strings.TrimPrefix(e.Name, "s3:"),
-		PrincipalID:       events.S3UserIdentity{PrincipalID: PrincipalID(e.Request.Principal)},
-		RequestParameters: events.S3RequestParameters{SourceIPAddress: e.Request.SourceIP},
+		EventName:         p.name,
+		PrincipalID:       events.S3UserIdentity{PrincipalID: p.principalPrefix + p.principal},
+		RequestParameters: events.S3RequestParameters{SourceIPAddress: p.sourceIP},
 		ResponseElements: map[string]string{
-			"x-amz-request-id": e.Request.ID,
-			"x-amz-id-2":       e.Request.HostID,
+			"x-amz-request-id": p.requestID,
+			"x-amz-id-2":       p.hostID,
 		},
 		S3: events.S3Entity{
-			SchemaVersion:   S3SchemaVersion,
-			ConfigurationID: rule.ConfigurationID,
+			SchemaVersion:   p.schema,
+			ConfigurationID: p.configID,
 			Bucket: events.S3Bucket{
-				Name:          e.Bucket,
-				OwnerIdentity: events.S3UserIdentity{PrincipalID: owner},
-				Arn:           "arn:aws:s3:::" + e.Bucket,
+				Name:          p.bucket,
+				OwnerIdentity: events.S3UserIdentity{PrincipalID: p.owner},
+				Arn:           p.arnPrefix + p.arn,
 			},
-			Object: obj,
+			Object: events.S3Object{
+				Key:           EncodeS3Key(e.Key),
+				URLDecodedKey: e.Key,
+				Size:          p.size,
+				ETag:          p.etag,
+				VersionID:     p.versionID,
+				Sequencer:     p.sequencer,
+			},
 		},
 	}
 }

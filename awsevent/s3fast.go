@@ -50,6 +50,20 @@ func appendS3Message(b []byte, records []events.S3EventRecord) ([]byte, bool) {
 // straight from e: every event delivery encodes one, so this is on the
 // path of every write that triggers something.
 func AppendS3Message(b []byte, e sluice.Event, rule S3Rule) []byte {
+	p := s3PartsOf(e, rule)
+	if !p.plain() {
+		// Encoding strings and numbers cannot fail.
+		msg, _ := NewS3Event(e, rule).MarshalJSON()
+		return append(b, msg...)
+	}
+	b = append(b, `{"Records":[`...)
+	b = p.append(b)
+	return append(b, "]}"...)
+}
+
+// s3PartsOf returns the values of the record S3 delivers for e under
+// rule; S3Record builds its record from them too.
+func s3PartsOf(e sluice.Event, rule S3Rule) s3Parts {
 	p := s3Parts{
 		version: S3EventVersion, source: S3EventSource, region: e.Region, time: e.Time,
 		name:      strings.TrimPrefix(e.Name, "s3:"),
@@ -59,7 +73,6 @@ func AppendS3Message(b []byte, e sluice.Event, rule S3Rule) []byte {
 		bucket: e.Bucket, owner: rule.OwnerID, arnPrefix: "arn:aws:s3:::", arn: e.Bucket,
 		key: e.Key, encodeKey: true, versionID: e.VersionID, sequencer: e.Sequencer,
 	}
-	// As S3Record builds the record.
 	if p.owner == "" {
 		p.owner = AccountPrincipalID
 	}
@@ -81,14 +94,7 @@ func AppendS3Message(b []byte, e sluice.Event, rule S3Rule) []byte {
 	if isCreation(e.Name) {
 		p.size = e.Size
 	}
-	if !p.plain() {
-		// Encoding strings and numbers cannot fail.
-		msg, _ := NewS3Event(e, rule).MarshalJSON()
-		return append(b, msg...)
-	}
-	b = append(b, `{"Records":[`...)
-	b = p.append(b)
-	return append(b, "]}"...)
+	return p
 }
 
 // s3Parts are the values of one record as appendS3Message and
